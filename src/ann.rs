@@ -1,0 +1,376 @@
+//! The approximate nearest-neighbour graph (hnsw_rs) over content vectors, and its snapshot.
+//!
+//! The graph is derived data: sled is the source of truth and the graph can always be rebuilt
+//! from it. A snapshot (two hnsw_rs files plus `graph.manifest.json`) is saved after each
+//! indexing run; the manifest records the sled generation it matches and a checksum of each
+//! file, and a snapshot that does not match is never handed to hnsw_rs (which asserts and
+//! unwraps on bad files) but rebuilt instead.
+
+use crate::error::{Error, Result};
+use hnsw_rs::anndists::dist::Distance;
+use hnsw_rs::prelude::{AnnT, Hnsw, HnswIo};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Neighbours kept per node and layer.
+const MAX_CONNECTIONS: usize = 16;
+/// Layers of the hierarchy.
+const MAX_LAYERS: usize = 16;
+/// Candidate list size while building.
+const EF_CONSTRUCTION: usize = 200;
+/// Snapshot file base name (hnsw_rs appends `.hnsw.graph` and `.hnsw.data`).
+const BASENAME: &str = "graph";
+const MANIFEST: &str = "graph.manifest.json";
+
+/// Cosine distance between unit vectors, `1 - dot`, clamped at 0 (rounding can make a vector's
+/// dot product with itself exceed 1, which hnsw_rs's own `DistDot` asserts against).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DistUnitCosine;
+
+/// Dot product with eight independent accumulators, which the compiler vectorises.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = a.len() / 8 * 8;
+    for (ca, cb) in a[..chunks].chunks_exact(8).zip(b[..chunks].chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += ca[i] * cb[i];
+        }
+    }
+    let tail: f32 = a[chunks..].iter().zip(&b[chunks..]).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+impl Distance<f32> for DistUnitCosine {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        (1.0 - dot(va, vb)).max(0.0)
+    }
+}
+
+/// One search hit: a graph id and its cosine similarity to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub id: u64,
+    pub similarity: f32,
+}
+
+/// What `graph.manifest.json` records about a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The sled generation the snapshot holds exactly.
+    pub generation: u64,
+    /// Points in the graph, live or since deleted.
+    pub points: usize,
+    pub dim: usize,
+    /// BLAKE3 of each snapshot file, by file name.
+    pub files: Vec<(String, String)>,
+}
+
+/// The HNSW graph of an index.
+pub struct Graph {
+    hnsw: Hnsw<'static, f32, DistUnitCosine>,
+    dim: usize,
+}
+
+/// Why a snapshot was not loaded (it is then rebuilt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotProblem {
+    Missing,
+    Stale { snapshot: u64, store: u64 },
+    Damaged(String),
+}
+
+impl std::fmt::Display for SnapshotProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnapshotProblem::Missing => write!(f, "no graph snapshot"),
+            SnapshotProblem::Stale { snapshot, store } => write!(
+                f,
+                "graph snapshot is of generation {snapshot}, the database is at {store}"
+            ),
+            SnapshotProblem::Damaged(d) => write!(f, "graph snapshot is damaged ({d})"),
+        }
+    }
+}
+
+fn file_hash(path: &Path) -> std::io::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_mmap(path)?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+impl Graph {
+    /// An empty graph for vectors of `dim`, sized for about `capacity` points.
+    pub fn new(dim: usize, capacity: usize) -> Graph {
+        Graph {
+            hnsw: Hnsw::new(
+                MAX_CONNECTIONS,
+                capacity.max(1000),
+                MAX_LAYERS,
+                EF_CONSTRUCTION,
+                DistUnitCosine,
+            ),
+            dim,
+        }
+    }
+
+    /// Builds a graph from `(vector, id)` pairs, in parallel.
+    pub fn build(dim: usize, items: &[(Vec<f32>, u64)]) -> Graph {
+        let mut g = Graph::new(dim, items.len());
+        g.insert(items);
+        g
+    }
+
+    /// Adds points (in parallel when there are several).
+    pub fn insert(&mut self, items: &[(Vec<f32>, u64)]) {
+        let data: Vec<(&[f32], usize)> = items
+            .iter()
+            .map(|(v, id)| {
+                debug_assert_eq!(v.len(), self.dim);
+                (v.as_slice(), *id as usize)
+            })
+            .collect();
+        match data.len() {
+            0 => {}
+            1 => self.hnsw.insert_slice(data[0]),
+            _ => self.hnsw.parallel_insert_slice(&data),
+        }
+    }
+
+    /// Points in the graph (including ones deleted from the store since).
+    pub fn len(&self) -> usize {
+        self.hnsw.get_nb_point()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `k` nearest points to a unit vector, best first.
+    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit> {
+        if self.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        let mut hits: Vec<Hit> = self
+            .hnsw
+            .search(query, k, ef.max(k))
+            .into_iter()
+            .map(|n| Hit {
+                id: n.d_id as u64,
+                similarity: 1.0 - n.distance,
+            })
+            .collect();
+        hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.id.cmp(&b.id)));
+        hits
+    }
+
+    /// Writes the snapshot into `dir` atomically: files are written to a fresh temporary
+    /// folder, synced, renamed into place, and the manifest is renamed last.
+    pub fn save(&self, dir: &Path, generation: u64) -> Result<()> {
+        let tmp = dir.join("graph.tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let dumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.hnsw.file_dump(&tmp, BASENAME)
+        }));
+        match dumped {
+            Ok(Ok(name)) if name == BASENAME => {}
+            Ok(Ok(name)) => {
+                return Err(Error::Corrupt {
+                    path: tmp,
+                    detail: format!("graph dump chose an unexpected name {name}"),
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Corrupt {
+                    path: tmp,
+                    detail: format!("graph dump failed: {e}"),
+                })
+            }
+            Err(_) => {
+                return Err(Error::Corrupt {
+                    path: tmp,
+                    detail: "graph dump failed (could not create its files)".into(),
+                })
+            }
+        }
+        let mut files = Vec::new();
+        for name in snapshot_files() {
+            let from = tmp.join(&name);
+            File::open(&from)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io(&from, e))?;
+            let hash = file_hash(&from).map_err(|e| Error::io(&from, e))?;
+            files.push((name, hash));
+        }
+        let manifest = Manifest {
+            generation,
+            points: self.len(),
+            dim: self.dim,
+            files,
+        };
+        let manifest_tmp = tmp.join(MANIFEST);
+        let mut f = File::create(&manifest_tmp).map_err(|e| Error::io(&manifest_tmp, e))?;
+        f.write_all(&serde_json::to_vec_pretty(&manifest).expect("manifest serialises"))
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Error::io(&manifest_tmp, e))?;
+        // Remove the old manifest first: between here and the final rename the snapshot
+        // reads as missing, never as a mix of old and new files.
+        let manifest_path = dir.join(MANIFEST);
+        if manifest_path.exists() {
+            std::fs::remove_file(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        }
+        for name in snapshot_files() {
+            std::fs::rename(tmp.join(&name), dir.join(&name)).map_err(|e| Error::io(dir.join(&name), e))?;
+        }
+        std::fs::rename(&manifest_tmp, &manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        sync_dir(dir)?;
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(())
+    }
+
+    /// Loads the snapshot in `dir` if it exists, is intact and matches `generation` and `dim`.
+    pub fn load(dir: &Path, generation: u64, dim: usize) -> Result<Graph, SnapshotProblem> {
+        let manifest_path = dir.join(MANIFEST);
+        let bytes = match std::fs::read(&manifest_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SnapshotProblem::Missing),
+            Err(e) => return Err(SnapshotProblem::Damaged(e.to_string())),
+        };
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| SnapshotProblem::Damaged(format!("manifest: {e}")))?;
+        if manifest.generation != generation {
+            return Err(SnapshotProblem::Stale {
+                snapshot: manifest.generation,
+                store: generation,
+            });
+        }
+        if manifest.dim != dim {
+            return Err(SnapshotProblem::Damaged(format!(
+                "dimension {} instead of {dim}",
+                manifest.dim
+            )));
+        }
+        let expected: Vec<String> = snapshot_files();
+        let listed: Vec<&String> = manifest.files.iter().map(|(n, _)| n).collect();
+        if listed != expected.iter().collect::<Vec<_>>() {
+            return Err(SnapshotProblem::Damaged("manifest lists other files".into()));
+        }
+        for (name, hash) in &manifest.files {
+            let actual = file_hash(&dir.join(name)).map_err(|e| SnapshotProblem::Damaged(format!("{name}: {e}")))?;
+            if &actual != hash {
+                return Err(SnapshotProblem::Damaged(format!("{name}: checksum mismatch")));
+            }
+        }
+        // Intact and current: hand it to hnsw_rs. The loaded graph borrows its loader, which
+        // must therefore outlive it; the loader is small and lives as long as the process.
+        let mut io: Option<&'static mut HnswIo> = Some(Box::leak(Box::new(HnswIo::new(dir, BASENAME))));
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let io = io.take().expect("loader is used once");
+            HnswIo::load_hnsw::<f32, DistUnitCosine>(io)
+        }));
+        let hnsw = match loaded {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => return Err(SnapshotProblem::Damaged(e.to_string())),
+            Err(_) => return Err(SnapshotProblem::Damaged("graph loader crashed".into())),
+        };
+        if hnsw.get_nb_point() != manifest.points {
+            return Err(SnapshotProblem::Damaged(format!(
+                "{} points instead of {}",
+                hnsw.get_nb_point(),
+                manifest.points
+            )));
+        }
+        Ok(Graph { hnsw, dim })
+    }
+
+    /// Removes the snapshot so that the next open rebuilds the graph.
+    pub fn remove_snapshot(dir: &Path) -> Result<()> {
+        for name in snapshot_files().into_iter().chain([MANIFEST.to_string()]) {
+            let p = dir.join(name);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(p, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn snapshot_files() -> Vec<String> {
+    vec![format!("{BASENAME}.hnsw.data"), format!("{BASENAME}.hnsw.graph")]
+}
+
+/// Paths of the snapshot files inside an index folder (for documentation and tests).
+pub fn snapshot_paths(dir: &Path) -> Vec<PathBuf> {
+    snapshot_files()
+        .into_iter()
+        .chain([MANIFEST.to_string()])
+        .map(|n| dir.join(n))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: u64, dim: usize) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let v: Vec<f32> = (0..dim)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+            })
+            .collect();
+        crate::model::normalised(v).unwrap()
+    }
+
+    #[test]
+    fn finds_itself_first_and_survives_a_snapshot() {
+        let dim = 32;
+        let items: Vec<(Vec<f32>, u64)> = (0..300).map(|i| (unit(i, dim), i * 3)).collect();
+        let g = Graph::build(dim, &items);
+        let hits = g.search(&items[17].0, 5, 64);
+        assert_eq!(hits[0].id, 51);
+        assert!(hits[0].similarity > 0.999);
+        assert!(hits.windows(2).all(|w| w[0].similarity >= w[1].similarity));
+
+        let dir = tempfile::tempdir().unwrap();
+        g.save(dir.path(), 7).unwrap();
+        let loaded = Graph::load(dir.path(), 7, dim).unwrap();
+        assert_eq!(loaded.len(), 300);
+        assert_eq!(loaded.search(&items[17].0, 5, 64), hits);
+
+        assert_eq!(
+            Graph::load(dir.path(), 8, dim).err(),
+            Some(SnapshotProblem::Stale { snapshot: 7, store: 8 })
+        );
+        // A flipped byte in a snapshot file is caught before hnsw_rs reads it.
+        let data = dir.path().join("graph.hnsw.data");
+        let mut bytes = std::fs::read(&data).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        std::fs::write(&data, bytes).unwrap();
+        assert!(matches!(Graph::load(dir.path(), 7, dim), Err(SnapshotProblem::Damaged(_))));
+        Graph::remove_snapshot(dir.path()).unwrap();
+        assert_eq!(Graph::load(dir.path(), 7, dim).err(), Some(SnapshotProblem::Missing));
+    }
+
+    #[test]
+    fn distance_is_never_negative() {
+        let v = unit(1, 64);
+        assert_eq!(DistUnitCosine.eval(&v, &v), 0.0);
+        let w: Vec<f32> = v.iter().map(|x| -x).collect();
+        assert!((DistUnitCosine.eval(&v, &w) - 2.0).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,232 @@
+//! Command-line front end: argument parsing, model and index selection, output, exit codes.
+//! Only this module prints.
+
+mod output;
+mod progress;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use lookalike::decode::{self, DecodeOptions};
+use lookalike::dedup::{self, DEFAULT_THRESHOLD};
+use lookalike::index::DEFAULT_INDEX_DIR;
+use lookalike::indexer::{self, IndexOptions};
+use lookalike::scan::ScanOptions;
+use lookalike::{Encoder, Index};
+use output::Out;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit status: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the command finished, but some files could not be processed.
+pub const EXIT_PARTIAL: u8 = 1;
+/// Exit status: usage error or fatal error.
+pub const EXIT_FATAL: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lookalike",
+    version,
+    about = "Find similar and duplicate images with a neural image encoder",
+    long_about = "Find similar and duplicate images with a neural image encoder.\n\n\
+        Index folders of photos, then ask for the lookalikes of any image or list duplicate \
+        groups. The default encoder is built into the binary.",
+    after_help = "Exit status: 0 success, 1 finished but some files were skipped, 2 error."
+)]
+struct Cli {
+    /// Index folder
+    #[arg(long, global = true, default_value = DEFAULT_INDEX_DIR, value_name = "PATH")]
+    index: PathBuf,
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress bar and no per-file warnings (errors are still printed)
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ModelArg {
+    /// Encoder weights (safetensors); default: the encoder built into lookalike
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+}
+
+impl ModelArg {
+    fn load(&self) -> Result<Encoder> {
+        Ok(match &self.model {
+            Some(path) => Encoder::from_file(path)?,
+            None => Encoder::default_model()?,
+        })
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Add folders (or files) to the index; re-running only embeds what is new or changed
+    Index {
+        /// Folders or image files to index
+        #[arg(required = true, value_name = "DIR")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        model: ModelArg,
+        /// Follow symbolic links (loops are detected)
+        #[arg(long)]
+        follow_links: bool,
+        /// Images per encoder batch and per commit
+        #[arg(long, default_value_t = IndexOptions::default().batch_size, value_name = "N")]
+        batch_size: usize,
+        /// Decode threads [default: number of CPUs]
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        /// Refuse images with more pixels than this (decompression-bomb guard)
+        #[arg(long, default_value_t = decode::DEFAULT_MAX_PIXELS, value_name = "N")]
+        max_pixels: u64,
+    },
+    /// Show the indexed images most similar to each given image
+    Query {
+        /// Query images (they need not be indexed)
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+        /// Number of results per query
+        #[arg(short, long, default_value_t = 10)]
+        k: usize,
+        #[command(flatten)]
+        model: ModelArg,
+    },
+    /// List groups of exact and near-duplicate images
+    Dedup {
+        /// Cosine similarity at or above which two images are near-duplicates
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD, value_name = "S")]
+        threshold: f32,
+    },
+    /// Print the embedding of an image
+    Embed {
+        #[arg(value_name = "IMAGE")]
+        image: PathBuf,
+        #[command(flatten)]
+        model: ModelArg,
+    },
+    /// Show what the index holds
+    Info,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    progress::quiet_decoder_panics();
+    let cli = Cli::parse();
+    let out = Out::new(cli.json, cli.quiet);
+    match run(cli, &out) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+fn run(cli: Cli, out: &Out) -> Result<u8> {
+    match cli.command {
+        Command::Index {
+            paths,
+            model,
+            follow_links,
+            batch_size,
+            threads,
+            max_pixels,
+        } => {
+            let encoder = model.load()?;
+            let mut index = Index::open_or_create(&cli.index, encoder.info())?;
+            let defaults = IndexOptions::default();
+            let opts = IndexOptions {
+                scan: ScanOptions { follow_links },
+                batch_size,
+                threads: threads.unwrap_or(defaults.threads),
+                max_pixels,
+            };
+            let bar = progress::Bar::new(out.shows_progress());
+            let report = indexer::update(&mut index, &encoder, &paths, &opts, &bar)?;
+            bar.finish();
+            out.index_report(&report)?;
+            Ok(if report.skipped.is_empty() { EXIT_OK } else { EXIT_PARTIAL })
+        }
+        Command::Query { images, k, model } => {
+            let encoder = model.load()?;
+            let mut index = open_for_model(&cli.index, &encoder)?;
+            announce_rebuild(&mut index, out)?;
+            let opts = DecodeOptions::new(encoder.info().input_size as u32);
+            let prepared = decode::prepare_files(&images, &opts);
+            let mut results = Vec::new();
+            let mut failed = false;
+            for (path, image) in images.iter().zip(prepared) {
+                match image {
+                    Ok(img) => {
+                        let vector = encoder
+                            .embed(std::slice::from_ref(&img))?
+                            .pop()
+                            .flatten()
+                            .with_context(|| format!("{}: the encoder produced an unusable embedding", path.display()))?;
+                        results.push((path.clone(), index.nearest(&vector, k)?));
+                    }
+                    Err(reason) => {
+                        failed = true;
+                        out.warn(&format!("{}: {reason}", path.display()));
+                    }
+                }
+            }
+            out.query_results(&results)?;
+            Ok(if failed { EXIT_PARTIAL } else { EXIT_OK })
+        }
+        Command::Dedup { threshold } => {
+            anyhow::ensure!(
+                (-1.0..=1.0).contains(&threshold),
+                "--threshold must be a cosine similarity between -1 and 1, got {threshold}"
+            );
+            let mut index = Index::open(&cli.index)?;
+            announce_rebuild(&mut index, out)?;
+            let groups = dedup::find_duplicates(&mut index, threshold)?;
+            out.dedup_groups(&groups, threshold)?;
+            Ok(EXIT_OK)
+        }
+        Command::Embed { image, model } => {
+            let encoder = model.load()?;
+            let opts = DecodeOptions::new(encoder.info().input_size as u32);
+            let img = decode::prepare_files(std::slice::from_ref(&image), &opts)
+                .pop()
+                .expect("one result per file")
+                .map_err(|reason| anyhow::anyhow!("{}: {reason}", image.display()))?;
+            let vector = encoder
+                .embed(&[img])?
+                .pop()
+                .flatten()
+                .with_context(|| format!("{}: the encoder produced an unusable embedding", image.display()))?;
+            out.embedding(encoder.info(), &vector)?;
+            Ok(EXIT_OK)
+        }
+        Command::Info => {
+            let mut index = Index::open(&cli.index)?;
+            let stats = index.stats(true)?;
+            announce_rebuild(&mut index, out)?;
+            out.info(&stats)?;
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// Opens an index for querying and checks that it was built with `encoder`.
+fn open_for_model(dir: &Path, encoder: &Encoder) -> Result<Index> {
+    let index = Index::open(dir)?;
+    index.check_model(encoder.info())?;
+    Ok(index)
+}
+
+/// Loads the graph, telling the user when it had to be rebuilt from the database.
+fn announce_rebuild(index: &mut Index, out: &Out) -> Result<()> {
+    index.graph()?;
+    if let Some(problem) = index.graph_rebuilt_because() {
+        out.note(&format!("{problem}: rebuilt the graph from the database"));
+    }
+    Ok(())
+}

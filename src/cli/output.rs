@@ -1,0 +1,263 @@
+//! Rendering results as text or JSON on stdout, and messages on stderr. A closed stdout
+//! (`lookalike query x | head -1`) ends the process quietly with status 0.
+
+use lookalike::dedup::{Group, GroupKind};
+use lookalike::index::{IndexStats, Neighbor};
+use lookalike::indexer::IndexReport;
+use lookalike::ModelInfo;
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where and how results go.
+pub struct Out {
+    json: bool,
+    quiet: bool,
+}
+
+/// A path as text: lossless when it is UTF-8, otherwise with the invalid bytes escaped.
+pub fn path_text(path: &Path) -> String {
+    match path.to_str() {
+        Some(s) => s.to_string(),
+        None => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::ffi::OsStrExt;
+                path.as_os_str()
+                    .as_bytes()
+                    .utf8_chunks()
+                    .map(|c| {
+                        let mut s = c.valid().to_string();
+                        for b in c.invalid() {
+                            s.push_str(&format!("\\x{b:02x}"));
+                        }
+                        s
+                    })
+                    .collect()
+            }
+            #[cfg(not(unix))]
+            {
+                path.to_string_lossy().into_owned()
+            }
+        }
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+impl Out {
+    pub fn new(json: bool, quiet: bool) -> Self {
+        Out { json, quiet }
+    }
+
+    /// Whether a progress bar may be drawn (it is drawn on a terminal only).
+    pub fn shows_progress(&self) -> bool {
+        !self.quiet && !self.json
+    }
+
+    fn emit(&self, text: &str) -> anyhow::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn emit_json(&self, value: &serde_json::Value) -> anyhow::Result<()> {
+        let mut s = serde_json::to_string_pretty(value)?;
+        s.push('\n');
+        self.emit(&s)
+    }
+
+    /// A warning about one file (on stderr, unless quiet).
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    /// Something the user should know that is not a problem (stderr, unless quiet).
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("note: {message}");
+        }
+    }
+
+    /// A fatal error, with its chain of causes.
+    pub fn error(&self, e: &anyhow::Error) {
+        eprintln!("error: {e:#}");
+    }
+
+    pub fn index_report(&self, r: &IndexReport) -> anyhow::Result<()> {
+        if self.json {
+            let mut v = serde_json::to_value(r)?;
+            v["skipped"] = r
+                .skipped
+                .iter()
+                .map(|s| json!({"path": path_text(&s.path), "reason": s.reason, "kind": s.kind}))
+                .collect();
+            return self.emit_json(&v);
+        }
+        let mut s = format!(
+            "{} files in {:.1} s: {} embedded, {} unchanged, {} renamed, {} copies, {} removed, {} skipped",
+            r.scanned,
+            r.elapsed_s,
+            r.embedded,
+            r.unchanged,
+            r.renamed,
+            r.copies,
+            r.removed,
+            r.skipped.len()
+        );
+        if r.ignored > 0 {
+            s.push_str(&format!(", {} non-image files ignored", r.ignored));
+        }
+        if r.embedded > 0 && r.elapsed_s > 0.0 {
+            s.push_str(&format!(" ({:.1} images/s)", r.embedded as f64 / r.elapsed_s));
+        }
+        s.push('\n');
+        self.emit(&s)
+    }
+
+    pub fn query_results(&self, results: &[(PathBuf, Vec<Neighbor>)]) -> anyhow::Result<()> {
+        if self.json {
+            let v = json!({
+                "results": results.iter().map(|(q, ns)| json!({
+                    "query": path_text(q),
+                    "neighbors": ns.iter().map(|n| json!({
+                        "path": path_text(&n.path),
+                        "similarity": n.similarity,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>()
+            });
+            return self.emit_json(&v);
+        }
+        let mut s = String::new();
+        for (q, ns) in results {
+            s.push_str(&format!("{}\n", path_text(q)));
+            if ns.is_empty() {
+                s.push_str("  (the index is empty)\n");
+            }
+            for n in ns {
+                s.push_str(&format!("  {:.4}  {}\n", n.similarity, path_text(&n.path)));
+            }
+        }
+        self.emit(&s)
+    }
+
+    pub fn dedup_groups(&self, groups: &[Group], threshold: f32) -> anyhow::Result<()> {
+        if self.json {
+            let v = json!({
+                "threshold": threshold,
+                "groups": groups.iter().map(|g| json!({
+                    "kind": g.kind,
+                    "members": g.members.iter().map(|m| json!({
+                        "path": path_text(&m.path),
+                        "similarity": m.similarity,
+                        "keeper": m.keeper,
+                        "exact": m.exact,
+                        "width": m.width,
+                        "height": m.height,
+                        "size": m.size,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>()
+            });
+            return self.emit_json(&v);
+        }
+        let mut s = String::new();
+        for g in groups {
+            let kind = match g.kind {
+                GroupKind::Exact => "exact copies",
+                GroupKind::Near => "near-duplicates",
+            };
+            s.push_str(&format!("{kind} ({} files):\n", g.members.len()));
+            for m in &g.members {
+                let mark = if m.keeper {
+                    "keep  "
+                } else if m.exact {
+                    "same  "
+                } else {
+                    "      "
+                };
+                s.push_str(&format!(
+                    "  {mark}{:.4}  {:>9}  {:>9}  {}\n",
+                    m.similarity,
+                    format!("{}x{}", m.width, m.height),
+                    human_bytes(m.size),
+                    path_text(&m.path)
+                ));
+            }
+        }
+        let files: usize = groups.iter().map(|g| g.members.len() - 1).sum();
+        s.push_str(&format!(
+            "{} groups, {} files that duplicate a keeper (threshold {threshold})\n",
+            groups.len(),
+            files
+        ));
+        self.emit(&s)
+    }
+
+    pub fn embedding(&self, model: &ModelInfo, vector: &[f32]) -> anyhow::Result<()> {
+        if self.json {
+            return self.emit_json(&json!({"model": model.id(), "dim": vector.len(), "vector": vector}));
+        }
+        let values: Vec<String> = vector.iter().map(|v| format!("{v:.6}")).collect();
+        self.emit(&format!("{}\n", values.join(" ")))
+    }
+
+    pub fn info(&self, s: &IndexStats) -> anyhow::Result<()> {
+        if self.json {
+            let mut v = serde_json::to_value(s)?;
+            v["path"] = json!(path_text(&s.path));
+            return self.emit_json(&v);
+        }
+        self.emit(&format!(
+            "index:           {}\nformat version:  {}\nmodel:           {} ({}, {} px input)\nweights hash:    {}\ndimension:       {}\nfiles:           {}\ndistinct images: {}\ngraph points:    {}\nsize on disk:    {}\n",
+            path_text(&s.path),
+            s.format_version,
+            s.model_id,
+            s.model.arch,
+            s.model.input_size,
+            s.model.weights_hash,
+            s.dim,
+            s.files,
+            s.distinct_images,
+            s.graph_points.map_or("-".into(), |n| n.to_string()),
+            human_bytes(s.size_on_disk_bytes),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1500), "1.5 KB");
+        assert_eq!(human_bytes(2_500_000), "2.5 MB");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_paths_are_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = Path::new(std::ffi::OsStr::from_bytes(b"/a/caf\xe9.jpg"));
+        assert_eq!(path_text(p), "/a/caf\\xe9.jpg");
+    }
+}

@@ -1,0 +1,76 @@
+//! The progress bar of `index` (indicatif), and keeping contained decoder panics quiet.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lookalike::decode::DECODE_THREAD_PREFIX;
+use lookalike::indexer::Progress;
+use lookalike::SkipReason;
+use std::path::Path;
+
+/// A progress bar on stderr (drawn only on a terminal) that also prints per-file warnings.
+pub struct Bar {
+    bar: ProgressBar,
+    warn: bool,
+}
+
+impl Bar {
+    pub fn new(visible: bool) -> Bar {
+        let target = if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} scanning {wide_msg}",
+            )
+            .expect("valid template"),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Bar { bar, warn: visible }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for Bar {
+    fn scanned(&self, found: usize, to_process: usize) {
+        self.bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {wide_msg}",
+            )
+            .expect("valid template"),
+        );
+        self.bar.set_length(to_process as u64);
+        self.bar
+            .set_message(format!("({} unchanged)", found - to_process));
+    }
+
+    fn advance(&self, n: usize) {
+        self.bar.inc(n as u64);
+    }
+
+    fn skipped(&self, path: &Path, reason: &SkipReason) {
+        if self.warn {
+            self.bar.suspend(|| {
+                eprintln!("skipped {}: {reason}", super::output::path_text(path));
+            });
+        }
+    }
+}
+
+/// Panics on decode threads are caught and reported as a skipped file; the default hook
+/// would print them as if the program had crashed.
+pub fn quiet_decoder_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let on_decoder = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with(DECODE_THREAD_PREFIX));
+        if !on_decoder {
+            default(info);
+        }
+    }));
+}

@@ -1,0 +1,431 @@
+//! Decoding: bytes of an image file to a small square RGB picture ready for an encoder.
+//!
+//! Owns format sniffing (by content, not by extension), bounded-memory decoding (the pixel
+//! count is checked from the header before anything large is allocated), EXIF orientation,
+//! alpha compositing on a fixed background, and resizing. JPEGs are decoded with DCT scaling
+//! (at 1/2, 1/4 or 1/8 of their size when the target is much smaller). A decoder panic is
+//! contained and becomes a [`SkipReason`].
+
+use crate::problem::SkipReason;
+use fast_image_resize as fr;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+/// Default limit on decoded pixels: 200 MP, well above any camera, far below a decompression bomb.
+pub const DEFAULT_MAX_PIXELS: u64 = 200_000_000;
+
+/// How to decode and prepare images.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeOptions {
+    /// Side of the square output in pixels (the encoder's input size).
+    pub side: u32,
+    /// Images with more pixels are refused before decoding.
+    pub max_pixels: u64,
+}
+
+impl DecodeOptions {
+    pub fn new(side: u32) -> Self {
+        DecodeOptions {
+            side,
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+/// A decoded image, oriented upright and resized to a square for the encoder.
+#[derive(Debug, Clone)]
+pub struct PreparedImage {
+    /// `side * side * 3` bytes, RGB, row-major.
+    pub rgb: Vec<u8>,
+    pub side: u32,
+    /// Upright width of the original image.
+    pub width: u32,
+    /// Upright height of the original image.
+    pub height: u32,
+}
+
+/// What a file's first bytes say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniffed {
+    /// A format this build decodes.
+    Decodable(ImageFormat),
+    /// An image format this build cannot decode (named).
+    Unsupported(&'static str),
+    /// Not an image format we know.
+    Unknown,
+}
+
+/// Bytes needed by [`sniff`].
+pub const SNIFF_LEN: usize = 32;
+
+/// Recognises an image by its magic bytes.
+pub fn sniff(header: &[u8]) -> Sniffed {
+    if header.len() >= 12 && &header[4..8] == b"ftyp" {
+        return match &header[8..12] {
+            b"avif" | b"avis" => Sniffed::Unsupported("AVIF"),
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
+                Sniffed::Unsupported("HEIF/HEIC")
+            }
+            _ => Sniffed::Unknown,
+        };
+    }
+    match image::guess_format(header) {
+        Ok(
+            f @ (ImageFormat::Jpeg
+            | ImageFormat::Png
+            | ImageFormat::WebP
+            | ImageFormat::Gif
+            | ImageFormat::Bmp
+            | ImageFormat::Tiff),
+        ) => Sniffed::Decodable(f),
+        Ok(ImageFormat::Avif) => Sniffed::Unsupported("AVIF"),
+        Ok(ImageFormat::Ico) => Sniffed::Unsupported("ICO"),
+        Ok(ImageFormat::OpenExr) => Sniffed::Unsupported("OpenEXR"),
+        Ok(ImageFormat::Hdr) => Sniffed::Unsupported("Radiance HDR"),
+        Ok(ImageFormat::Pnm) => Sniffed::Unsupported("PNM"),
+        Ok(ImageFormat::Qoi) => Sniffed::Unsupported("QOI"),
+        Ok(ImageFormat::Dds) => Sniffed::Unsupported("DDS"),
+        Ok(_) => Sniffed::Unsupported("this image format"),
+        Err(_) => Sniffed::Unknown,
+    }
+}
+
+/// Lower-case file extensions that name image formats (decodable or not). A file whose
+/// content is not an image is reported only if its extension claims it is one.
+pub const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "jpe", "jfif", "png", "apng", "webp", "gif", "bmp", "dib", "tif", "tiff",
+    "heic", "heif", "avif", "ico", "cr2", "cr3", "nef", "arw", "dng", "raf", "orf", "rw2", "pef",
+    "srw",
+];
+
+/// Camera RAW extensions: many are TIFF inside, but their pixels are sensor data.
+const RAW_EXTENSIONS: &[&str] = &["cr2", "cr3", "nef", "arw", "dng", "raf", "orf", "rw2", "pef", "srw"];
+
+fn extension_of(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+}
+
+/// Whether the file name claims to be an image.
+pub fn has_image_extension(path: &Path) -> bool {
+    extension_of(path).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
+}
+
+/// Whether the file name says camera RAW.
+pub fn is_raw_extension(path: &Path) -> bool {
+    extension_of(path).is_some_and(|e| RAW_EXTENSIONS.contains(&e.as_str()))
+}
+
+/// Decodes and prepares an image held in memory. Never panics.
+pub fn prepare(bytes: &[u8], opts: &DecodeOptions) -> Result<PreparedImage, SkipReason> {
+    if bytes.is_empty() {
+        return Err(SkipReason::Empty);
+    }
+    let format = match sniff(&bytes[..bytes.len().min(SNIFF_LEN)]) {
+        Sniffed::Decodable(f) => f,
+        Sniffed::Unsupported(name) => return Err(SkipReason::Unsupported(name.to_string())),
+        Sniffed::Unknown => return Err(SkipReason::NotAnImage),
+    };
+    match catch_unwind(AssertUnwindSafe(|| prepare_format(bytes, format, opts))) {
+        Ok(result) => result,
+        Err(payload) => Err(SkipReason::DecoderPanic(panic_message(payload.as_ref()))),
+    }
+}
+
+/// Reads a file and prepares it; the path is used for the RAW check only.
+pub fn prepare_file(path: &Path, opts: &DecodeOptions) -> Result<PreparedImage, SkipReason> {
+    if is_raw_extension(path) {
+        return Err(SkipReason::Unsupported("camera RAW".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| SkipReason::from_io(&e))?;
+    prepare(&bytes, opts)
+}
+
+/// Name prefix of the threads that decode; a panic on them is contained and reported as a
+/// [`SkipReason::DecoderPanic`], so a front end may keep them quiet.
+pub const DECODE_THREAD_PREFIX: &str = "lookalike-decode";
+
+/// A pool of `threads` decode threads named with [`DECODE_THREAD_PREFIX`].
+pub fn decode_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("{DECODE_THREAD_PREFIX}-{i}"))
+        .build()
+        .expect("decode threads start")
+}
+
+/// Reads and prepares several files in parallel on decode threads, results in input order.
+pub fn prepare_files(paths: &[std::path::PathBuf], opts: &DecodeOptions) -> Vec<Result<PreparedImage, SkipReason>> {
+    use rayon::prelude::*;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(paths.len().max(1));
+    decode_pool(threads).install(|| paths.par_iter().map(|p| prepare_file(p, opts)).collect())
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+fn prepare_format(
+    bytes: &[u8],
+    format: ImageFormat,
+    opts: &DecodeOptions,
+) -> Result<PreparedImage, SkipReason> {
+    if format == ImageFormat::Jpeg {
+        match prepare_jpeg_scaled(bytes, opts) {
+            Ok(Some(img)) => return Ok(img),
+            Err(e @ SkipReason::TooLarge { .. }) => return Err(e),
+            // Pixel formats the scaled decoder does not convert (CMYK, 16-bit), or streams it
+            // rejects: the general decoder gets a chance and gives the final answer.
+            Ok(None) | Err(_) => {}
+        }
+    }
+    prepare_general(bytes, format, opts)
+}
+
+fn check_pixels(width: u32, height: u32, opts: &DecodeOptions) -> Result<(), SkipReason> {
+    if width as u64 * height as u64 > opts.max_pixels {
+        return Err(SkipReason::TooLarge {
+            width,
+            height,
+            max_pixels: opts.max_pixels,
+        });
+    }
+    if width == 0 || height == 0 {
+        return Err(SkipReason::Decode(format!("image has no pixels ({width}x{height})")));
+    }
+    Ok(())
+}
+
+/// JPEG through jpeg-decoder with DCT-domain downscaling. `Ok(None)`: use the general path.
+fn prepare_jpeg_scaled(bytes: &[u8], opts: &DecodeOptions) -> Result<Option<PreparedImage>, SkipReason> {
+    use jpeg_decoder::PixelFormat;
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder
+        .read_info()
+        .map_err(|e| SkipReason::Decode(e.to_string()))?;
+    let info = decoder.info().ok_or_else(|| SkipReason::Decode("no JPEG header".into()))?;
+    let (width, height) = (info.width as u32, info.height as u32);
+    check_pixels(width, height, opts)?;
+    if !matches!(info.pixel_format, PixelFormat::RGB24 | PixelFormat::L8) {
+        return Ok(None);
+    }
+    let side = opts.side.min(u16::MAX as u32) as u16;
+    let (sw, sh) = decoder
+        .scale(side, side)
+        .map_err(|e| SkipReason::Decode(e.to_string()))?;
+    decoder.set_max_decoding_buffer_size(sw as usize * sh as usize * 3 + 1024);
+    let pixels = decoder
+        .decode()
+        .map_err(|e| SkipReason::Decode(e.to_string()))?;
+    let orientation = decoder
+        .exif_data()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let info = decoder.info().ok_or_else(|| SkipReason::Decode("no JPEG header".into()))?;
+    let rgb = match info.pixel_format {
+        PixelFormat::L8 => pixels.iter().flat_map(|&v| [v, v, v]).collect(),
+        _ => pixels,
+    };
+    let (sw, sh) = (info.width as u32, info.height as u32);
+    if rgb.len() != sw as usize * sh as usize * 3 {
+        return Err(SkipReason::Decode("decoded JPEG has the wrong size".into()));
+    }
+    let square = resize_square(&rgb, sw, sh, opts.side)?;
+    Ok(Some(finish(square, width, height, orientation)))
+}
+
+/// Every decodable format through the `image` crate, with allocation limits.
+fn prepare_general(
+    bytes: &[u8],
+    format: ImageFormat,
+    opts: &DecodeOptions,
+) -> Result<PreparedImage, SkipReason> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    // Enough for max_pixels at 16 bits per channel with alpha, and never below the default.
+    limits.max_alloc = Some((opts.max_pixels.saturating_mul(8)).max(512 << 20));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(image_error)?;
+    let (width, height) = decoder.dimensions();
+    check_pixels(width, height, opts)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let img = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+    let rgb = flatten_alpha(img);
+    let square = resize_square(rgb.as_raw(), rgb.width(), rgb.height(), opts.side)?;
+    Ok(finish(square, width, height, orientation))
+}
+
+fn image_error(e: image::ImageError) -> SkipReason {
+    match e {
+        image::ImageError::Unsupported(u) => SkipReason::Unsupported(u.to_string()),
+        image::ImageError::Limits(l) => SkipReason::Decode(format!("over a memory limit: {l}")),
+        other => SkipReason::Decode(other.to_string()),
+    }
+}
+
+/// Background that transparent pixels are composited on: mid grey, neutral for the encoder.
+pub const ALPHA_BACKGROUND: u8 = 128;
+
+/// RGB8 of any image; transparent pixels are blended onto [`ALPHA_BACKGROUND`].
+fn flatten_alpha(img: DynamicImage) -> RgbImage {
+    if !img.color().has_alpha() {
+        return img.into_rgb8();
+    }
+    let rgba = img.into_rgba8();
+    let (w, h) = rgba.dimensions();
+    let bg = ALPHA_BACKGROUND as u32;
+    let data = rgba
+        .as_raw()
+        .chunks_exact(4)
+        .flat_map(|p| {
+            let a = p[3] as u32;
+            let blend = |c: u8| ((c as u32 * a + bg * (255 - a) + 127) / 255) as u8;
+            [blend(p[0]), blend(p[1]), blend(p[2])]
+        })
+        .collect();
+    RgbImage::from_raw(w, h, data).expect("buffer has w*h*3 bytes")
+}
+
+/// Resizes RGB8 pixels to `side x side` (aspect ratio not kept: the whole picture is seen).
+fn resize_square(rgb: &[u8], width: u32, height: u32, side: u32) -> Result<RgbImage, SkipReason> {
+    let src = fr::images::ImageRef::new(width, height, rgb, fr::PixelType::U8x3)
+        .map_err(|e| SkipReason::Decode(format!("resize: {e}")))?;
+    let mut dst = fr::images::Image::new(side, side, fr::PixelType::U8x3);
+    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+    fr::Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| SkipReason::Decode(format!("resize: {e}")))?;
+    Ok(RgbImage::from_raw(side, side, dst.into_vec()).expect("resizer output is side*side*3"))
+}
+
+/// Applies the EXIF orientation to the (square) prepared picture and records upright size.
+fn finish(square: RgbImage, width: u32, height: u32, orientation: Orientation) -> PreparedImage {
+    let side = square.width();
+    let mut img = DynamicImage::ImageRgb8(square);
+    img.apply_orientation(orientation);
+    let swaps = matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    );
+    let (width, height) = if swaps { (height, width) } else { (width, height) };
+    PreparedImage {
+        rgb: img.into_rgb8().into_raw(),
+        side,
+        width,
+        height,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Rgb, Rgba};
+
+    fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    fn gradient(w: u32, h: u32) -> DynamicImage {
+        DynamicImage::ImageRgb8(ImageBuffer::from_fn(w, h, |x, y| {
+            Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 100])
+        }))
+    }
+
+    #[test]
+    fn sniffs_by_content_not_extension() {
+        let png = encode(&gradient(8, 8), ImageFormat::Png);
+        assert_eq!(sniff(&png[..SNIFF_LEN]), Sniffed::Decodable(ImageFormat::Png));
+        assert_eq!(sniff(b"hello, this is text, not an image"), Sniffed::Unknown);
+        let mut heic = vec![0, 0, 0, 24];
+        heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
+        assert_eq!(sniff(&heic), Sniffed::Unsupported("HEIF/HEIC"));
+    }
+
+    #[test]
+    fn prepares_every_decodable_format_to_the_requested_square() {
+        let img = gradient(64, 40);
+        for format in [
+            ImageFormat::Png,
+            ImageFormat::Jpeg,
+            ImageFormat::Bmp,
+            ImageFormat::Tiff,
+            ImageFormat::Gif,
+            ImageFormat::WebP,
+        ] {
+            let bytes = encode(&img, format);
+            let p = prepare(&bytes, &DecodeOptions::new(32)).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+            assert_eq!((p.side, p.width, p.height), (32, 64, 40), "{format:?}");
+            assert_eq!(p.rgb.len(), 32 * 32 * 3);
+            // Left edge dark red, right edge bright red: the picture survived.
+            assert!(p.rgb[0] < 40 && p.rgb[31 * 3] > 200, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn large_jpeg_is_decoded_scaled_and_matches_the_general_path() {
+        let img = gradient(1600, 1200);
+        let bytes = encode(&img, ImageFormat::Jpeg);
+        let opts = DecodeOptions::new(224);
+        let fast = prepare(&bytes, &opts).unwrap();
+        let general = prepare_general(&bytes, ImageFormat::Jpeg, &opts).unwrap();
+        assert_eq!((fast.width, fast.height), (1600, 1200));
+        let max_diff = fast
+            .rgb
+            .iter()
+            .zip(&general.rgb)
+            .map(|(a, b)| (*a as i32 - *b as i32).abs())
+            .max()
+            .unwrap();
+        assert!(max_diff <= 12, "scaled and full decodes differ by {max_diff}");
+    }
+
+    #[test]
+    fn pixel_limit_is_checked_before_decoding() {
+        let bytes = encode(&gradient(100, 100), ImageFormat::Png);
+        let opts = DecodeOptions { side: 16, max_pixels: 9_999 };
+        assert!(matches!(
+            prepare(&bytes, &opts),
+            Err(SkipReason::TooLarge { width: 100, height: 100, max_pixels: 9_999 })
+        ));
+    }
+
+    #[test]
+    fn bad_bytes_are_reasons_not_panics() {
+        assert_eq!(prepare(&[], &DecodeOptions::new(16)).unwrap_err(), SkipReason::Empty);
+        assert_eq!(
+            prepare(b"not an image at all, just some text", &DecodeOptions::new(16)).unwrap_err(),
+            SkipReason::NotAnImage
+        );
+        let png = encode(&gradient(64, 64), ImageFormat::Png);
+        let truncated = &png[..png.len() / 2];
+        assert!(matches!(
+            prepare(truncated, &DecodeOptions::new(16)),
+            Err(SkipReason::Decode(_))
+        ));
+        let jpeg = encode(&gradient(64, 64), ImageFormat::Jpeg);
+        let r = prepare(&jpeg[..40], &DecodeOptions::new(16));
+        assert!(matches!(r, Err(SkipReason::Decode(_))), "{r:?}");
+    }
+
+    #[test]
+    fn transparent_pixels_become_the_background() {
+        let img = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(8, 8, Rgba([255, 0, 0, 0])));
+        let p = prepare(&encode(&img, ImageFormat::Png), &DecodeOptions::new(8)).unwrap();
+        assert!(p.rgb.iter().all(|&v| v == ALPHA_BACKGROUND));
+    }
+}

@@ -1,0 +1,87 @@
+//! The library's error type: every fatal failure, with the paths and numbers that explain it.
+//!
+//! Per-file problems met while indexing are *not* errors: they are [`crate::SkipReason`]s,
+//! reported and counted while the run goes on.
+
+use std::path::PathBuf;
+
+/// Everything that can stop a library call.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("index storage at {path}: {source}")]
+    Storage {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+
+    #[error("index at {path} is damaged: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+
+    #[error(
+        "index at {path} has format version {found}, this build reads version {expected}; \
+         re-create it with `lookalike index --index <new path> ...`"
+    )]
+    FormatVersion {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+
+    #[error(
+        "model mismatch: the index at {path} was built with model {index_model}, \
+         but the model in use is {current_model}; use the same --model, or index into a new --index"
+    )]
+    ModelMismatch {
+        path: PathBuf,
+        index_model: String,
+        current_model: String,
+    },
+
+    #[error("no index at {path}: run `lookalike index DIR --index {path}` first")]
+    NoIndex { path: PathBuf },
+
+    #[error("model {what}: {detail}")]
+    Model { what: String, detail: String },
+
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+
+    #[error("{path}: {reason}")]
+    Image {
+        path: PathBuf,
+        reason: crate::SkipReason,
+    },
+
+    #[error("embedding of {path} is not usable ({detail})")]
+    BadEmbedding { path: PathBuf, detail: String },
+
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+/// Result with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn model(what: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        Error::Model {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The index as a whole: the sled store plus the HNSW graph derived from it, the model check,
+//! and nearest-neighbour lookup that maps graph ids back to live files.
+
+use crate::ann::{Graph, SnapshotProblem};
+use crate::error::{Error, Result};
+use crate::model::ModelInfo;
+use crate::store::{Hash, Meta, Store};
+use std::path::{Path, PathBuf};
+
+/// Default folder of the index, relative to the working directory.
+pub const DEFAULT_INDEX_DIR: &str = "index";
+
+/// An indexed file that is similar to a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbor {
+    pub path: PathBuf,
+    /// Cosine similarity to the query, in [-1, 1].
+    pub similarity: f32,
+}
+
+/// An open index. Only one process can hold it at a time (sled locks its files).
+pub struct Index {
+    dir: PathBuf,
+    store: Store,
+    meta: Meta,
+    graph: Option<Graph>,
+    /// Why the graph was rebuilt on open instead of loaded, if it was.
+    rebuilt_because: Option<SnapshotProblem>,
+}
+
+/// What `info` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IndexStats {
+    pub path: PathBuf,
+    pub format_version: u32,
+    pub model: ModelInfo,
+    pub model_id: String,
+    pub files: u64,
+    pub distinct_images: u64,
+    pub dim: usize,
+    pub generation: u64,
+    pub graph_points: Option<usize>,
+    pub size_on_disk_bytes: u64,
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+impl Index {
+    /// Opens an existing index (for querying); its graph is loaded on first use.
+    pub fn open(dir: &Path) -> Result<Index> {
+        if !Store::exists(dir) {
+            return Err(Error::NoIndex {
+                path: dir.to_path_buf(),
+            });
+        }
+        let store = Store::open(dir)?;
+        let meta = store.meta()?.ok_or_else(|| Error::Corrupt {
+            path: dir.to_path_buf(),
+            detail: "the database has no metadata".into(),
+        })?;
+        Ok(Index {
+            dir: dir.to_path_buf(),
+            store,
+            meta,
+            graph: None,
+            rebuilt_because: None,
+        })
+    }
+
+    /// Opens the index for writing with `model`, creating it if needed. An index built with
+    /// another model is refused.
+    pub fn open_or_create(dir: &Path, model: &ModelInfo) -> Result<Index> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let store = Store::open(dir)?;
+        let meta = match store.meta()? {
+            Some(m) => m,
+            None => store.init(model)?,
+        };
+        let index = Index {
+            dir: dir.to_path_buf(),
+            store,
+            meta,
+            graph: None,
+            rebuilt_because: None,
+        };
+        index.check_model(model)?;
+        Ok(index)
+    }
+
+    /// Refuses a model other than the one the index was built with.
+    pub fn check_model(&self, model: &ModelInfo) -> Result<()> {
+        let built = &self.meta.model;
+        if built.weights_hash != model.weights_hash || built.dim != model.dim {
+            return Err(Error::ModelMismatch {
+                path: self.dir.clone(),
+                index_model: built.id(),
+                current_model: model.id(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Re-reads the metadata after commits.
+    pub(crate) fn refresh_meta(&mut self) -> Result<()> {
+        self.meta = self.store.meta()?.ok_or_else(|| Error::Corrupt {
+            path: self.dir.clone(),
+            detail: "metadata vanished".into(),
+        })?;
+        Ok(())
+    }
+
+    /// Why the graph had to be rebuilt when it was loaded (`None` if the snapshot was used).
+    pub fn graph_rebuilt_because(&self) -> Option<&SnapshotProblem> {
+        self.rebuilt_because.as_ref()
+    }
+
+    /// The graph, loading the snapshot or rebuilding it from the store (and saving the
+    /// rebuilt one) the first time it is needed.
+    pub fn graph(&mut self) -> Result<&mut Graph> {
+        if self.graph.is_none() {
+            let dim = self.meta.model.dim;
+            let graph = match Graph::load(&self.dir, self.meta.generation, dim) {
+                Ok(g) => g,
+                Err(problem) => {
+                    let g = self.rebuild_graph()?;
+                    // An empty index has nothing worth announcing.
+                    if !(problem == SnapshotProblem::Missing && g.is_empty()) {
+                        self.rebuilt_because = Some(problem);
+                    }
+                    g
+                }
+            };
+            self.graph = Some(graph);
+        }
+        Ok(self.graph.as_mut().expect("graph was just set"))
+    }
+
+    /// Builds the graph from every content in the store and saves its snapshot.
+    pub fn rebuild_graph(&mut self) -> Result<Graph> {
+        let items: Vec<(Vec<f32>, u64)> = self
+            .store
+            .contents()
+            .map(|r| r.map(|(_, c)| (c.vector, c.id)))
+            .collect::<Result<_>>()?;
+        let graph = Graph::build(self.meta.model.dim, &items);
+        graph.save(&self.dir, self.meta.generation)?;
+        Ok(graph)
+    }
+
+    /// Replaces the in-memory graph with a fresh build (drops points of deleted files).
+    pub(crate) fn compact_graph(&mut self) -> Result<()> {
+        let g = self.rebuild_graph()?;
+        self.graph = Some(g);
+        Ok(())
+    }
+
+    /// Saves the graph snapshot for the current generation.
+    pub(crate) fn save_graph(&mut self) -> Result<()> {
+        let generation = self.meta.generation;
+        let dir = self.dir.clone();
+        self.graph()?.save(&dir, generation)
+    }
+
+    /// The `k` indexed files most similar to a unit vector, best first. Files with identical
+    /// content are listed one after another with the same similarity.
+    pub fn nearest(&mut self, vector: &[f32], k: usize) -> Result<Vec<Neighbor>> {
+        if vector.len() != self.meta.model.dim {
+            return Err(Error::InvalidArgument(format!(
+                "query vector has {} dimensions, the index {}",
+                vector.len(),
+                self.meta.model.dim
+            )));
+        }
+        let mut want = k + 8;
+        loop {
+            let graph = self.graph()?;
+            let total = graph.len();
+            let hits = graph.search(vector, want, want.max(64));
+            let mut out = Vec::new();
+            for hit in &hits {
+                // Ids of contents deleted since the graph was built have no hash any more.
+                let Some(hash) = self.store.hash_of_id(hit.id)? else {
+                    continue;
+                };
+                for path in self.store.paths_of(&hash)? {
+                    out.push(Neighbor {
+                        path,
+                        similarity: hit.similarity,
+                    });
+                }
+            }
+            if out.len() >= k || want >= total {
+                out.truncate(k);
+                return Ok(out);
+            }
+            want *= 2;
+        }
+    }
+
+    /// Paths holding a content.
+    pub fn paths_of(&self, hash: &Hash) -> Result<Vec<PathBuf>> {
+        self.store.paths_of(hash)
+    }
+
+    /// Counts and sizes for `info`; loads the graph snapshot only if `with_graph`.
+    pub fn stats(&mut self, with_graph: bool) -> Result<IndexStats> {
+        let graph_points = if with_graph {
+            Some(self.graph()?.len())
+        } else {
+            None
+        };
+        Ok(IndexStats {
+            path: self.dir.clone(),
+            format_version: self.meta.format_version,
+            model: self.meta.model.clone(),
+            model_id: self.meta.model.id(),
+            files: self.meta.files,
+            distinct_images: self.meta.contents,
+            dim: self.meta.model.dim,
+            generation: self.meta.generation,
+            graph_points,
+            size_on_disk_bytes: dir_size(&self.dir),
+        })
+    }
+}

@@ -1,0 +1,420 @@
+//! The indexing pipeline: scan → read and hash → decode → embed → store → graph.
+//!
+//! Files whose size and mtime match their record are not opened. Others are read and hashed
+//! on a pool of decode threads; a hash already in the index (a copy, a moved or renamed file)
+//! is recorded without decoding or embedding. New contents are decoded in parallel while the
+//! encoder embeds batches on the calling thread; each batch is committed atomically and
+//! flushed before the next. Files that vanished are dropped at the end, and contents no file
+//! holds any more are deleted.
+
+use crate::decode::{self, DecodeOptions, PreparedImage, Sniffed};
+use crate::error::Result;
+use crate::index::Index;
+use crate::model::Encoder;
+use crate::problem::SkipReason;
+use crate::scan::{self, FoundFile, ScanOptions};
+use crate::store::{ChangeSet, ContentRecord, FileRecord, Hash};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// How to index.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    pub scan: ScanOptions,
+    /// Images per encoder batch (and per commit).
+    pub batch_size: usize,
+    /// Decode threads.
+    pub threads: usize,
+    /// Images with more pixels are refused before decoding.
+    pub max_pixels: u64,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            scan: ScanOptions::default(),
+            batch_size: 16,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_pixels: decode::DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+/// Receives progress while indexing. Implementations must be cheap; the CLI draws a bar.
+pub trait Progress: Sync {
+    /// The scan is done: `to_process` files need reading (the others are unchanged).
+    fn scanned(&self, _found: usize, _to_process: usize) {}
+    /// `n` more files were processed.
+    fn advance(&self, _n: usize) {}
+    /// A file was skipped; called once per file.
+    fn skipped(&self, _path: &Path, _reason: &SkipReason) {}
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// A skipped file and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+    pub kind: SkipReason,
+}
+
+/// What one indexing run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IndexReport {
+    /// Regular files found under the roots.
+    pub scanned: usize,
+    /// Images decoded and embedded.
+    pub embedded: usize,
+    /// Files whose record still holds (same size and mtime, or same content).
+    pub unchanged: usize,
+    /// Files found at a new path with the content of a path that vanished.
+    pub renamed: usize,
+    /// New files whose content was already indexed under another path (copies).
+    pub copies: usize,
+    /// Records dropped because their file vanished (or is no longer an indexable image).
+    pub removed: usize,
+    /// Files that are not images and do not claim to be (no image extension); not reported.
+    pub ignored: usize,
+    pub skipped: Vec<Skipped>,
+    /// Why the graph was rebuilt, if it was.
+    pub graph_rebuilt: Option<String>,
+    pub elapsed_s: f64,
+}
+
+/// The outcome of reading one file on a decode thread.
+enum Outcome {
+    /// Not an image and not named like one.
+    Ignored,
+    /// Could not be indexed; the hash is known when the bytes were read.
+    Skipped(SkipReason, Option<Hash>),
+    /// Same bytes as recorded: only size/mtime changed.
+    Touched(FileRecord),
+    /// Content already in the index (or claimed by another file of this run).
+    Known(FileRecord),
+    /// New content, decoded.
+    Decoded(FileRecord, PreparedImage),
+}
+
+struct Work<'a> {
+    file: &'a FoundFile,
+    old: Option<FileRecord>,
+}
+
+/// Indexes `roots` into `index` with `encoder`, incrementally.
+pub fn update(
+    index: &mut Index,
+    encoder: &Encoder,
+    roots: &[PathBuf],
+    opts: &IndexOptions,
+    progress: &dyn Progress,
+) -> Result<IndexReport> {
+    let start = Instant::now();
+    index.check_model(encoder.info())?;
+    let mut report = IndexReport::default();
+    // Load (or rebuild) the graph first: new vectors are added to it as batches commit.
+    index.graph()?;
+    report.graph_rebuilt = index.graph_rebuilt_because().map(|p| p.to_string());
+
+    let scan = scan::scan(roots, opts.scan)?;
+    report.scanned = scan.files.len();
+    for (path, reason) in &scan.problems {
+        skip(&mut report, progress, path, reason.clone());
+    }
+
+    let store = index.store();
+    let mut work = Vec::new();
+    for file in &scan.files {
+        let old = store.file(&file.path)?;
+        match &old {
+            Some(r) if r.size == file.size && r.mtime_ns == file.mtime_ns => report.unchanged += 1,
+            _ => work.push(Work { file, old }),
+        }
+    }
+    let found: HashSet<&Path> = scan.files.iter().map(|f| f.path.as_path()).collect();
+    let mut vanished: Vec<(PathBuf, FileRecord)> = Vec::new();
+    for root in &scan.roots {
+        for (path, rec) in store.files_under(root)? {
+            if !found.contains(path.as_path()) {
+                vanished.push((path, rec));
+            }
+        }
+    }
+    let vanished_hashes: HashSet<Hash> = vanished.iter().map(|(_, r)| r.hash).collect();
+    progress.scanned(scan.files.len(), work.len());
+
+    let decode_opts = DecodeOptions {
+        side: encoder.info().input_size as u32,
+        max_pixels: opts.max_pixels,
+    };
+    // Contents claimed by a decode thread in this run: later files with the same bytes wait.
+    let claimed: Mutex<HashSet<Hash>> = Mutex::new(HashSet::new());
+    let mut maybe_orphaned: HashSet<Hash> = HashSet::new();
+    let mut pending_copies: Vec<(PathBuf, FileRecord)> = Vec::new();
+    let mut failed_contents: HashMap<Hash, SkipReason> = HashMap::new();
+    let mut next_id = store.next_id()?;
+
+    let pool = decode::decode_pool(opts.threads);
+    let batch_size = opts.batch_size.max(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Outcome)>(batch_size * 2);
+
+    let cancelled = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| -> Result<()> {
+        let (work, claimed, cancelled) = (&work, &claimed, &cancelled);
+        let store = index.store().clone();
+        scope.spawn(move || {
+            pool.install(|| {
+                work.par_iter().enumerate().for_each_with(tx, |tx, (i, w)| {
+                    if cancelled.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let r = read_one(w, &store, claimed, &decode_opts);
+                    // The receiver only hangs up on a fatal error; nothing left to do then.
+                    let _ = tx.send((i, r));
+                })
+            })
+        });
+
+        let mut batch: Vec<(usize, FileRecord, PreparedImage)> = Vec::new();
+        let mut changes = ChangeSet::default();
+        for (i, outcome) in rx {
+            let w = &work[i];
+            let path = &w.file.path;
+            match outcome {
+                Outcome::Ignored => report.ignored += 1,
+                Outcome::Skipped(reason, hash) => {
+                    if let Some(hash) = hash {
+                        failed_contents.insert(hash, reason.clone());
+                    }
+                    if let Some(old) = &w.old {
+                        // The file is here but its indexed version is stale.
+                        changes.remove_file(path.clone());
+                        maybe_orphaned.insert(old.hash);
+                        report.removed += 1;
+                    }
+                    skip(&mut report, progress, path, reason);
+                }
+                Outcome::Touched(rec) => {
+                    report.unchanged += 1;
+                    changes.put_file(path.clone(), rec);
+                }
+                Outcome::Known(rec) => {
+                    note_replaced(&w.old, &rec, &mut maybe_orphaned);
+                    if index.store().content(&rec.hash)?.is_some() {
+                        count_known(&mut report, &vanished_hashes, &rec, w.old.is_none());
+                        changes.put_file(path.clone(), rec);
+                    } else {
+                        pending_copies.push((path.clone(), rec));
+                    }
+                }
+                Outcome::Decoded(rec, img) => {
+                    note_replaced(&w.old, &rec, &mut maybe_orphaned);
+                    batch.push((i, rec, img));
+                }
+            }
+            progress.advance(1);
+            if batch.len() >= batch_size {
+                embed_and_commit(index, encoder, &work, &mut batch, &mut changes, &mut next_id, &mut report, &mut failed_contents, progress)?;
+            } else if changes.len() >= 4 * batch_size {
+                index.store().commit(std::mem::take(&mut changes))?;
+            }
+        }
+        embed_and_commit(index, encoder, &work, &mut batch, &mut changes, &mut next_id, &mut report, &mut failed_contents, progress)?;
+        Ok(())
+    });
+    if result.is_err() {
+        cancelled.store(true, Ordering::Relaxed);
+    }
+    result?;
+
+    // Copies of contents first seen in this run.
+    let mut changes = ChangeSet::default();
+    for (path, rec) in pending_copies {
+        if let Some(reason) = failed_contents.get(&rec.hash) {
+            skip(&mut report, progress, &path, reason.clone());
+        } else {
+            count_known(&mut report, &vanished_hashes, &rec, true);
+            changes.put_file(path, rec);
+        }
+    }
+    for (path, rec) in vanished {
+        changes.remove_file(path);
+        maybe_orphaned.insert(rec.hash);
+        report.removed += 1;
+    }
+    if !changes.is_empty() {
+        index.store().commit(changes)?;
+    }
+    // Contents that no file holds any more.
+    let mut changes = ChangeSet::default();
+    for hash in maybe_orphaned {
+        if index.store().paths_of(&hash)?.is_empty() && index.store().content(&hash)?.is_some() {
+            changes.remove_content(hash);
+        }
+    }
+    if !changes.is_empty() {
+        index.store().commit(changes)?;
+    }
+    index.refresh_meta()?;
+
+    let dead = index.graph()?.len().saturating_sub(index.meta().contents as usize);
+    if dead > 0 && dead * 4 > index.graph()?.len() {
+        index.compact_graph()?;
+    } else {
+        index.save_graph()?;
+    }
+    report.elapsed_s = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn skip(report: &mut IndexReport, progress: &dyn Progress, path: &Path, reason: SkipReason) {
+    progress.skipped(path, &reason);
+    report.skipped.push(Skipped {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+        kind: reason,
+    });
+}
+
+fn note_replaced(old: &Option<FileRecord>, new: &FileRecord, orphaned: &mut HashSet<Hash>) {
+    if let Some(old) = old {
+        if old.hash != new.hash {
+            orphaned.insert(old.hash);
+        }
+    }
+}
+
+fn count_known(report: &mut IndexReport, vanished: &HashSet<Hash>, rec: &FileRecord, new_path: bool) {
+    if !new_path {
+        report.copies += 1;
+    } else if vanished.contains(&rec.hash) {
+        report.renamed += 1;
+    } else {
+        report.copies += 1;
+    }
+}
+
+/// Embeds the batch, commits it with the pending bookkeeping, and adds it to the graph.
+#[allow(clippy::too_many_arguments)]
+fn embed_and_commit(
+    index: &mut Index,
+    encoder: &Encoder,
+    work: &[Work],
+    batch: &mut Vec<(usize, FileRecord, PreparedImage)>,
+    changes: &mut ChangeSet,
+    next_id: &mut u64,
+    report: &mut IndexReport,
+    failed: &mut HashMap<Hash, SkipReason>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    if batch.is_empty() && changes.is_empty() {
+        return Ok(());
+    }
+    let images: Vec<PreparedImage> = batch.iter().map(|(_, _, img)| img.clone()).collect();
+    let vectors = encoder.embed(&images)?;
+    let mut added = Vec::new();
+    for ((i, rec, img), vector) in batch.drain(..).zip(vectors) {
+        let path = &work[i].file.path;
+        let Some(vector) = vector else {
+            failed.insert(rec.hash, SkipReason::BadEmbedding);
+            skip(report, progress, path, SkipReason::BadEmbedding);
+            continue;
+        };
+        let id = *next_id;
+        *next_id += 1;
+        changes.put_content(
+            rec.hash,
+            ContentRecord {
+                id,
+                width: img.width,
+                height: img.height,
+                vector: vector.clone(),
+            },
+        );
+        changes.put_file(path.clone(), rec);
+        added.push((vector, id));
+        report.embedded += 1;
+    }
+    index.store().commit(std::mem::take(changes))?;
+    index.refresh_meta()?;
+    index.graph()?.insert(&added);
+    Ok(())
+}
+
+/// Reads, sniffs, hashes and (if its content is new) decodes one file.
+fn read_one(
+    w: &Work,
+    store: &crate::store::Store,
+    claimed: &Mutex<HashSet<Hash>>,
+    opts: &DecodeOptions,
+) -> Outcome {
+    let path = &w.file.path;
+    let claims_image = decode::has_image_extension(path);
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return Outcome::Skipped(SkipReason::from_io(&e), None),
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return Outcome::Skipped(SkipReason::from_io(&e), None),
+    };
+    let mut head = [0u8; decode::SNIFF_LEN];
+    let mut got = 0;
+    while got < head.len() {
+        match file.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Outcome::Skipped(SkipReason::from_io(&e), None),
+        }
+    }
+    if got == 0 {
+        return if claims_image {
+            Outcome::Skipped(SkipReason::Empty, None)
+        } else {
+            Outcome::Ignored
+        };
+    }
+    match decode::sniff(&head[..got]) {
+        Sniffed::Unknown if claims_image => return Outcome::Skipped(SkipReason::NotAnImage, None),
+        Sniffed::Unknown => return Outcome::Ignored,
+        Sniffed::Unsupported(name) => return Outcome::Skipped(SkipReason::Unsupported(name.into()), None),
+        Sniffed::Decodable(_) if decode::is_raw_extension(path) => {
+            return Outcome::Skipped(SkipReason::Unsupported("camera RAW".into()), None)
+        }
+        Sniffed::Decodable(_) => {}
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    bytes.extend_from_slice(&head[..got]);
+    if let Err(e) = file.read_to_end(&mut bytes) {
+        return Outcome::Skipped(SkipReason::from_io(&e), None);
+    }
+    let record = FileRecord {
+        size: bytes.len() as u64,
+        mtime_ns: scan::mtime_ns(&meta),
+        hash: *blake3::hash(&bytes).as_bytes(),
+    };
+    if w.old.as_ref().is_some_and(|o| o.hash == record.hash) {
+        return Outcome::Touched(record);
+    }
+    match store.content(&record.hash) {
+        Ok(Some(_)) => return Outcome::Known(record),
+        Ok(None) => {}
+        Err(e) => return Outcome::Skipped(SkipReason::Unreadable(format!("index lookup failed: {e}")), None),
+    }
+    if !claimed.lock().expect("claim set").insert(record.hash) {
+        return Outcome::Known(record);
+    }
+    match decode::prepare(&bytes, opts) {
+        Ok(img) => Outcome::Decoded(record, img),
+        Err(reason) => Outcome::Skipped(reason, Some(record.hash)),
+    }
+}

@@ -1,0 +1,22 @@
+//! lookalike: image similarity search and near-duplicate detection.
+//!
+//! Data flow: [`scan`] → [`decode`] → [`model`] (encode) → [`store`] (sled, the source of
+//! truth) → [`ann`] (HNSW graph, derived) → [`index::Index::nearest`] (query) and
+//! [`dedup::find_duplicates`]. [`indexer::update`] runs the pipeline incrementally.
+//! The library never prints; the CLI (in the binary) does. See ARCHITECTURE.md.
+
+pub mod ann;
+pub mod decode;
+pub mod dedup;
+pub mod error;
+pub mod index;
+pub mod indexer;
+pub mod model;
+pub mod problem;
+pub mod scan;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use index::Index;
+pub use model::{Encoder, ModelInfo};
+pub use problem::SkipReason;

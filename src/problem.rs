@@ -1,0 +1,54 @@
+//! Per-file problems: why a file was skipped. They never abort a run; the caller reports each
+//! once and counts them.
+
+use serde::Serialize;
+
+/// Why one file could not be indexed (or queried).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Opening or reading failed (permission denied, I/O error, ...).
+    #[error("cannot read: {0}")]
+    Unreadable(String),
+    /// The file disappeared between the scan and reading it.
+    #[error("vanished while indexing")]
+    Vanished,
+    /// Zero bytes long.
+    #[error("empty file (0 bytes)")]
+    Empty,
+    /// Has an image extension but its content is not an image format lookalike recognises.
+    #[error("not an image: the content is not JPEG, PNG, WebP, GIF, BMP or TIFF")]
+    NotAnImage,
+    /// A recognised image format that this build cannot decode.
+    #[error("unsupported format: {0}")]
+    Unsupported(String),
+    /// More pixels than the limit allows; refused before decoding.
+    #[error("image is {width}x{height} = {} pixels, over the limit of {max_pixels} (raise it with --max-pixels)", *width as u64 * *height as u64)]
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
+    /// The decoder reported an error: corrupt, truncated, ...
+    #[error("cannot decode: {0}")]
+    Decode(String),
+    /// The decoder panicked; the panic was contained.
+    #[error("decoder crashed: {0}")]
+    DecoderPanic(String),
+    /// The encoder produced a vector with NaN/infinite values or zero length.
+    #[error("the encoder produced an unusable embedding (NaN or zero)")]
+    BadEmbedding,
+    /// The directory walk could not enter or list something (permission, symlink loop, ...).
+    #[error("cannot scan: {0}")]
+    Walk(String),
+}
+
+impl SkipReason {
+    pub(crate) fn from_io(e: &std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            SkipReason::Vanished
+        } else {
+            SkipReason::Unreadable(e.to_string())
+        }
+    }
+}

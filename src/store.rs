@@ -1,0 +1,466 @@
+//! Storage: the sled database that is the index's source of truth.
+//!
+//! One sled tree holds everything, keys distinguished by a one-byte prefix, so that a batch of
+//! changes is committed atomically with `apply_batch`:
+//!
+//! | key | value |
+//! |---|---|
+//! | `M` + name | index metadata (format version, model, generation, counters) |
+//! | `F` + path bytes | [`FileRecord`]: size, mtime, content hash |
+//! | `C` + hash (32 bytes) | [`ContentRecord`]: id, pixel size, vector |
+//! | `I` + id (u64 big-endian) | hash: maps graph ids back to contents |
+//! | `P` + hash + path bytes | empty: the paths holding one content |
+//!
+//! Identical files share one content record and one vector. See `index/README.md`.
+
+use crate::error::{Error, Result};
+use crate::model::ModelInfo;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Version of the on-disk layout; bumped on incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+/// Name of the sled database inside the index folder.
+pub const DB_DIR: &str = "db";
+
+/// BLAKE3 of a file's bytes.
+pub type Hash = [u8; 32];
+
+const FILE: u8 = b'F';
+const CONTENT: u8 = b'C';
+const ID: u8 = b'I';
+const PATHS: u8 = b'P';
+const META_FORMAT: &[u8] = b"Mformat";
+const META_MODEL: &[u8] = b"Mmodel";
+const META_GENERATION: &[u8] = b"Mgeneration";
+const META_NEXT_ID: &[u8] = b"Mnext_id";
+const META_CONTENTS: &[u8] = b"Mcontents";
+const META_FILES: &[u8] = b"Mfiles";
+
+/// What the index remembers of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub hash: Hash,
+}
+
+/// One distinct content (identical files share it): its graph id, pixel size and embedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContentRecord {
+    pub id: u64,
+    pub width: u32,
+    pub height: u32,
+    pub vector: Vec<f32>,
+}
+
+/// The index's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    pub format_version: u32,
+    pub model: ModelInfo,
+    /// Incremented by every commit; the graph snapshot records the generation it matches.
+    pub generation: u64,
+    pub files: u64,
+    pub contents: u64,
+}
+
+/// Raw OS bytes of a path (lossless on Unix).
+pub fn path_bytes(path: &Path) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        path.as_os_str().as_bytes().to_vec()
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy().into_owned().into_bytes()
+    }
+}
+
+/// Inverse of [`path_bytes`].
+pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(prefix);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn u64_value(v: Option<sled::IVec>) -> u64 {
+    v.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+/// A set of changes committed together, atomically.
+#[derive(Debug, Default)]
+pub struct ChangeSet {
+    files: Vec<(PathBuf, Option<FileRecord>)>,
+    contents: Vec<(Hash, Option<ContentRecord>)>,
+}
+
+impl ChangeSet {
+    /// Records (or replaces) the record of `path`.
+    pub fn put_file(&mut self, path: PathBuf, record: FileRecord) {
+        self.files.push((path, Some(record)));
+    }
+    /// Forgets `path`.
+    pub fn remove_file(&mut self, path: PathBuf) {
+        self.files.push((path, None));
+    }
+    /// Stores a new content and its vector.
+    pub fn put_content(&mut self, hash: Hash, record: ContentRecord) {
+        self.contents.push((hash, Some(record)));
+    }
+    /// Drops a content no file holds any more.
+    pub fn remove_content(&mut self, hash: Hash) {
+        self.contents.push((hash, None));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.contents.is_empty()
+    }
+    /// Number of changes.
+    pub fn len(&self) -> usize {
+        self.files.len() + self.contents.len()
+    }
+}
+
+/// The sled database of one index. Cloning is cheap and shares the database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `index_dir`.
+    pub fn open(index_dir: &Path) -> Result<Store> {
+        let path = index_dir.join(DB_DIR);
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|source| Error::Storage {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Store { db, path })
+    }
+
+    /// Whether a database exists in `index_dir` (without creating one).
+    pub fn exists(index_dir: &Path) -> bool {
+        index_dir.join(DB_DIR).join("conf").is_file()
+    }
+
+    fn storage(&self, source: sled::Error) -> Error {
+        Error::Storage {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> Error {
+        Error::Corrupt {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>> {
+        self.db.get(k).map_err(|e| self.storage(e))
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, what: &str, bytes: &[u8]) -> Result<T> {
+        bincode::deserialize(bytes).map_err(|e| self.corrupt(format!("unreadable {what} record: {e}")))
+    }
+
+    /// The metadata, or `None` for a fresh database.
+    pub fn meta(&self) -> Result<Option<Meta>> {
+        let Some(format) = self.get(META_FORMAT)? else {
+            return Ok(None);
+        };
+        let format_version = u32::from_be_bytes(
+            format
+                .as_ref()
+                .try_into()
+                .map_err(|_| self.corrupt("format version is not 4 bytes"))?,
+        );
+        if format_version != FORMAT_VERSION {
+            return Err(Error::FormatVersion {
+                path: self.path.clone(),
+                found: format_version,
+                expected: FORMAT_VERSION,
+            });
+        }
+        let model = self
+            .get(META_MODEL)?
+            .ok_or_else(|| self.corrupt("no model recorded"))?;
+        let model: ModelInfo = serde_json::from_slice(&model)
+            .map_err(|e| self.corrupt(format!("unreadable model record: {e}")))?;
+        Ok(Some(Meta {
+            format_version,
+            model,
+            generation: u64_value(self.get(META_GENERATION)?),
+            files: u64_value(self.get(META_FILES)?),
+            contents: u64_value(self.get(META_CONTENTS)?),
+        }))
+    }
+
+    /// Records the model of a fresh database.
+    pub fn init(&self, model: &ModelInfo) -> Result<Meta> {
+        let mut batch = sled::Batch::default();
+        batch.insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes());
+        batch.insert(
+            META_MODEL,
+            serde_json::to_vec(model).expect("model info serialises"),
+        );
+        batch.insert(META_GENERATION, &0u64.to_be_bytes());
+        self.db.apply_batch(batch).map_err(|e| self.storage(e))?;
+        self.flush()?;
+        self.meta()?.ok_or_else(|| self.corrupt("metadata vanished after writing"))
+    }
+
+    pub fn file(&self, path: &Path) -> Result<Option<FileRecord>> {
+        match self.get(&key(FILE, &[&path_bytes(path)]))? {
+            Some(v) => Ok(Some(self.decode("file", &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn content(&self, hash: &Hash) -> Result<Option<ContentRecord>> {
+        match self.get(&key(CONTENT, &[hash]))? {
+            Some(v) => Ok(Some(self.decode("content", &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The content behind a graph id, if it is still live.
+    pub fn hash_of_id(&self, id: u64) -> Result<Option<Hash>> {
+        match self.get(&key(ID, &[&id.to_be_bytes()]))? {
+            Some(v) => Ok(Some(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| self.corrupt(format!("id {id} maps to a hash of {} bytes", v.len())))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// All paths holding `hash`, sorted.
+    pub fn paths_of(&self, hash: &Hash) -> Result<Vec<PathBuf>> {
+        let prefix = key(PATHS, &[hash]);
+        self.db
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| {
+                k.map(|k| path_from_bytes(&k[prefix.len()..]))
+                    .map_err(|e| self.storage(e))
+            })
+            .collect()
+    }
+
+    /// Every file record whose path is `root` or lies under it.
+    pub fn files_under(&self, root: &Path) -> Result<Vec<(PathBuf, FileRecord)>> {
+        let root_bytes = path_bytes(root);
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(key(FILE, &[&root_bytes])) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let path = path_from_bytes(&k[1..]);
+            if path.starts_with(root) {
+                out.push((path, self.decode("file", &v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every file record.
+    pub fn files(&self) -> impl Iterator<Item = Result<(PathBuf, FileRecord)>> + '_ {
+        self.db.scan_prefix([FILE]).map(move |item| {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            Ok((path_from_bytes(&k[1..]), self.decode("file", &v)?))
+        })
+    }
+
+    /// Every content record.
+    pub fn contents(&self) -> impl Iterator<Item = Result<(Hash, ContentRecord)>> + '_ {
+        self.db.scan_prefix([CONTENT]).map(move |item| {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let hash: Hash = k[1..]
+                .try_into()
+                .map_err(|_| self.corrupt("content key is not a 32-byte hash"))?;
+            Ok((hash, self.decode("content", &v)?))
+        })
+    }
+
+    /// The next unused graph id.
+    pub fn next_id(&self) -> Result<u64> {
+        Ok(u64_value(self.get(META_NEXT_ID)?))
+    }
+
+    /// Applies `changes` atomically, bumps the generation, and flushes to disk.
+    /// Returns the new generation.
+    pub fn commit(&self, changes: ChangeSet) -> Result<u64> {
+        let meta = self.meta()?.ok_or_else(|| self.corrupt("no metadata"))?;
+        let mut batch = sled::Batch::default();
+        let (mut files, mut contents) = (meta.files as i64, meta.contents as i64);
+        let mut next_id = self.next_id()?;
+        // Later entries of one change set see earlier ones through these overlays.
+        let mut file_overlay: std::collections::HashMap<Vec<u8>, Option<Hash>> = Default::default();
+        let mut content_overlay: std::collections::HashMap<Hash, bool> = Default::default();
+
+        for (hash, record) in &changes.contents {
+            let existing = match content_overlay.get(hash) {
+                Some(&live) => live,
+                None => self.content(hash)?.is_some(),
+            };
+            match record {
+                Some(rec) => {
+                    if !existing {
+                        contents += 1;
+                    }
+                    batch.insert(key(CONTENT, &[hash]), bincode::serialize(rec).expect("serialises"));
+                    batch.insert(key(ID, &[&rec.id.to_be_bytes()]), &hash[..]);
+                    next_id = next_id.max(rec.id + 1);
+                }
+                None => {
+                    if let Some(old) = self.content(hash)? {
+                        batch.remove(key(ID, &[&old.id.to_be_bytes()]));
+                    }
+                    if existing {
+                        contents -= 1;
+                    }
+                    batch.remove(key(CONTENT, &[hash]));
+                }
+            }
+            content_overlay.insert(*hash, record.is_some());
+        }
+
+        for (path, record) in &changes.files {
+            let pb = path_bytes(path);
+            let old_hash = match file_overlay.get(&pb) {
+                Some(h) => *h,
+                None => self.file(path)?.map(|r| r.hash),
+            };
+            if let Some(old) = old_hash {
+                batch.remove(key(PATHS, &[&old, &pb]));
+                files -= 1;
+            }
+            match record {
+                Some(rec) => {
+                    batch.insert(key(FILE, &[&pb]), bincode::serialize(rec).expect("serialises"));
+                    batch.insert(key(PATHS, &[&rec.hash, &pb]), &[] as &[u8]);
+                    files += 1;
+                }
+                None => batch.remove(key(FILE, &[&pb])),
+            }
+            file_overlay.insert(pb, record.as_ref().map(|r| r.hash));
+        }
+
+        let generation = meta.generation + 1;
+        batch.insert(META_GENERATION, &generation.to_be_bytes());
+        batch.insert(META_NEXT_ID, &next_id.to_be_bytes());
+        batch.insert(META_FILES, &(files.max(0) as u64).to_be_bytes());
+        batch.insert(META_CONTENTS, &(contents.max(0) as u64).to_be_bytes());
+        self.db.apply_batch(batch).map_err(|e| self.storage(e))?;
+        self.flush()?;
+        Ok(generation)
+    }
+
+    /// Makes everything committed durable.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(|e| self.storage(e))
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(|e| self.storage(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> ModelInfo {
+        ModelInfo {
+            name: "m".into(),
+            arch: "a".into(),
+            input_size: 4,
+            dim: 2,
+            weights_hash: "00".repeat(32),
+        }
+    }
+
+    fn content(id: u64) -> ContentRecord {
+        ContentRecord {
+            id,
+            width: 3,
+            height: 2,
+            vector: vec![0.6, 0.8],
+        }
+    }
+
+    #[test]
+    fn commit_keeps_files_contents_and_counters_consistent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.meta().unwrap().is_none());
+        store.init(&model()).unwrap();
+        let (h1, h2) = ([1u8; 32], [2u8; 32]);
+        let rec = |hash| FileRecord { size: 1, mtime_ns: 2, hash };
+
+        let mut cs = ChangeSet::default();
+        cs.put_content(h1, content(0));
+        cs.put_file("/p/a.jpg".into(), rec(h1));
+        cs.put_file("/p/copy.jpg".into(), rec(h1));
+        assert_eq!(store.commit(cs).unwrap(), 1);
+        let m = store.meta().unwrap().unwrap();
+        assert_eq!((m.files, m.contents, m.generation), (2, 1, 1));
+        assert_eq!(
+            store.paths_of(&h1).unwrap(),
+            vec![PathBuf::from("/p/a.jpg"), PathBuf::from("/p/copy.jpg")]
+        );
+        assert_eq!(store.hash_of_id(0).unwrap(), Some(h1));
+        assert_eq!(store.next_id().unwrap(), 1);
+
+        // The copy is rewritten with new content; the old content keeps one path.
+        let mut cs = ChangeSet::default();
+        cs.put_content(h2, content(1));
+        cs.put_file("/p/copy.jpg".into(), rec(h2));
+        store.commit(cs).unwrap();
+        assert_eq!(store.paths_of(&h1).unwrap(), vec![PathBuf::from("/p/a.jpg")]);
+        assert_eq!(store.paths_of(&h2).unwrap(), vec![PathBuf::from("/p/copy.jpg")]);
+
+        let mut cs = ChangeSet::default();
+        cs.remove_file("/p/a.jpg".into());
+        cs.remove_content(h1);
+        store.commit(cs).unwrap();
+        let m = store.meta().unwrap().unwrap();
+        assert_eq!((m.files, m.contents, m.generation), (1, 1, 3));
+        assert_eq!(store.hash_of_id(0).unwrap(), None);
+        assert!(store.content(&h1).unwrap().is_none());
+        assert_eq!(store.files_under(Path::new("/p")).unwrap().len(), 1);
+        assert_eq!(store.files_under(Path::new("/p/cop")).unwrap().len(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_paths_round_trip() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = PathBuf::from(std::ffi::OsStr::from_bytes(b"/x/caf\xe9.jpg"));
+        assert_eq!(path_from_bytes(&path_bytes(&p)), p);
+    }
+}
