@@ -13,8 +13,13 @@ use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args_os().skip(1);
-    let input = PathBuf::from(args.next().ok_or_else(|| anyhow::anyhow!("usage: export_default_model IN.safetensors OUT.safetensors"))?);
-    let output = PathBuf::from(args.next().ok_or_else(|| anyhow::anyhow!("missing OUT.safetensors"))?);
+    let input = PathBuf::from(args.next().ok_or_else(|| {
+        anyhow::anyhow!("usage: export_default_model IN.safetensors OUT.safetensors")
+    })?);
+    let output = PathBuf::from(
+        args.next()
+            .ok_or_else(|| anyhow::anyhow!("missing OUT.safetensors"))?,
+    );
     let weights = candle_core::safetensors::load(&input, &Device::Cpu)?;
     let mut kept = HashMap::new();
     for (name, t) in weights {

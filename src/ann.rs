@@ -38,7 +38,11 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
             acc[i] += ca[i] * cb[i];
         }
     }
-    let tail: f32 = a[chunks..].iter().zip(&b[chunks..]).map(|(x, y)| x * y).sum();
+    let tail: f32 = a[chunks..]
+        .iter()
+        .zip(&b[chunks..])
+        .map(|(x, y)| x * y)
+        .sum();
     acc.iter().sum::<f32>() + tail
 }
 
@@ -179,9 +183,19 @@ impl Graph {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let dumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.hnsw.file_dump(&tmp, BASENAME)
-        }));
+        // hnsw_rs cannot dump an empty graph: an empty snapshot is a manifest alone.
+        let names = if self.is_empty() {
+            Vec::new()
+        } else {
+            snapshot_files()
+        };
+        let dumped = if self.is_empty() {
+            Ok(Ok(BASENAME.to_string()))
+        } else {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.hnsw.file_dump(&tmp, BASENAME)
+            }))
+        };
         match dumped {
             Ok(Ok(name)) if name == BASENAME => {}
             Ok(Ok(name)) => {
@@ -204,7 +218,7 @@ impl Graph {
             }
         }
         let mut files = Vec::new();
-        for name in snapshot_files() {
+        for name in names.iter().cloned() {
             let from = tmp.join(&name);
             File::open(&from)
                 .and_then(|f| f.sync_all())
@@ -229,8 +243,9 @@ impl Graph {
         if manifest_path.exists() {
             std::fs::remove_file(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
         }
-        for name in snapshot_files() {
-            std::fs::rename(tmp.join(&name), dir.join(&name)).map_err(|e| Error::io(dir.join(&name), e))?;
+        for name in &names {
+            std::fs::rename(tmp.join(name), dir.join(name))
+                .map_err(|e| Error::io(dir.join(name), e))?;
         }
         std::fs::rename(&manifest_tmp, &manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
         sync_dir(dir)?;
@@ -243,7 +258,9 @@ impl Graph {
         let manifest_path = dir.join(MANIFEST);
         let bytes = match std::fs::read(&manifest_path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SnapshotProblem::Missing),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SnapshotProblem::Missing)
+            }
             Err(e) => return Err(SnapshotProblem::Damaged(e.to_string())),
         };
         let manifest: Manifest = serde_json::from_slice(&bytes)
@@ -260,20 +277,29 @@ impl Graph {
                 manifest.dim
             )));
         }
+        if manifest.points == 0 && manifest.files.is_empty() {
+            return Ok(Graph::new(dim, 0));
+        }
         let expected: Vec<String> = snapshot_files();
         let listed: Vec<&String> = manifest.files.iter().map(|(n, _)| n).collect();
         if listed != expected.iter().collect::<Vec<_>>() {
-            return Err(SnapshotProblem::Damaged("manifest lists other files".into()));
+            return Err(SnapshotProblem::Damaged(
+                "manifest lists other files".into(),
+            ));
         }
         for (name, hash) in &manifest.files {
-            let actual = file_hash(&dir.join(name)).map_err(|e| SnapshotProblem::Damaged(format!("{name}: {e}")))?;
+            let actual = file_hash(&dir.join(name))
+                .map_err(|e| SnapshotProblem::Damaged(format!("{name}: {e}")))?;
             if &actual != hash {
-                return Err(SnapshotProblem::Damaged(format!("{name}: checksum mismatch")));
+                return Err(SnapshotProblem::Damaged(format!(
+                    "{name}: checksum mismatch"
+                )));
             }
         }
         // Intact and current: hand it to hnsw_rs. The loaded graph borrows its loader, which
         // must therefore outlive it; the loader is small and lives as long as the process.
-        let mut io: Option<&'static mut HnswIo> = Some(Box::leak(Box::new(HnswIo::new(dir, BASENAME))));
+        let mut io: Option<&'static mut HnswIo> =
+            Some(Box::leak(Box::new(HnswIo::new(dir, BASENAME))));
         let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let io = io.take().expect("loader is used once");
             HnswIo::load_hnsw::<f32, DistUnitCosine>(io)
@@ -308,7 +334,10 @@ impl Graph {
 }
 
 fn snapshot_files() -> Vec<String> {
-    vec![format!("{BASENAME}.hnsw.data"), format!("{BASENAME}.hnsw.graph")]
+    vec![
+        format!("{BASENAME}.hnsw.data"),
+        format!("{BASENAME}.hnsw.graph"),
+    ]
 }
 
 /// Paths of the snapshot files inside an index folder (for documentation and tests).
@@ -325,10 +354,14 @@ mod tests {
     use super::*;
 
     fn unit(seed: u64, dim: usize) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let v: Vec<f32> = (0..dim)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5
             })
             .collect();
@@ -353,7 +386,10 @@ mod tests {
 
         assert_eq!(
             Graph::load(dir.path(), 8, dim).err(),
-            Some(SnapshotProblem::Stale { snapshot: 7, store: 8 })
+            Some(SnapshotProblem::Stale {
+                snapshot: 7,
+                store: 8
+            })
         );
         // A flipped byte in a snapshot file is caught before hnsw_rs reads it.
         let data = dir.path().join("graph.hnsw.data");
@@ -361,9 +397,15 @@ mod tests {
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff;
         std::fs::write(&data, bytes).unwrap();
-        assert!(matches!(Graph::load(dir.path(), 7, dim), Err(SnapshotProblem::Damaged(_))));
+        assert!(matches!(
+            Graph::load(dir.path(), 7, dim),
+            Err(SnapshotProblem::Damaged(_))
+        ));
         Graph::remove_snapshot(dir.path()).unwrap();
-        assert_eq!(Graph::load(dir.path(), 7, dim).err(), Some(SnapshotProblem::Missing));
+        assert_eq!(
+            Graph::load(dir.path(), 7, dim).err(),
+            Some(SnapshotProblem::Missing)
+        );
     }
 
     #[test]

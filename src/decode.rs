@@ -102,7 +102,9 @@ pub const IMAGE_EXTENSIONS: &[&str] = &[
 ];
 
 /// Camera RAW extensions: many are TIFF inside, but their pixels are sensor data.
-const RAW_EXTENSIONS: &[&str] = &["cr2", "cr3", "nef", "arw", "dng", "raf", "orf", "rw2", "pef", "srw"];
+const RAW_EXTENSIONS: &[&str] = &[
+    "cr2", "cr3", "nef", "arw", "dng", "raf", "orf", "rw2", "pef", "srw",
+];
 
 fn extension_of(path: &Path) -> Option<String> {
     path.extension()
@@ -159,9 +161,14 @@ pub fn decode_pool(threads: usize) -> rayon::ThreadPool {
 }
 
 /// Reads and prepares several files in parallel on decode threads, results in input order.
-pub fn prepare_files(paths: &[std::path::PathBuf], opts: &DecodeOptions) -> Vec<Result<PreparedImage, SkipReason>> {
+pub fn prepare_files(
+    paths: &[std::path::PathBuf],
+    opts: &DecodeOptions,
+) -> Vec<Result<PreparedImage, SkipReason>> {
     use rayon::prelude::*;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(paths.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(paths.len().max(1));
     decode_pool(threads).install(|| paths.par_iter().map(|p| prepare_file(p, opts)).collect())
 }
 
@@ -201,19 +208,26 @@ fn check_pixels(width: u32, height: u32, opts: &DecodeOptions) -> Result<(), Ski
         });
     }
     if width == 0 || height == 0 {
-        return Err(SkipReason::Decode(format!("image has no pixels ({width}x{height})")));
+        return Err(SkipReason::Decode(format!(
+            "image has no pixels ({width}x{height})"
+        )));
     }
     Ok(())
 }
 
 /// JPEG through jpeg-decoder with DCT-domain downscaling. `Ok(None)`: use the general path.
-fn prepare_jpeg_scaled(bytes: &[u8], opts: &DecodeOptions) -> Result<Option<PreparedImage>, SkipReason> {
+fn prepare_jpeg_scaled(
+    bytes: &[u8],
+    opts: &DecodeOptions,
+) -> Result<Option<PreparedImage>, SkipReason> {
     use jpeg_decoder::PixelFormat;
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder
         .read_info()
         .map_err(|e| SkipReason::Decode(e.to_string()))?;
-    let info = decoder.info().ok_or_else(|| SkipReason::Decode("no JPEG header".into()))?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| SkipReason::Decode("no JPEG header".into()))?;
     let (width, height) = (info.width as u32, info.height as u32);
     check_pixels(width, height, opts)?;
     if !matches!(info.pixel_format, PixelFormat::RGB24 | PixelFormat::L8) {
@@ -231,7 +245,9 @@ fn prepare_jpeg_scaled(bytes: &[u8], opts: &DecodeOptions) -> Result<Option<Prep
         .exif_data()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
-    let info = decoder.info().ok_or_else(|| SkipReason::Decode("no JPEG header".into()))?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| SkipReason::Decode("no JPEG header".into()))?;
     let rgb = match info.pixel_format {
         PixelFormat::L8 => pixels.iter().flat_map(|&v| [v, v, v]).collect(),
         _ => pixels,
@@ -301,7 +317,8 @@ fn resize_square(rgb: &[u8], width: u32, height: u32, side: u32) -> Result<RgbIm
     let src = fr::images::ImageRef::new(width, height, rgb, fr::PixelType::U8x3)
         .map_err(|e| SkipReason::Decode(format!("resize: {e}")))?;
     let mut dst = fr::images::Image::new(side, side, fr::PixelType::U8x3);
-    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+    let options =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
     fr::Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| SkipReason::Decode(format!("resize: {e}")))?;
@@ -320,7 +337,11 @@ fn finish(square: RgbImage, width: u32, height: u32, orientation: Orientation) -
             | Orientation::Rotate90FlipH
             | Orientation::Rotate270FlipH
     );
-    let (width, height) = if swaps { (height, width) } else { (width, height) };
+    let (width, height) = if swaps {
+        (height, width)
+    } else {
+        (width, height)
+    };
     PreparedImage {
         rgb: img.into_rgb8().into_raw(),
         side,
@@ -349,8 +370,14 @@ mod tests {
     #[test]
     fn sniffs_by_content_not_extension() {
         let png = encode(&gradient(8, 8), ImageFormat::Png);
-        assert_eq!(sniff(&png[..SNIFF_LEN]), Sniffed::Decodable(ImageFormat::Png));
-        assert_eq!(sniff(b"hello, this is text, not an image"), Sniffed::Unknown);
+        assert_eq!(
+            sniff(&png[..SNIFF_LEN]),
+            Sniffed::Decodable(ImageFormat::Png)
+        );
+        assert_eq!(
+            sniff(b"hello, this is text, not an image"),
+            Sniffed::Unknown
+        );
         let mut heic = vec![0, 0, 0, 24];
         heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
         assert_eq!(sniff(&heic), Sniffed::Unsupported("HEIF/HEIC"));
@@ -368,7 +395,8 @@ mod tests {
             ImageFormat::WebP,
         ] {
             let bytes = encode(&img, format);
-            let p = prepare(&bytes, &DecodeOptions::new(32)).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+            let p = prepare(&bytes, &DecodeOptions::new(32))
+                .unwrap_or_else(|e| panic!("{format:?}: {e}"));
             assert_eq!((p.side, p.width, p.height), (32, 64, 40), "{format:?}");
             assert_eq!(p.rgb.len(), 32 * 32 * 3);
             // Left edge dark red, right edge bright red: the picture survived.
@@ -391,24 +419,41 @@ mod tests {
             .map(|(a, b)| (*a as i32 - *b as i32).abs())
             .max()
             .unwrap();
-        assert!(max_diff <= 12, "scaled and full decodes differ by {max_diff}");
+        assert!(
+            max_diff <= 12,
+            "scaled and full decodes differ by {max_diff}"
+        );
     }
 
     #[test]
     fn pixel_limit_is_checked_before_decoding() {
         let bytes = encode(&gradient(100, 100), ImageFormat::Png);
-        let opts = DecodeOptions { side: 16, max_pixels: 9_999 };
+        let opts = DecodeOptions {
+            side: 16,
+            max_pixels: 9_999,
+        };
         assert!(matches!(
             prepare(&bytes, &opts),
-            Err(SkipReason::TooLarge { width: 100, height: 100, max_pixels: 9_999 })
+            Err(SkipReason::TooLarge {
+                width: 100,
+                height: 100,
+                max_pixels: 9_999
+            })
         ));
     }
 
     #[test]
     fn bad_bytes_are_reasons_not_panics() {
-        assert_eq!(prepare(&[], &DecodeOptions::new(16)).unwrap_err(), SkipReason::Empty);
         assert_eq!(
-            prepare(b"not an image at all, just some text", &DecodeOptions::new(16)).unwrap_err(),
+            prepare(&[], &DecodeOptions::new(16)).unwrap_err(),
+            SkipReason::Empty
+        );
+        assert_eq!(
+            prepare(
+                b"not an image at all, just some text",
+                &DecodeOptions::new(16)
+            )
+            .unwrap_err(),
             SkipReason::NotAnImage
         );
         let png = encode(&gradient(64, 64), ImageFormat::Png);

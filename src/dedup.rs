@@ -63,7 +63,11 @@ impl Content {
         self.width as u64 * self.height as u64
     }
     fn oldest(&self) -> i64 {
-        self.files.iter().map(|(_, r)| r.mtime_ns).min().unwrap_or(i64::MAX)
+        self.files
+            .iter()
+            .map(|(_, r)| r.mtime_ns)
+            .min()
+            .unwrap_or(i64::MAX)
     }
     fn size(&self) -> u64 {
         self.files.first().map_or(0, |(_, r)| r.size)
@@ -103,7 +107,11 @@ pub fn find_duplicates(index: &mut Index, threshold: f32) -> Result<Vec<Group>> 
     }
 
     // Self-join through the graph: similar pairs above the threshold, in both directions.
-    let position: HashMap<u64, usize> = contents.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let position: HashMap<u64, usize> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id, i))
+        .collect();
     let graph = index.graph()?;
     let pairs: Vec<Vec<(usize, usize, f32)>> = vectors
         .par_iter()
@@ -166,7 +174,14 @@ pub fn find_duplicates(index: &mut Index, threshold: f32) -> Result<Vec<Group>> 
         for (j, s) in others {
             let c = &contents[j];
             for (path, rec) in &c.files {
-                members.push(member(c, path, rec, s.min(1.0), c.hash == keeper.hash, false));
+                members.push(member(
+                    c,
+                    path,
+                    rec,
+                    s.min(1.0),
+                    c.hash == keeper.hash,
+                    false,
+                ));
             }
         }
         groups.push(Group { kind, members });
@@ -175,7 +190,14 @@ pub fn find_duplicates(index: &mut Index, threshold: f32) -> Result<Vec<Group>> 
     Ok(groups)
 }
 
-fn member(c: &Content, path: &std::path::Path, rec: &FileRecord, similarity: f32, exact: bool, keeper: bool) -> Member {
+fn member(
+    c: &Content,
+    path: &std::path::Path,
+    rec: &FileRecord,
+    similarity: f32,
+    exact: bool,
+    keeper: bool,
+) -> Member {
     Member {
         path: path.to_path_buf(),
         similarity,

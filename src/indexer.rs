@@ -27,7 +27,7 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct IndexOptions {
     pub scan: ScanOptions,
-    /// Images per encoder batch (and per commit).
+    /// New images per commit (the encoder runs them in smaller chunks).
     pub batch_size: usize,
     /// Decode threads.
     pub threads: usize,
@@ -39,7 +39,7 @@ impl Default for IndexOptions {
     fn default() -> Self {
         IndexOptions {
             scan: ScanOptions::default(),
-            batch_size: 16,
+            batch_size: 32,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_pixels: decode::DEFAULT_MAX_PIXELS,
         }
@@ -160,15 +160,19 @@ pub fn update(
     let claimed: Mutex<HashSet<Hash>> = Mutex::new(HashSet::new());
     let mut maybe_orphaned: HashSet<Hash> = HashSet::new();
     let mut pending_copies: Vec<(PathBuf, FileRecord)> = Vec::new();
-    let mut failed_contents: HashMap<Hash, SkipReason> = HashMap::new();
-    let mut next_id = store.next_id()?;
+    let batch_size = opts.batch_size.max(1);
+    let mut batch = Batch {
+        files: Vec::new(),
+        images: Vec::new(),
+        changes: ChangeSet::default(),
+        next_id: store.next_id()?,
+        failed: HashMap::new(),
+    };
 
     let pool = decode::decode_pool(opts.threads);
-    let batch_size = opts.batch_size.max(1);
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Outcome)>(batch_size * 2);
-
     let cancelled = AtomicBool::new(false);
-    let result = std::thread::scope(|scope| -> Result<()> {
+    std::thread::scope(|scope| -> Result<()> {
         let (work, claimed, cancelled) = (&work, &claimed, &cancelled);
         let store = index.store().clone();
         scope.spawn(move || {
@@ -177,69 +181,68 @@ pub fn update(
                     if cancelled.load(Ordering::Relaxed) {
                         return;
                     }
-                    let r = read_one(w, &store, claimed, &decode_opts);
                     // The receiver only hangs up on a fatal error; nothing left to do then.
-                    let _ = tx.send((i, r));
+                    let _ = tx.send((i, read_one(w, &store, claimed, &decode_opts)));
                 })
             })
         });
 
-        let mut batch: Vec<(usize, FileRecord, PreparedImage)> = Vec::new();
-        let mut changes = ChangeSet::default();
-        for (i, outcome) in rx {
-            let w = &work[i];
-            let path = &w.file.path;
-            match outcome {
-                Outcome::Ignored => report.ignored += 1,
-                Outcome::Skipped(reason, hash) => {
-                    if let Some(hash) = hash {
-                        failed_contents.insert(hash, reason.clone());
+        let consume = || -> Result<()> {
+            for (i, outcome) in rx {
+                let w = &work[i];
+                let path = &w.file.path;
+                match outcome {
+                    Outcome::Ignored => report.ignored += 1,
+                    Outcome::Skipped(reason, hash) => {
+                        if let Some(hash) = hash {
+                            batch.failed.insert(hash, reason.clone());
+                        }
+                        if let Some(old) = &w.old {
+                            // The file is here but its indexed version is stale.
+                            batch.changes.remove_file(path.clone());
+                            maybe_orphaned.insert(old.hash);
+                            report.removed += 1;
+                        }
+                        skip(&mut report, progress, path, reason);
                     }
-                    if let Some(old) = &w.old {
-                        // The file is here but its indexed version is stale.
-                        changes.remove_file(path.clone());
-                        maybe_orphaned.insert(old.hash);
-                        report.removed += 1;
+                    Outcome::Touched(rec) => {
+                        report.unchanged += 1;
+                        batch.changes.put_file(path.clone(), rec);
                     }
-                    skip(&mut report, progress, path, reason);
-                }
-                Outcome::Touched(rec) => {
-                    report.unchanged += 1;
-                    changes.put_file(path.clone(), rec);
-                }
-                Outcome::Known(rec) => {
-                    note_replaced(&w.old, &rec, &mut maybe_orphaned);
-                    if index.store().content(&rec.hash)?.is_some() {
-                        count_known(&mut report, &vanished_hashes, &rec, w.old.is_none());
-                        changes.put_file(path.clone(), rec);
-                    } else {
-                        pending_copies.push((path.clone(), rec));
+                    Outcome::Known(rec) => {
+                        note_replaced(&w.old, &rec, &mut maybe_orphaned);
+                        if index.store().content(&rec.hash)?.is_some() {
+                            count_known(&mut report, &vanished_hashes, &rec, w.old.is_none());
+                            batch.changes.put_file(path.clone(), rec);
+                        } else {
+                            pending_copies.push((path.clone(), rec));
+                        }
+                    }
+                    Outcome::Decoded(rec, img) => {
+                        note_replaced(&w.old, &rec, &mut maybe_orphaned);
+                        batch.files.push((path.clone(), rec));
+                        batch.images.push(img);
                     }
                 }
-                Outcome::Decoded(rec, img) => {
-                    note_replaced(&w.old, &rec, &mut maybe_orphaned);
-                    batch.push((i, rec, img));
+                progress.advance(1);
+                if batch.images.len() >= batch_size || batch.changes.len() >= 4 * batch_size {
+                    batch.commit(index, encoder, &mut report, progress)?;
                 }
             }
-            progress.advance(1);
-            if batch.len() >= batch_size {
-                embed_and_commit(index, encoder, &work, &mut batch, &mut changes, &mut next_id, &mut report, &mut failed_contents, progress)?;
-            } else if changes.len() >= 4 * batch_size {
-                index.store().commit(std::mem::take(&mut changes))?;
-            }
+            batch.commit(index, encoder, &mut report, progress)
+        };
+        let result = consume();
+        if result.is_err() {
+            // Stop the decode threads instead of letting them finish the whole list.
+            cancelled.store(true, Ordering::Relaxed);
         }
-        embed_and_commit(index, encoder, &work, &mut batch, &mut changes, &mut next_id, &mut report, &mut failed_contents, progress)?;
-        Ok(())
-    });
-    if result.is_err() {
-        cancelled.store(true, Ordering::Relaxed);
-    }
-    result?;
+        result
+    })?;
 
     // Copies of contents first seen in this run.
     let mut changes = ChangeSet::default();
     for (path, rec) in pending_copies {
-        if let Some(reason) = failed_contents.get(&rec.hash) {
+        if let Some(reason) = batch.failed.get(&rec.hash) {
             skip(&mut report, progress, &path, reason.clone());
         } else {
             count_known(&mut report, &vanished_hashes, &rec, true);
@@ -266,7 +269,10 @@ pub fn update(
     }
     index.refresh_meta()?;
 
-    let dead = index.graph()?.len().saturating_sub(index.meta().contents as usize);
+    let dead = index
+        .graph()?
+        .len()
+        .saturating_sub(index.meta().contents as usize);
     if dead > 0 && dead * 4 > index.graph()?.len() {
         index.compact_graph()?;
     } else {
@@ -293,7 +299,12 @@ fn note_replaced(old: &Option<FileRecord>, new: &FileRecord, orphaned: &mut Hash
     }
 }
 
-fn count_known(report: &mut IndexReport, vanished: &HashSet<Hash>, rec: &FileRecord, new_path: bool) {
+fn count_known(
+    report: &mut IndexReport,
+    vanished: &HashSet<Hash>,
+    rec: &FileRecord,
+    new_path: bool,
+) {
     if !new_path {
         report.copies += 1;
     } else if vanished.contains(&rec.hash) {
@@ -303,51 +314,59 @@ fn count_known(report: &mut IndexReport, vanished: &HashSet<Hash>, rec: &FileRec
     }
 }
 
-/// Embeds the batch, commits it with the pending bookkeeping, and adds it to the graph.
-#[allow(clippy::too_many_arguments)]
-fn embed_and_commit(
-    index: &mut Index,
-    encoder: &Encoder,
-    work: &[Work],
-    batch: &mut Vec<(usize, FileRecord, PreparedImage)>,
-    changes: &mut ChangeSet,
-    next_id: &mut u64,
-    report: &mut IndexReport,
-    failed: &mut HashMap<Hash, SkipReason>,
-    progress: &dyn Progress,
-) -> Result<()> {
-    if batch.is_empty() && changes.is_empty() {
-        return Ok(());
+/// New images waiting for the encoder, and the bookkeeping to commit with them.
+struct Batch {
+    files: Vec<(PathBuf, FileRecord)>,
+    images: Vec<PreparedImage>,
+    changes: ChangeSet,
+    next_id: u64,
+    /// Contents that could not be indexed, so that their copies get the same reason.
+    failed: HashMap<Hash, SkipReason>,
+}
+
+impl Batch {
+    /// Embeds the images, commits them with the pending changes in one atomic batch, and
+    /// adds the new vectors to the graph.
+    fn commit(
+        &mut self,
+        index: &mut Index,
+        encoder: &Encoder,
+        report: &mut IndexReport,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        if self.images.is_empty() && self.changes.is_empty() {
+            return Ok(());
+        }
+        let vectors = encoder.embed(&self.images)?;
+        let mut added = Vec::new();
+        for (((path, rec), img), vector) in
+            self.files.drain(..).zip(self.images.drain(..)).zip(vectors)
+        {
+            let Some(vector) = vector else {
+                self.failed.insert(rec.hash, SkipReason::BadEmbedding);
+                skip(report, progress, &path, SkipReason::BadEmbedding);
+                continue;
+            };
+            let id = self.next_id;
+            self.next_id += 1;
+            self.changes.put_content(
+                rec.hash,
+                ContentRecord {
+                    id,
+                    width: img.width,
+                    height: img.height,
+                    vector: vector.clone(),
+                },
+            );
+            self.changes.put_file(path, rec);
+            added.push((vector, id));
+            report.embedded += 1;
+        }
+        index.store().commit(std::mem::take(&mut self.changes))?;
+        index.refresh_meta()?;
+        index.graph()?.insert(&added);
+        Ok(())
     }
-    let images: Vec<PreparedImage> = batch.iter().map(|(_, _, img)| img.clone()).collect();
-    let vectors = encoder.embed(&images)?;
-    let mut added = Vec::new();
-    for ((i, rec, img), vector) in batch.drain(..).zip(vectors) {
-        let path = &work[i].file.path;
-        let Some(vector) = vector else {
-            failed.insert(rec.hash, SkipReason::BadEmbedding);
-            skip(report, progress, path, SkipReason::BadEmbedding);
-            continue;
-        };
-        let id = *next_id;
-        *next_id += 1;
-        changes.put_content(
-            rec.hash,
-            ContentRecord {
-                id,
-                width: img.width,
-                height: img.height,
-                vector: vector.clone(),
-            },
-        );
-        changes.put_file(path.clone(), rec);
-        added.push((vector, id));
-        report.embedded += 1;
-    }
-    index.store().commit(std::mem::take(changes))?;
-    index.refresh_meta()?;
-    index.graph()?.insert(&added);
-    Ok(())
 }
 
 /// Reads, sniffs, hashes and (if its content is new) decodes one file.
@@ -386,7 +405,9 @@ fn read_one(
     match decode::sniff(&head[..got]) {
         Sniffed::Unknown if claims_image => return Outcome::Skipped(SkipReason::NotAnImage, None),
         Sniffed::Unknown => return Outcome::Ignored,
-        Sniffed::Unsupported(name) => return Outcome::Skipped(SkipReason::Unsupported(name.into()), None),
+        Sniffed::Unsupported(name) => {
+            return Outcome::Skipped(SkipReason::Unsupported(name.into()), None)
+        }
         Sniffed::Decodable(_) if decode::is_raw_extension(path) => {
             return Outcome::Skipped(SkipReason::Unsupported("camera RAW".into()), None)
         }
@@ -408,7 +429,12 @@ fn read_one(
     match store.content(&record.hash) {
         Ok(Some(_)) => return Outcome::Known(record),
         Ok(None) => {}
-        Err(e) => return Outcome::Skipped(SkipReason::Unreadable(format!("index lookup failed: {e}")), None),
+        Err(e) => {
+            return Outcome::Skipped(
+                SkipReason::Unreadable(format!("index lookup failed: {e}")),
+                None,
+            )
+        }
     }
     if !claimed.lock().expect("claim set").insert(record.hash) {
         return Outcome::Known(record);

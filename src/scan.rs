@@ -62,7 +62,10 @@ pub fn scan(roots: &[PathBuf], opts: ScanOptions) -> Result<Scan> {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                    let path = e
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| root.clone());
                     let reason = match (e.loop_ancestor(), e.io_error()) {
                         (Some(a), _) => format!("symbolic link loop back to {}", a.display()),
                         (None, Some(io)) => io.to_string(),
@@ -109,15 +112,25 @@ mod tests {
             .iter()
             .map(|f| f.path.strip_prefix(&s.roots[0]).unwrap().to_path_buf())
             .collect();
-        assert_eq!(names, vec![PathBuf::from("1.png"), PathBuf::from("a/b/2.jpg")]);
+        assert_eq!(
+            names,
+            vec![PathBuf::from("1.png"), PathBuf::from("a/b/2.jpg")]
+        );
         assert_eq!(s.files[1].size, 2);
         assert!(s.files[0].mtime_ns > 0);
     }
 
     #[test]
     fn missing_root_is_an_error() {
-        let err = scan(&[PathBuf::from("/no/such/folder/anywhere")], ScanOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("/no/such/folder/anywhere"), "{err}");
+        let err = scan(
+            &[PathBuf::from("/no/such/folder/anywhere")],
+            ScanOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("/no/such/folder/anywhere"),
+            "{err}"
+        );
     }
 
     #[cfg(unix)]
@@ -128,13 +141,21 @@ mod tests {
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::write(root.join("sub/x.png"), b"x").unwrap();
         std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
-        let s = scan(&[root.clone()], ScanOptions { follow_links: false }).unwrap();
+        let s = scan(
+            std::slice::from_ref(&root),
+            ScanOptions {
+                follow_links: false,
+            },
+        )
+        .unwrap();
         assert_eq!(s.files.len(), 1);
         assert!(s.problems.is_empty());
         let s = scan(&[root], ScanOptions { follow_links: true }).unwrap();
         assert_eq!(s.files.len(), 1);
         assert!(
-            s.problems.iter().any(|(_, r)| matches!(r, SkipReason::Walk(m) if m.contains("loop"))),
+            s.problems
+                .iter()
+                .any(|(_, r)| matches!(r, SkipReason::Walk(m) if m.contains("loop"))),
             "{:?}",
             s.problems
         );

@@ -184,7 +184,8 @@ impl Store {
     }
 
     fn decode<T: serde::de::DeserializeOwned>(&self, what: &str, bytes: &[u8]) -> Result<T> {
-        bincode::deserialize(bytes).map_err(|e| self.corrupt(format!("unreadable {what} record: {e}")))
+        bincode::deserialize(bytes)
+            .map_err(|e| self.corrupt(format!("unreadable {what} record: {e}")))
     }
 
     /// The metadata, or `None` for a fresh database.
@@ -230,7 +231,8 @@ impl Store {
         batch.insert(META_GENERATION, &0u64.to_be_bytes());
         self.db.apply_batch(batch).map_err(|e| self.storage(e))?;
         self.flush()?;
-        self.meta()?.ok_or_else(|| self.corrupt("metadata vanished after writing"))
+        self.meta()?
+            .ok_or_else(|| self.corrupt("metadata vanished after writing"))
     }
 
     pub fn file(&self, path: &Path) -> Result<Option<FileRecord>> {
@@ -250,11 +252,9 @@ impl Store {
     /// The content behind a graph id, if it is still live.
     pub fn hash_of_id(&self, id: u64) -> Result<Option<Hash>> {
         match self.get(&key(ID, &[&id.to_be_bytes()]))? {
-            Some(v) => Ok(Some(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| self.corrupt(format!("id {id} maps to a hash of {} bytes", v.len())))?,
-            )),
+            Some(v) => Ok(Some(v.as_ref().try_into().map_err(|_| {
+                self.corrupt(format!("id {id} maps to a hash of {} bytes", v.len()))
+            })?)),
             None => Ok(None),
         }
     }
@@ -331,7 +331,10 @@ impl Store {
                     if !existing {
                         contents += 1;
                     }
-                    batch.insert(key(CONTENT, &[hash]), bincode::serialize(rec).expect("serialises"));
+                    batch.insert(
+                        key(CONTENT, &[hash]),
+                        bincode::serialize(rec).expect("serialises"),
+                    );
                     batch.insert(key(ID, &[&rec.id.to_be_bytes()]), &hash[..]);
                     next_id = next_id.max(rec.id + 1);
                 }
@@ -360,7 +363,10 @@ impl Store {
             }
             match record {
                 Some(rec) => {
-                    batch.insert(key(FILE, &[&pb]), bincode::serialize(rec).expect("serialises"));
+                    batch.insert(
+                        key(FILE, &[&pb]),
+                        bincode::serialize(rec).expect("serialises"),
+                    );
                     batch.insert(key(PATHS, &[&rec.hash, &pb]), &[] as &[u8]);
                     files += 1;
                 }
@@ -420,7 +426,11 @@ mod tests {
         assert!(store.meta().unwrap().is_none());
         store.init(&model()).unwrap();
         let (h1, h2) = ([1u8; 32], [2u8; 32]);
-        let rec = |hash| FileRecord { size: 1, mtime_ns: 2, hash };
+        let rec = |hash| FileRecord {
+            size: 1,
+            mtime_ns: 2,
+            hash,
+        };
 
         let mut cs = ChangeSet::default();
         cs.put_content(h1, content(0));
@@ -441,8 +451,14 @@ mod tests {
         cs.put_content(h2, content(1));
         cs.put_file("/p/copy.jpg".into(), rec(h2));
         store.commit(cs).unwrap();
-        assert_eq!(store.paths_of(&h1).unwrap(), vec![PathBuf::from("/p/a.jpg")]);
-        assert_eq!(store.paths_of(&h2).unwrap(), vec![PathBuf::from("/p/copy.jpg")]);
+        assert_eq!(
+            store.paths_of(&h1).unwrap(),
+            vec![PathBuf::from("/p/a.jpg")]
+        );
+        assert_eq!(
+            store.paths_of(&h2).unwrap(),
+            vec![PathBuf::from("/p/copy.jpg")]
+        );
 
         let mut cs = ChangeSet::default();
         cs.remove_file("/p/a.jpg".into());

@@ -18,7 +18,8 @@ fn fixtures() -> PathBuf {
 
 fn references() -> Vec<(String, Reference)> {
     let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixtures().join("reference-outputs.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(fixtures().join("reference-outputs.json")).unwrap())
+            .unwrap();
     let mut out = Vec::new();
     for (name, v) in json["images"].as_object().unwrap() {
         let rgb = image::open(fixtures().join(name)).unwrap().into_rgb8();
@@ -30,7 +31,12 @@ fn references() -> Vec<(String, Reference)> {
             height: 224,
         };
         let floats = |key: &str| -> Vec<f32> {
-            v[key].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+            v[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
         };
         let pooled = floats("pooled_1280");
         let top5 = v["top5_imagenet_class_ids"]
@@ -39,7 +45,14 @@ fn references() -> Vec<(String, Reference)> {
             .iter()
             .map(|x| x.as_u64().unwrap() as u32)
             .collect();
-        out.push((name.clone(), Reference { image, pooled, top5 }));
+        out.push((
+            name.clone(),
+            Reference {
+                image,
+                pooled,
+                top5,
+            },
+        ));
     }
     assert_eq!(out.len(), 3);
     out
@@ -47,7 +60,10 @@ fn references() -> Vec<(String, Reference)> {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -112,7 +128,10 @@ fn original_weights_reproduce_reference_features_and_classes() {
     let images: Vec<PreparedImage> = refs.iter().map(|(_, r)| r.image.clone()).collect();
     let got = pooled(&encoder, &images);
     let input = encoder.input_tensor(&images).unwrap();
-    let logits: Tensor = encoder.classify(&input).unwrap().expect("the original weights carry the classifier");
+    let logits: Tensor = encoder
+        .classify(&input)
+        .unwrap()
+        .expect("the original weights carry the classifier");
     let logits: Vec<Vec<f32>> = logits.to_vec2().unwrap();
     for (((name, r), g), l) in refs.iter().zip(&got).zip(&logits) {
         let diff = max_abs_diff(g, &r.pooled);

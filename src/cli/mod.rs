@@ -75,7 +75,7 @@ enum Command {
         /// Follow symbolic links (loops are detected)
         #[arg(long)]
         follow_links: bool,
-        /// Images per encoder batch and per commit
+        /// New images per commit (each commit is atomic and flushed)
         #[arg(long, default_value_t = IndexOptions::default().batch_size, value_name = "N")]
         batch_size: usize,
         /// Decode threads [default: number of CPUs]
@@ -150,7 +150,11 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             let report = indexer::update(&mut index, &encoder, &paths, &opts, &bar)?;
             bar.finish();
             out.index_report(&report)?;
-            Ok(if report.skipped.is_empty() { EXIT_OK } else { EXIT_PARTIAL })
+            Ok(if report.skipped.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_PARTIAL
+            })
         }
         Command::Query { images, k, model } => {
             let encoder = model.load()?;
@@ -167,7 +171,12 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                             .embed(std::slice::from_ref(&img))?
                             .pop()
                             .flatten()
-                            .with_context(|| format!("{}: the encoder produced an unusable embedding", path.display()))?;
+                            .with_context(|| {
+                                format!(
+                                    "{}: the encoder produced an unusable embedding",
+                                    path.display()
+                                )
+                            })?;
                         results.push((path.clone(), index.nearest(&vector, k)?));
                     }
                     Err(reason) => {
@@ -197,11 +206,12 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 .pop()
                 .expect("one result per file")
                 .map_err(|reason| anyhow::anyhow!("{}: {reason}", image.display()))?;
-            let vector = encoder
-                .embed(&[img])?
-                .pop()
-                .flatten()
-                .with_context(|| format!("{}: the encoder produced an unusable embedding", image.display()))?;
+            let vector = encoder.embed(&[img])?.pop().flatten().with_context(|| {
+                format!(
+                    "{}: the encoder produced an unusable embedding",
+                    image.display()
+                )
+            })?;
             out.embedding(encoder.info(), &vector)?;
             Ok(EXIT_OK)
         }

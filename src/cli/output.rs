@@ -70,7 +70,10 @@ impl Out {
 
     fn emit(&self, text: &str) -> anyhow::Result<()> {
         let mut stdout = std::io::stdout().lock();
-        match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+        match stdout
+            .write_all(text.as_bytes())
+            .and_then(|_| stdout.flush())
+        {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
             Err(e) => Err(e.into()),
@@ -127,7 +130,10 @@ impl Out {
             s.push_str(&format!(", {} non-image files ignored", r.ignored));
         }
         if r.embedded > 0 && r.elapsed_s > 0.0 {
-            s.push_str(&format!(" ({:.1} images/s)", r.embedded as f64 / r.elapsed_s));
+            s.push_str(&format!(
+                " ({:.1} images/s)",
+                r.embedded as f64 / r.elapsed_s
+            ));
         }
         s.push('\n');
         self.emit(&s)
@@ -213,7 +219,8 @@ impl Out {
 
     pub fn embedding(&self, model: &ModelInfo, vector: &[f32]) -> anyhow::Result<()> {
         if self.json {
-            return self.emit_json(&json!({"model": model.id(), "dim": vector.len(), "vector": vector}));
+            return self
+                .emit_json(&json!({"model": model.id(), "dim": vector.len(), "vector": vector}));
         }
         let values: Vec<String> = vector.iter().map(|v| format!("{v:.6}")).collect();
         self.emit(&format!("{}\n", values.join(" ")))

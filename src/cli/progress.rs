@@ -21,10 +21,7 @@ impl Bar {
         };
         let bar = ProgressBar::with_draw_target(None, target);
         bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} scanning {wide_msg}",
-            )
-            .expect("valid template"),
+            ProgressStyle::with_template("{spinner} scanning {wide_msg}").expect("valid template"),
         );
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         Bar { bar, warn: visible }

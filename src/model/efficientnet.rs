@@ -118,7 +118,11 @@ impl MbConv {
         } else {
             None
         };
-        let (dw, dw_bias) = fold_bn(weights, &format!("{p}._depthwise_conv"), &format!("{p}._bn1"))?;
+        let (dw, dw_bias) = fold_bn(
+            weights,
+            &format!("{p}._depthwise_conv"),
+            &format!("{p}._bn1"),
+        )?;
         let (channels, one, k, k2) = dw.dims4()?;
         if one != 1 || k != k2 {
             return Err(Error::model(
@@ -126,7 +130,11 @@ impl MbConv {
                 format!("{p}._depthwise_conv has shape {:?}", dw.dims()),
             ));
         }
-        let stride = if STRIDE_TWO_BLOCKS.contains(&index) { 2 } else { 1 };
+        let stride = if STRIDE_TWO_BLOCKS.contains(&index) {
+            2
+        } else {
+            1
+        };
         let depthwise = DepthwiseConv::new(
             dw.flatten_all()?.to_vec1::<f32>()?,
             dw_bias,
@@ -185,7 +193,10 @@ impl EfficientNetLite0 {
         if blocks.len() != 16 {
             return Err(Error::model(
                 "weights",
-                format!("EfficientNet-Lite0 has 16 blocks, the weights have {}", blocks.len()),
+                format!(
+                    "EfficientNet-Lite0 has 16 blocks, the weights have {}",
+                    blocks.len()
+                ),
             ));
         }
         let head = Pointwise::load(weights, "_conv_head", "_bn1", true)?;

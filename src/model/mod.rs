@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// The weights compiled into the binary: EfficientNet-Lite0, ImageNet-supervised, f16.
-pub static DEFAULT_MODEL: &[u8] = include_bytes!("../../models/efficientnet-lite0-imagenet-f16.safetensors");
+pub static DEFAULT_MODEL: &[u8] =
+    include_bytes!("../../models/efficientnet-lite0-imagenet-f16.safetensors");
 /// Where [`DEFAULT_MODEL`] comes from, relative to the repository root.
 pub const DEFAULT_MODEL_FILE: &str = "models/efficientnet-lite0-imagenet-f16.safetensors";
 
@@ -42,7 +43,11 @@ pub struct ModelInfo {
 impl ModelInfo {
     /// `name@hash12`: short, unique enough to tell models apart in messages and output.
     pub fn id(&self) -> String {
-        format!("{}@{}", self.name, &self.weights_hash[..12.min(self.weights_hash.len())])
+        format!(
+            "{}@{}",
+            self.name,
+            &self.weights_hash[..12.min(self.weights_hash.len())]
+        )
     }
 }
 
@@ -63,6 +68,10 @@ pub struct Encoder {
 }
 
 const ARCH_EFFICIENTNET_LITE0: &str = "efficientnet-lite0";
+
+/// Images run through the network at once by [`Encoder::embed`] (see benches/encoder.rs:
+/// 4 is the fastest on a 2-core CPU; 16 and 32 are 25-30 % slower).
+const EMBED_CHUNK: usize = 4;
 
 impl Encoder {
     /// The encoder compiled into the binary.
@@ -109,14 +118,16 @@ impl Encoder {
             other => {
                 return Err(Error::model(
                     "architecture",
-                    format!("`{other}` is not one lookalike can run (known: {ARCH_EFFICIENTNET_LITE0})"),
+                    format!(
+                        "`{other}` is not one lookalike can run (known: {ARCH_EFFICIENTNET_LITE0})"
+                    ),
                 ))
             }
         };
         let input_size = match get("input_size") {
-            Some(s) => s
-                .parse()
-                .map_err(|_| Error::model("metadata", format!("input_size `{s}` is not a number")))?,
+            Some(s) => s.parse().map_err(|_| {
+                Error::model("metadata", format!("input_size `{s}` is not a number"))
+            })?,
             None => 224,
         };
         let info = ModelInfo {
@@ -152,7 +163,11 @@ impl Encoder {
                 b[i] = (px[2] as f32 - 127.0) / 128.0;
             }
         }
-        Ok(Tensor::from_vec(data, (images.len(), 3, s, s), &Device::Cpu)?)
+        Ok(Tensor::from_vec(
+            data,
+            (images.len(), 3, s, s),
+            &Device::Cpu,
+        )?)
     }
 
     /// Raw (unnormalised) features `(N, dim)` of an input tensor.
@@ -172,11 +187,15 @@ impl Encoder {
     /// Unit-length embeddings of a batch; `None` for an image whose feature vector is not
     /// finite or is zero, which no similarity can be computed from.
     pub fn embed(&self, images: &[PreparedImage]) -> Result<Vec<Option<Vec<f32>>>> {
-        if images.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::with_capacity(images.len());
+        // Activations of larger batches fall out of cache: small chunks are faster on CPU.
+        for chunk in images.chunks(EMBED_CHUNK) {
+            let features = self
+                .features(&self.input_tensor(chunk)?)?
+                .to_vec2::<f32>()?;
+            out.extend(features.into_iter().map(normalised));
         }
-        let features = self.features(&self.input_tensor(images)?)?.to_vec2::<f32>()?;
-        Ok(features.into_iter().map(normalised).collect())
+        Ok(out)
     }
 }
 
@@ -230,7 +249,9 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_model() {
-        let err = Encoder::from_bytes(b"definitely not safetensors", "x").err().unwrap();
+        let err = Encoder::from_bytes(b"definitely not safetensors", "x")
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("not a safetensors file"), "{err}");
     }
 
@@ -242,6 +263,9 @@ mod tests {
         assert_eq!(info.input_size, 224);
         assert_eq!(info.dim, 1280);
         assert_eq!(info.name, "efficientnet-lite0-imagenet");
-        assert_eq!(info.weights_hash, blake3::hash(DEFAULT_MODEL).to_hex().to_string());
+        assert_eq!(
+            info.weights_hash,
+            blake3::hash(DEFAULT_MODEL).to_hex().to_string()
+        );
     }
 }

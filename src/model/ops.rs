@@ -263,7 +263,12 @@ mod tests {
             let want = xp
                 .conv2d(&wt, 0, s, 1, c)
                 .unwrap()
-                .broadcast_add(&Tensor::new(bias.as_slice(), &dev).unwrap().reshape((1, c, 1, 1)).unwrap())
+                .broadcast_add(
+                    &Tensor::new(bias.as_slice(), &dev)
+                        .unwrap()
+                        .reshape((1, c, 1, 1))
+                        .unwrap(),
+                )
                 .unwrap();
             assert_eq!(got.dims(), want.dims(), "k={k} s={s} h={h} w={w}");
             let diff = (got - want)
@@ -281,10 +286,13 @@ mod tests {
     #[test]
     fn bias_act_adds_bias_and_clamps() {
         let dev = Device::Cpu;
-        let x = Tensor::new(&[[[-1f32, 2.0], [5.0, 9.0]], [[0.0, 1.0], [2.0, 3.0]]], &dev)
-            .unwrap()
-            .reshape((1, 2, 2, 2))
-            .unwrap();
+        let x = Tensor::new(
+            &[[[-1f32, 2.0], [5.0, 9.0]], [[0.0, 1.0], [2.0, 3.0]]],
+            &dev,
+        )
+        .unwrap()
+        .reshape((1, 2, 2, 2))
+        .unwrap();
         let y = BiasAct::new(vec![0.5, -1.0], true).forward(&x).unwrap();
         let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(got, vec![0.0, 2.5, 5.5, 6.0, 0.0, 0.0, 1.0, 2.0]);

@@ -1,0 +1,439 @@
+//! End-to-end tests: the real binary indexes real photos in temporary folders.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn index_json(index: &Path, dir: &Path) -> (serde_json::Value, std::process::Output) {
+    let out = run(index, &["index", dir.to_str().unwrap(), "--json"]);
+    (stdout_json(&out), out)
+}
+
+#[test]
+fn query_finds_the_image_itself_then_its_resized_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(&photos, PHOTOS);
+    write_resized_copy(
+        &photos.join("chelsea.png"),
+        &photos.join("chelsea-small.jpg"),
+        70,
+    );
+    let index = tmp.path().join("index");
+    let (report, out) = index_json(&index, &photos);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(report["embedded"], 9);
+    assert_eq!(report["scanned"], 9);
+
+    let out = run(
+        &index,
+        &[
+            "query",
+            photos.join("chelsea.png").to_str().unwrap(),
+            "-k",
+            "3",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(
+        v["results"][0]["query"],
+        photos.join("chelsea.png").to_str().unwrap()
+    );
+    let neighbors = v["results"][0]["neighbors"].as_array().unwrap();
+    assert_eq!(neighbors.len(), 3);
+    assert_eq!(
+        file_name(neighbors[0]["path"].as_str().unwrap()),
+        "chelsea.png"
+    );
+    assert!(neighbors[0]["similarity"].as_f64().unwrap() >= 0.999);
+    assert_eq!(
+        file_name(neighbors[1]["path"].as_str().unwrap()),
+        "chelsea-small.jpg"
+    );
+    assert!(
+        neighbors[1]["similarity"].as_f64().unwrap() > neighbors[2]["similarity"].as_f64().unwrap()
+    );
+
+    // A query image that is not in the index, and text output.
+    let outside = tmp.path().join("outside.jpg");
+    write_resized_copy(&photos.join("coffee.png"), &outside, 50);
+    let out = run(&index, &["query", outside.to_str().unwrap(), "-k", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().nth(1).unwrap().ends_with("coffee.png"),
+        "{text}"
+    );
+}
+
+#[test]
+fn reindexing_embeds_only_what_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(
+        &photos,
+        &["chelsea.png", "coffee.png", "rocket.jpg", "coins.png"],
+    );
+    let index = tmp.path().join("index");
+    let (first, _) = index_json(&index, &photos);
+    assert_eq!(first["embedded"], 4);
+
+    let (again, out) = index_json(&index, &photos);
+    assert!(out.status.success());
+    assert_eq!(
+        (again["embedded"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(4))
+    );
+
+    // A renamed file is recognised by its content; a deleted one is dropped.
+    std::fs::create_dir_all(photos.join("moved")).unwrap();
+    std::fs::rename(
+        photos.join("coffee.png"),
+        photos.join("moved/coffee-renamed.png"),
+    )
+    .unwrap();
+    std::fs::remove_file(photos.join("rocket.jpg")).unwrap();
+    let (after, _) = index_json(&index, &photos);
+    assert_eq!(after["embedded"], 0, "{after}");
+    assert_eq!(after["renamed"], 1, "{after}");
+    assert_eq!(after["removed"], 2, "{after}");
+    assert_eq!(after["unchanged"], 2, "{after}");
+
+    let query = tmp.path().join("rocket-query.jpg");
+    std::fs::copy(sample_photos().join("rocket.jpg"), &query).unwrap();
+    let v = stdout_json(&run(
+        &index,
+        &["query", query.to_str().unwrap(), "-k", "10", "--json"],
+    ));
+    let paths = neighbor_paths(&v);
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(
+        paths.iter().all(|p| !p.ends_with("rocket.jpg")),
+        "{paths:?}"
+    );
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.ends_with("moved/coffee-renamed.png")),
+        "{paths:?}"
+    );
+
+    // A modified file (new content at the same path) is embedded again.
+    write_resized_copy(
+        &sample_photos().join("camera.png"),
+        &photos.join("chelsea.png"),
+        80,
+    );
+    let (changed, _) = index_json(&index, &photos);
+    assert_eq!(changed["embedded"], 1, "{changed}");
+    let info = stdout_json(&run(&index, &["info", "--json"]));
+    assert_eq!(info["files"], 3);
+    assert_eq!(info["distinct_images"], 3);
+}
+
+#[test]
+fn dedup_groups_planted_duplicates_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(&photos, PHOTOS);
+    std::fs::copy(photos.join("rocket.jpg"), photos.join("rocket-copy.jpg")).unwrap();
+    write_resized_copy(
+        &photos.join("chelsea.png"),
+        &photos.join("chelsea-small.jpg"),
+        80,
+    );
+    let index = tmp.path().join("index");
+    let (report, _) = index_json(&index, &photos);
+    assert_eq!(report["embedded"], 9);
+    assert_eq!(report["copies"], 1);
+
+    let out = run(&index, &["dedup", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    let mut groups: Vec<(String, Vec<String>)> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let mut names: Vec<String> = g["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| file_name(m["path"].as_str().unwrap()))
+                .collect();
+            names.sort();
+            (g["kind"].as_str().unwrap().to_string(), names)
+        })
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        vec![
+            (
+                "exact".to_string(),
+                vec!["rocket-copy.jpg".to_string(), "rocket.jpg".to_string()]
+            ),
+            (
+                "near".to_string(),
+                vec!["chelsea-small.jpg".to_string(), "chelsea.png".to_string()]
+            ),
+        ]
+    );
+    // The keeper of the near group is the full-resolution original.
+    let near = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kind"] == "near")
+        .unwrap();
+    assert_eq!(
+        file_name(near["members"][0]["path"].as_str().unwrap()),
+        "chelsea.png"
+    );
+    assert_eq!(near["members"][0]["keeper"], true);
+    assert!(near["members"][1]["similarity"].as_f64().unwrap() >= 0.9);
+}
+
+#[test]
+fn unreadable_files_are_reported_and_the_rest_is_indexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(&photos, &["chelsea.png", "coffee.png"]);
+    let png = std::fs::read(photos.join("coffee.png")).unwrap();
+    std::fs::write(photos.join("truncated.png"), &png[..png.len() / 3]).unwrap();
+    std::fs::write(photos.join("empty.jpg"), b"").unwrap();
+    std::fs::write(
+        photos.join("notes.jpg"),
+        b"this is a text file with a .jpg name",
+    )
+    .unwrap();
+    let mut corrupt = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    corrupt.extend((0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+    std::fs::write(photos.join("corrupt.jpg"), corrupt).unwrap();
+    // An image under a misleading name is recognised by its content.
+    std::fs::copy(
+        sample_photos().join("rocket.jpg"),
+        photos.join("rocket.dat"),
+    )
+    .unwrap();
+    // A text file that does not claim to be an image is silently ignored.
+    std::fs::write(photos.join("README.txt"), b"holiday photos").unwrap();
+
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", photos.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "finished with skipped files: {}",
+        stderr(&out)
+    );
+    let v = stdout_json(&out);
+    assert_eq!(v["embedded"], 3, "{v}");
+    assert_eq!(v["ignored"], 1, "{v}");
+    let mut skipped: Vec<(String, String)> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                file_name(s["path"].as_str().unwrap()),
+                s["kind"]["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        vec![
+            ("corrupt.jpg".into(), "decode".into()),
+            ("empty.jpg".into(), "empty".into()),
+            ("notes.jpg".into(), "not_an_image".into()),
+            ("truncated.png".into(), "decode".into()),
+        ]
+    );
+    assert!(v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| !s["reason"].as_str().unwrap().is_empty()));
+
+    // Text mode names each skipped file once, with its reason, on stderr.
+    let index2 = tmp.path().join("index2");
+    let out = run(&index2, &["index", photos.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("truncated.png").count(), 1, "{err}");
+    assert!(err.contains("empty file"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 skipped"));
+}
+
+#[test]
+fn reopening_uses_the_saved_graph_and_a_missing_one_is_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(&photos, &["chelsea.png", "coffee.png", "coins.png"]);
+    let index = tmp.path().join("index");
+    index_json(&index, &photos);
+    let query = photos.join("coins.png");
+    let out = run(&index, &["query", query.to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    assert!(!stderr(&out).contains("rebuilt"), "{}", stderr(&out));
+    let before = neighbor_paths(&stdout_json(&out));
+
+    std::fs::remove_file(index.join("graph.manifest.json")).unwrap();
+    let out = run(&index, &["query", query.to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("rebuilt the graph"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(neighbor_paths(&stdout_json(&out)), before);
+    // The rebuilt graph was saved: the next open loads it.
+    let out = run(&index, &["query", query.to_str().unwrap()]);
+    assert!(!stderr(&out).contains("rebuilt"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_index_refuses_a_different_model_and_names_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(&photos, &["chelsea.png"]);
+    let index = tmp.path().join("index");
+    index_json(&index, &photos);
+
+    // Another model: the same architecture with one weight changed.
+    let mut tensors = candle_core::safetensors::load_buffer(
+        lookalike::model::DEFAULT_MODEL,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let w = tensors["_conv_head.weight"].clone();
+    tensors.insert("_conv_head.weight".into(), (w * 1.5).unwrap());
+    let other = tmp.path().join("other.safetensors");
+    lookalike::model::save_safetensors(
+        &tensors,
+        &[
+            ("name", "other-model".into()),
+            ("arch", "efficientnet-lite0".into()),
+        ],
+        &other,
+    )
+    .unwrap();
+
+    // The other model itself loads and embeds.
+    let out = bin()
+        .args([
+            "embed",
+            "--json",
+            "--model",
+            other.to_str().unwrap(),
+            photos.join("chelsea.png").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout_json(&out)["model"]
+        .as_str()
+        .unwrap()
+        .starts_with("other-model@"));
+
+    for cmd in ["query", "index"] {
+        let target = if cmd == "query" {
+            photos.join("chelsea.png")
+        } else {
+            photos.clone()
+        };
+        let out = run(
+            &index,
+            &[
+                cmd,
+                "--model",
+                other.to_str().unwrap(),
+                target.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = stderr(&out);
+        assert!(err.contains("model mismatch"), "{err}");
+        assert!(err.contains("efficientnet-lite0-imagenet@"), "{err}");
+        assert!(err.contains("other-model@"), "{err}");
+    }
+}
+
+#[test]
+fn embed_prints_a_unit_vector_and_info_describes_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "embed",
+            "--json",
+            sample_photos().join("coins.png").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["dim"], 1280);
+    let vector: Vec<f64> = v["vector"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(vector.len(), 1280);
+    let norm: f64 = vector.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
+    assert!(v["model"]
+        .as_str()
+        .unwrap()
+        .starts_with("efficientnet-lite0-imagenet@"));
+
+    let out = run(&tmp.path().join("none"), &["info"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no index"), "{}", stderr(&out));
+
+    let photos = tmp.path().join("photos");
+    copy_photos(&photos, &["coins.png", "gravel.png"]);
+    let index = tmp.path().join("index");
+    index_json(&index, &photos);
+    let info = stdout_json(&run(&index, &["info", "--json"]));
+    assert_eq!(info["files"], 2);
+    assert_eq!(info["dim"], 1280);
+    assert_eq!(info["graph_points"], 2);
+    assert!(info["size_on_disk_bytes"].as_u64().unwrap() > 0);
+    assert!(info["model_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("efficientnet-lite0-imagenet@"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(&photos, &["coins.png", "gravel.png", "chelsea.png"]);
+    let index = tmp.path().join("index");
+    index_json(&index, &photos);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = bin()
+        .args([
+            "query",
+            "-k",
+            "3",
+            photos.join("coins.png").to_str().unwrap(),
+            "--index",
+            index.to_str().unwrap(),
+        ])
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}

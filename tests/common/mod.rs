@@ -1,0 +1,88 @@
+//! Helpers for the integration tests: run the real binary on files in temporary folders.
+#![allow(dead_code)]
+
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::FilterType;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lookalike"))
+}
+
+/// Runs lookalike with `args` against the index folder `index`.
+pub fn run(index: &Path, args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .arg("--index")
+        .arg(index)
+        .output()
+        .expect("lookalike runs")
+}
+
+pub fn stdout_json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The demo photos shipped in the repository.
+pub fn sample_photos() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/photos")
+}
+
+/// Copies the named sample photos into `dir` (created).
+pub fn copy_photos(dir: &Path, names: &[&str]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for n in names {
+        std::fs::copy(sample_photos().join(n), dir.join(n)).unwrap();
+    }
+}
+
+/// Every sample photo.
+pub const PHOTOS: &[&str] = &[
+    "astronaut.png",
+    "camera.png",
+    "chelsea.png",
+    "coffee.png",
+    "coins.png",
+    "gravel.png",
+    "retina.jpg",
+    "rocket.jpg",
+];
+
+/// Writes a half-size, JPEG-recompressed copy of `src` to `dst`.
+pub fn write_resized_copy(src: &Path, dst: &Path, quality: u8) {
+    let img = image::open(src).unwrap();
+    let small = img.resize(img.width() / 2, img.height() / 2, FilterType::Triangle);
+    let file = std::fs::File::create(dst).unwrap();
+    JpegEncoder::new_with_quality(file, quality)
+        .encode_image(&small.to_rgb8())
+        .unwrap();
+}
+
+/// Paths of the neighbours of the first query in `query --json` output.
+pub fn neighbor_paths(v: &serde_json::Value) -> Vec<String> {
+    v["results"][0]["neighbors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn file_name(p: &str) -> String {
+    Path::new(p)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
