@@ -222,9 +222,7 @@ fn prepare_jpeg_scaled(
 ) -> Result<Option<PreparedImage>, SkipReason> {
     use jpeg_decoder::PixelFormat;
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder
-        .read_info()
-        .map_err(|e| SkipReason::Decode(e.to_string()))?;
+    decoder.read_info().map_err(decode_error)?;
     let info = decoder
         .info()
         .ok_or_else(|| SkipReason::Decode("no JPEG header".into()))?;
@@ -234,13 +232,9 @@ fn prepare_jpeg_scaled(
         return Ok(None);
     }
     let side = opts.side.min(u16::MAX as u32) as u16;
-    let (sw, sh) = decoder
-        .scale(side, side)
-        .map_err(|e| SkipReason::Decode(e.to_string()))?;
+    let (sw, sh) = decoder.scale(side, side).map_err(decode_error)?;
     decoder.set_max_decoding_buffer_size(sw as usize * sh as usize * 3 + 1024);
-    let pixels = decoder
-        .decode()
-        .map_err(|e| SkipReason::Decode(e.to_string()))?;
+    let pixels = decoder.decode().map_err(decode_error)?;
     let orientation = decoder
         .exif_data()
         .and_then(Orientation::from_exif_chunk)
@@ -285,8 +279,14 @@ fn image_error(e: image::ImageError) -> SkipReason {
     match e {
         image::ImageError::Unsupported(u) => SkipReason::Unsupported(u.to_string()),
         image::ImageError::Limits(l) => SkipReason::Decode(format!("over a memory limit: {l}")),
-        other => SkipReason::Decode(other.to_string()),
+        other => decode_error(other),
     }
+}
+
+/// A decoder's message as a one-line reason.
+fn decode_error(e: impl std::fmt::Display) -> SkipReason {
+    let text = e.to_string();
+    SkipReason::Decode(text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// Background that transparent pixels are composited on: mid grey, neutral for the encoder.
@@ -439,6 +439,63 @@ mod tests {
                 height: 100,
                 max_pixels: 9_999
             })
+        ));
+    }
+
+    /// A PNG whose header declares `w x h` pixels, followed by a tiny compressed stream.
+    fn png_declaring(w: u32, h: u32) -> Vec<u8> {
+        fn crc32(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &b in bytes {
+                crc ^= b as u32;
+                for _ in 0..8 {
+                    crc = if crc & 1 != 0 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        }
+        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut body = kind.to_vec();
+            body.extend_from_slice(data);
+            out.extend_from_slice(&body);
+            out.extend_from_slice(&crc32(&body).to_be_bytes());
+        }
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&w.to_be_bytes());
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        chunk(&mut png, b"IHDR", &ihdr);
+        chunk(
+            &mut png,
+            b"IDAT",
+            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        );
+        chunk(&mut png, b"IEND", &[]);
+        png
+    }
+
+    #[test]
+    fn decompression_bomb_is_refused_from_its_header() {
+        let bomb = png_declaring(100_000, 100_000);
+        assert!(bomb.len() < 100);
+        assert_eq!(
+            prepare(&bomb, &DecodeOptions::new(224)).unwrap_err(),
+            SkipReason::TooLarge {
+                width: 100_000,
+                height: 100_000,
+                max_pixels: DEFAULT_MAX_PIXELS
+            }
+        );
+        // The same header under the limit reaches the decoder, which finds the data missing.
+        assert!(matches!(
+            prepare(&png_declaring(64, 64), &DecodeOptions::new(16)),
+            Err(SkipReason::Decode(_))
         ));
     }
 

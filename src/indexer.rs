@@ -191,6 +191,7 @@ pub fn update(
             for (i, outcome) in rx {
                 let w = &work[i];
                 let path = &w.file.path;
+                let decoded = matches!(outcome, Outcome::Decoded(..));
                 match outcome {
                     Outcome::Ignored => report.ignored += 1,
                     Outcome::Skipped(reason, hash) => {
@@ -224,7 +225,10 @@ pub fn update(
                         batch.images.push(img);
                     }
                 }
-                progress.advance(1);
+                // Decoded images count as done once embedded (in `Batch::commit`).
+                if !decoded {
+                    progress.advance(1);
+                }
                 if batch.images.len() >= batch_size || batch.changes.len() >= 4 * batch_size {
                     batch.commit(index, encoder, &mut report, progress)?;
                 }
@@ -338,6 +342,7 @@ impl Batch {
             return Ok(());
         }
         let vectors = encoder.embed(&self.images)?;
+        progress.advance(self.images.len());
         let mut added = Vec::new();
         for (((path, rec), img), vector) in
             self.files.drain(..).zip(self.images.drain(..)).zip(vectors)

@@ -1,6 +1,6 @@
 //! The progress bar of `index` (indicatif), and keeping contained decoder panics quiet.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use lookalike::decode::DECODE_THREAD_PREFIX;
 use lookalike::indexer::Progress;
 use lookalike::SkipReason;
@@ -36,9 +36,15 @@ impl Progress for Bar {
     fn scanned(&self, found: usize, to_process: usize) {
         self.bar.set_style(
             ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} files  {per_sec}  ETA {eta}  {wide_msg}",
+                "{bar:30} {pos}/{len} files  {rate}  ETA {eta}  {wide_msg}",
             )
-            .expect("valid template"),
+            .expect("valid template")
+            .with_key(
+                "rate",
+                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1} files/s", state.per_sec());
+                },
+            ),
         );
         self.bar.set_length(to_process as u64);
         self.bar
