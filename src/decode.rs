@@ -124,15 +124,25 @@ pub fn is_raw_extension(path: &Path) -> bool {
 
 /// Decodes and prepares an image held in memory. Never panics.
 pub fn prepare(bytes: &[u8], opts: &DecodeOptions) -> Result<PreparedImage, SkipReason> {
+    let format = decodable_format(bytes)?;
+    contained(|| prepare_format(bytes, format, opts))
+}
+
+/// The format of an image in memory, if this build decodes it.
+fn decodable_format(bytes: &[u8]) -> Result<ImageFormat, SkipReason> {
     if bytes.is_empty() {
         return Err(SkipReason::Empty);
     }
-    let format = match sniff(&bytes[..bytes.len().min(SNIFF_LEN)]) {
-        Sniffed::Decodable(f) => f,
-        Sniffed::Unsupported(name) => return Err(SkipReason::Unsupported(name.to_string())),
-        Sniffed::Unknown => return Err(SkipReason::NotAnImage),
-    };
-    match catch_unwind(AssertUnwindSafe(|| prepare_format(bytes, format, opts))) {
+    match sniff(&bytes[..bytes.len().min(SNIFF_LEN)]) {
+        Sniffed::Decodable(f) => Ok(f),
+        Sniffed::Unsupported(name) => Err(SkipReason::Unsupported(name.to_string())),
+        Sniffed::Unknown => Err(SkipReason::NotAnImage),
+    }
+}
+
+/// Runs a decoder, turning a panic into a [`SkipReason::DecoderPanic`].
+fn contained<T>(decode: impl FnOnce() -> Result<T, SkipReason>) -> Result<T, SkipReason> {
+    match catch_unwind(AssertUnwindSafe(decode)) {
         Ok(result) => result,
         Err(payload) => Err(SkipReason::DecoderPanic(panic_message(payload.as_ref()))),
     }
@@ -254,12 +264,13 @@ fn prepare_jpeg_scaled(
     Ok(Some(finish(square, width, height, orientation)))
 }
 
-/// Every decodable format through the `image` crate, with allocation limits.
-fn prepare_general(
+/// Decodes with the `image` crate under allocation limits; returns the image as stored and
+/// its EXIF orientation.
+fn decode_with_limits(
     bytes: &[u8],
     format: ImageFormat,
     opts: &DecodeOptions,
-) -> Result<PreparedImage, SkipReason> {
+) -> Result<(DynamicImage, Orientation), SkipReason> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
     // Enough for max_pixels at 16 bits per channel with alpha, and never below the default.
@@ -270,9 +281,41 @@ fn prepare_general(
     check_pixels(width, height, opts)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let img = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+    Ok((img, orientation))
+}
+
+/// Every decodable format through the `image` crate.
+fn prepare_general(
+    bytes: &[u8],
+    format: ImageFormat,
+    opts: &DecodeOptions,
+) -> Result<PreparedImage, SkipReason> {
+    let (img, orientation) = decode_with_limits(bytes, format, opts)?;
+    let (width, height) = (img.width(), img.height());
     let rgb = flatten_alpha(img);
     let square = resize_square(rgb.as_raw(), rgb.width(), rgb.height(), opts.side)?;
     Ok(finish(square, width, height, orientation))
+}
+
+/// Decodes a whole image, upright, as RGB (alpha flattened), shrunk to fit in
+/// `max_side x max_side` if larger (aspect ratio kept). Never panics.
+pub fn decode_upright(
+    bytes: &[u8],
+    max_side: u32,
+    opts: &DecodeOptions,
+) -> Result<RgbImage, SkipReason> {
+    let format = decodable_format(bytes)?;
+    contained(|| {
+        let (img, orientation) = decode_with_limits(bytes, format, opts)?;
+        let img = if img.width().max(img.height()) > max_side {
+            img.thumbnail(max_side, max_side)
+        } else {
+            img
+        };
+        let mut img = DynamicImage::ImageRgb8(flatten_alpha(img));
+        img.apply_orientation(orientation);
+        Ok(img.into_rgb8())
+    })
 }
 
 fn image_error(e: image::ImageError) -> SkipReason {

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::index::Index;
 use crate::model::Encoder;
 use crate::problem::SkipReason;
+pub use crate::progress::{NoProgress, Progress};
 use crate::scan::{self, FoundFile, ScanOptions};
 use crate::store::{ChangeSet, ContentRecord, FileRecord, Hash};
 use rayon::prelude::*;
@@ -45,20 +46,6 @@ impl Default for IndexOptions {
         }
     }
 }
-
-/// Receives progress while indexing. Implementations must be cheap; the CLI draws a bar.
-pub trait Progress: Sync {
-    /// The scan is done: `to_process` files need reading (the others are unchanged).
-    fn scanned(&self, _found: usize, _to_process: usize) {}
-    /// `n` more files were processed.
-    fn advance(&self, _n: usize) {}
-    /// A file was skipped; called once per file.
-    fn skipped(&self, _path: &Path, _reason: &SkipReason) {}
-}
-
-/// Progress that goes nowhere.
-pub struct NoProgress;
-impl Progress for NoProgress {}
 
 /// A skipped file and why.
 #[derive(Debug, Clone, Serialize)]
@@ -150,7 +137,7 @@ pub fn update(
         }
     }
     let vanished_hashes: HashSet<Hash> = vanished.iter().map(|(_, r)| r.hash).collect();
-    progress.scanned(scan.files.len(), work.len());
+    progress.start("indexing", work.len());
 
     let decode_opts = DecodeOptions {
         side: encoder.info().input_size as u32,

@@ -9,10 +9,12 @@ pub mod ann;
 pub mod decode;
 pub mod dedup;
 pub mod error;
+pub mod eval;
 pub mod index;
 pub mod indexer;
 pub mod model;
 pub mod problem;
+pub mod progress;
 pub mod scan;
 pub mod store;
 

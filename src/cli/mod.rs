@@ -8,6 +8,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use lookalike::decode::{self, DecodeOptions};
 use lookalike::dedup::{self, DEFAULT_THRESHOLD};
+use lookalike::eval;
+use lookalike::eval::copies::{self, CopiesOptions};
+use lookalike::eval::methods::Method;
+use lookalike::eval::retrieval::{self, Labelled};
 use lookalike::index::DEFAULT_INDEX_DIR;
 use lookalike::indexer::{self, IndexOptions};
 use lookalike::scan::ScanOptions;
@@ -111,6 +115,62 @@ enum Command {
     },
     /// Show what the index holds
     Info,
+    /// Measure quality: retrieval on labelled folders, copy detection on generated copies
+    Eval {
+        #[command(subcommand)]
+        what: EvalCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalCommand {
+    /// Retrieval on labelled images (label = parent folder name): precision@1, precision@10,
+    /// mAP@R and weighted k-NN accuracy (k = 20)
+    #[command(group(clap::ArgGroup::new("sets").required(true).args(["dir", "test"])))]
+    Retrieval {
+        /// Labelled folder: every image queries all the others
+        #[arg(value_name = "DIR", conflicts_with_all = ["train", "test"])]
+        dir: Option<PathBuf>,
+        /// Reference (train) folder of the k-NN protocol
+        #[arg(long, value_name = "DIR", requires = "test")]
+        train: Option<PathBuf>,
+        /// Query (test) folder of the k-NN protocol
+        #[arg(long, value_name = "DIR", requires = "train")]
+        test: Option<PathBuf>,
+        /// Methods, comma-separated: encoder, mean-hash, gradient-hash, dct-hash, block-hash,
+        /// raw-pixels, hashes, all
+        #[arg(long, default_value = "encoder,raw-pixels")]
+        method: String,
+        #[command(flatten)]
+        model: ModelArg,
+    },
+    /// Copy detection: generate edited copies of the originals in DIR, then find each copy's
+    /// original among originals and distractors
+    Copies {
+        /// Folder of original images
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Folder of other images that must not be matched
+        #[arg(long, value_name = "DIR")]
+        distractors: Option<PathBuf>,
+        /// Methods, comma-separated (see `eval retrieval --help`)
+        #[arg(long, default_value = "all")]
+        method: String,
+        /// Seed of the copy generator
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Originals are shrunk to fit this many pixels per side before editing
+        #[arg(long, default_value_t = 1024, value_name = "PX")]
+        max_side: u32,
+        /// Write a precision-recall plot (SVG)
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
+        /// Keep the generated copies in this folder
+        #[arg(long, value_name = "DIR")]
+        save_copies: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArg,
+    },
 }
 
 /// Entry point of the binary.
@@ -215,12 +275,81 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             out.embedding(encoder.info(), &vector)?;
             Ok(EXIT_OK)
         }
+        Command::Eval { what } => run_eval(what, out),
         Command::Info => {
             let mut index = Index::open(&cli.index)?;
             let stats = index.stats(true)?;
             announce_rebuild(&mut index, out)?;
             out.info(&stats)?;
             Ok(EXIT_OK)
+        }
+    }
+}
+
+fn run_eval(what: EvalCommand, out: &Out) -> Result<u8> {
+    let bar = progress::Bar::new(out.shows_progress());
+    match what {
+        EvalCommand::Retrieval {
+            dir,
+            train,
+            test,
+            method,
+            model,
+        } => {
+            let methods = Method::parse_list(&method).map_err(|e| anyhow::anyhow!(e))?;
+            let encoder = model.load()?;
+            let (train, test) = match (dir, train, test) {
+                (Some(d), _, _) => (None, Labelled::from_folder(&d)?),
+                (None, Some(tr), Some(te)) => (
+                    Some(Labelled::from_folder(&tr)?),
+                    Labelled::from_folder(&te)?,
+                ),
+                _ => anyhow::bail!("give a labelled folder, or --train and --test"),
+            };
+            let report = retrieval::evaluate(train.as_ref(), &test, &methods, &encoder, &bar)?;
+            bar.finish();
+            out.retrieval_report(&report, &encoder.info().id())?;
+            Ok(if report.skipped > 0 {
+                EXIT_PARTIAL
+            } else {
+                EXIT_OK
+            })
+        }
+        EvalCommand::Copies {
+            dir,
+            distractors,
+            method,
+            seed,
+            max_side,
+            plot,
+            save_copies,
+            model,
+        } => {
+            let methods = Method::parse_list(&method).map_err(|e| anyhow::anyhow!(e))?;
+            let encoder = model.load()?;
+            let originals = eval::image_files(&dir)?;
+            let distractors = match distractors {
+                Some(d) => eval::image_files(&d)?,
+                None => Vec::new(),
+            };
+            let opts = CopiesOptions {
+                seed,
+                max_side,
+                save_copies,
+                ..CopiesOptions::default()
+            };
+            let report =
+                copies::evaluate(&originals, &distractors, &methods, &encoder, &opts, &bar)?;
+            bar.finish();
+            if let Some(path) = &plot {
+                eval::plot::precision_recall_svg(&report, path)?;
+            }
+            out.copies_report(&report, &encoder.info().id())?;
+            Ok(if report.skipped > 0 {
+                EXIT_PARTIAL
+            } else {
+                EXIT_OK
+            })
         }
     }
 }

@@ -2,6 +2,9 @@
 //! (`lookalike query x | head -1`) ends the process quietly with status 0.
 
 use lookalike::dedup::{Group, GroupKind};
+use lookalike::eval::copies::CopiesReport;
+use lookalike::eval::methods::Method;
+use lookalike::eval::retrieval::RetrievalReport;
 use lookalike::index::{IndexStats, Neighbor};
 use lookalike::indexer::IndexReport;
 use lookalike::ModelInfo;
@@ -224,6 +227,106 @@ impl Out {
         }
         let values: Vec<String> = vector.iter().map(|v| format!("{v:.6}")).collect();
         self.emit(&format!("{}\n", values.join(" ")))
+    }
+
+    /// An evaluation report as JSON, with the model it measured.
+    fn emit_report_json(&self, report: &impl serde::Serialize, model: &str) -> anyhow::Result<()> {
+        let mut v = serde_json::to_value(report)?;
+        v["model"] = json!(model);
+        self.emit_json(&v)
+    }
+
+    pub fn retrieval_report(&self, r: &RetrievalReport, model: &str) -> anyhow::Result<()> {
+        if self.json {
+            return self.emit_report_json(r, model);
+        }
+        let mut s = format!(
+            "retrieval ({}): {} queries, {} references, {} classes, k-NN k = {}; model {model}\n",
+            r.protocol, r.queries, r.references, r.classes, r.knn_k
+        );
+        if r.skipped > 0 {
+            s.push_str(&format!(
+                "{} images could not be decoded and were left out\n",
+                r.skipped
+            ));
+        }
+        s.push_str(&format!(
+            "{:<14} {:>8} {:>8} {:>8} {:>8}\n",
+            "method", "P@1", "P@10", "mAP@R", "kNN acc"
+        ));
+        for m in &r.methods {
+            s.push_str(&format!(
+                "{:<14} {:>8.4} {:>8.4} {:>8.4} {:>8.4}\n",
+                m.method.name(),
+                m.precision_at_1,
+                m.precision_at_10,
+                m.map_at_r,
+                m.knn_accuracy
+            ));
+        }
+        self.emit(&s)
+    }
+
+    pub fn copies_report(&self, r: &CopiesReport, model: &str) -> anyhow::Result<()> {
+        if self.json {
+            return self.emit_report_json(r, model);
+        }
+        let threshold = |t: Option<f32>| t.map_or("-".to_string(), |t| format!("{t:.4}"));
+        let mut s = format!(
+            "copy detection: {} copies of {} originals, {} distractors (seed {}, {} candidates per query); model {model}\n",
+            r.queries, r.originals, r.distractors, r.seed, r.candidates_per_query
+        );
+        if r.skipped > 0 {
+            s.push_str(&format!(
+                "{} images could not be decoded or generated and were left out\n",
+                r.skipped
+            ));
+        }
+        s.push_str(&format!(
+            "{:<14} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7}\n",
+            "method", "µAP", "R@P90", "thr@P90", "R@P99", "thr@P99", "R@1"
+        ));
+        for m in &r.methods {
+            s.push_str(&format!(
+                "{:<14} {:>7.4} {:>7.4} {:>8} {:>7.4} {:>8} {:>7.4}\n",
+                m.method.name(),
+                m.micro_ap,
+                m.recall_at_p90,
+                threshold(m.threshold_at_p90),
+                m.recall_at_p99,
+                threshold(m.threshold_at_p99),
+                m.recall_at_1
+            ));
+        }
+        // Per transform: the encoder next to the best hash (by µAP), or every method if neither.
+        let encoder = r.methods.iter().find(|m| m.method == Method::Encoder);
+        let best_hash = r
+            .methods
+            .iter()
+            .filter(|m| m.method.is_hash())
+            .max_by(|a, b| a.micro_ap.total_cmp(&b.micro_ap));
+        let shown: Vec<_> = match (encoder, best_hash) {
+            (Some(e), Some(h)) => vec![e, h],
+            _ => r.methods.iter().collect(),
+        };
+        s.push_str("\nper transform: recall@1 / recall at precision 0.90\n");
+        s.push_str(&format!("{:<16} {:>7}", "transform", "queries"));
+        for m in &shown {
+            s.push_str(&format!(" {:>22}", m.method.name()));
+        }
+        s.push('\n');
+        for (i, t) in shown[0].per_transform.iter().enumerate() {
+            s.push_str(&format!("{:<16} {:>7}", t.transform.name(), t.queries));
+            for m in &shown {
+                let x = &m.per_transform[i];
+                s.push_str(&format!(
+                    " {:>22}",
+                    format!("{:.3} / {:.3}", x.recall_at_1, x.recall_at_p90)
+                ));
+            }
+            s.push('\n');
+        }
+        self.emit(&s)
     }
 
     pub fn info(&self, s: &IndexStats) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use lookalike::decode::DECODE_THREAD_PREFIX;
-use lookalike::indexer::Progress;
+use lookalike::progress::Progress;
 use lookalike::SkipReason;
 use std::path::Path;
 
@@ -33,22 +33,21 @@ impl Bar {
 }
 
 impl Progress for Bar {
-    fn scanned(&self, found: usize, to_process: usize) {
+    fn start(&self, stage: &str, total: usize) {
         self.bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} files  {rate}  ETA {eta}  {wide_msg}",
-            )
-            .expect("valid template")
-            .with_key(
-                "rate",
-                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:.1} files/s", state.per_sec());
-                },
-            ),
+            ProgressStyle::with_template("{msg} {bar:30} {pos}/{len}  {rate}  ETA {eta}")
+                .expect("valid template")
+                .with_key(
+                    "rate",
+                    |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.1}/s", state.per_sec());
+                    },
+                ),
         );
-        self.bar.set_length(to_process as u64);
-        self.bar
-            .set_message(format!("({} unchanged)", found - to_process));
+        self.bar.set_length(total as u64);
+        self.bar.set_position(0);
+        self.bar.reset_eta();
+        self.bar.set_message(stage.to_string());
     }
 
     fn advance(&self, n: usize) {
