@@ -148,6 +148,8 @@ fn copy_detection_reports_every_method_and_transform_and_plots() {
         (Some(3), Some(5))
     );
     assert_eq!(v["queries"], 3 * 17);
+    // Every distractor also queries the others and must not find a copy.
+    assert_eq!(v["non_matching_queries"], 5);
     assert_eq!(std::fs::read_dir(&saved).unwrap().count(), 3 * 17);
     let methods = v["methods"].as_array().unwrap();
     let names: Vec<&str> = methods

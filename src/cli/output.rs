@@ -273,8 +273,8 @@ impl Out {
         }
         let threshold = |t: Option<f32>| t.map_or("-".to_string(), |t| format!("{t:.4}"));
         let mut s = format!(
-            "copy detection: {} copies of {} originals, {} distractors (seed {}, {} candidates per query); model {model}\n",
-            r.queries, r.originals, r.distractors, r.seed, r.candidates_per_query
+            "copy detection: {} copies of {} originals, {} distractors; {} copy queries and {} non-matching queries (seed {}, {} candidates per query); model {model}\n",
+            r.queries, r.originals, r.distractors, r.queries, r.non_matching_queries, r.seed, r.candidates_per_query
         );
         if r.skipped > 0 {
             s.push_str(&format!(
@@ -309,7 +309,7 @@ impl Out {
             (Some(e), Some(h)) => vec![e, h],
             _ => r.methods.iter().collect(),
         };
-        s.push_str("\nper transform: recall@1 / recall at precision 0.90\n");
+        s.push_str("\nper transform: recall@1 / recall at the overall precision-0.90 threshold\n");
         s.push_str(&format!("{:<16} {:>7}", "transform", "queries"));
         for m in &shown {
             s.push_str(&format!(" {:>22}", m.method.name()));
