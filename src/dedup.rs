@@ -13,8 +13,9 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// Default near-duplicate threshold (cosine similarity); see README, "Choosing the threshold".
-pub const DEFAULT_THRESHOLD: f32 = 0.90;
+/// Default near-duplicate threshold (cosine similarity): the embedded encoder's threshold at
+/// precision 0.99 in `lookalike eval copies` (see README, "Choosing the threshold").
+pub const DEFAULT_THRESHOLD: f32 = 0.92;
 /// Neighbours examined per image.
 const NEIGHBOURS: usize = 32;
 

@@ -283,14 +283,15 @@ impl Out {
             ));
         }
         s.push_str(&format!(
-            "{:<14} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7}\n",
-            "method", "µAP", "R@P90", "thr@P90", "R@P99", "thr@P99", "R@1"
+            "{:<14} {:>7} {:>9} {:>7} {:>8} {:>7} {:>8} {:>7}\n",
+            "method", "µAP", "µAP-copy", "R@P90", "thr@P90", "R@P99", "thr@P99", "R@1"
         ));
         for m in &r.methods {
             s.push_str(&format!(
-                "{:<14} {:>7.4} {:>7.4} {:>8} {:>7.4} {:>8} {:>7.4}\n",
+                "{:<14} {:>7.4} {:>9.4} {:>7.4} {:>8} {:>7.4} {:>8} {:>7.4}\n",
                 m.method.name(),
                 m.micro_ap,
+                m.micro_ap_copy_queries,
                 m.recall_at_p90,
                 threshold(m.threshold_at_p90),
                 m.recall_at_p99,

@@ -63,7 +63,10 @@ pub struct TransformScores {
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyScores {
     pub method: Method,
+    /// µAP over copy and non-matching queries (the DISC2021 protocol).
     pub micro_ap: f64,
+    /// µAP over copy queries only (how well each copy's original outranks other images).
+    pub micro_ap_copy_queries: f64,
     pub recall_at_p90: f64,
     pub threshold_at_p90: Option<f32>,
     pub recall_at_p99: f64,
@@ -298,6 +301,7 @@ fn score_method(
     };
 
     let mut all_pairs: Vec<ScoredPair> = (0..generated.len()).flat_map(pairs_of).collect();
+    let micro_ap_copy_queries = micro_average_precision(&pr_curve(&all_pairs, generated.len()));
     all_pairs.extend(unmatched.iter().flatten().map(|&(_, score)| ScoredPair {
         score,
         positive: false,
@@ -332,6 +336,7 @@ fn score_method(
     CopyScores {
         method,
         micro_ap: micro_average_precision(&curve),
+        micro_ap_copy_queries,
         recall_at_p90: r90,
         threshold_at_p90: t90,
         recall_at_p99: r99,
