@@ -17,6 +17,7 @@ pub mod problem;
 pub mod progress;
 pub mod scan;
 pub mod store;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use index::Index;

@@ -5,7 +5,7 @@
 //! convolutions run as batched matrix products, and depthwise convolutions use the
 //! [`DepthwiseConv`] kernel. Padding is TensorFlow "SAME", activations are ReLU6.
 
-use super::ops::{same_padding, BiasAct, DepthwiseConv};
+use super::ops::{pad_same, BiasAct, DepthwiseConv};
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -213,21 +213,21 @@ impl EfficientNetLite0 {
         })
     }
 
-    /// Pooled 1280-d features `(N, 1280)` of a normalised `(N, 3, H, W)` batch.
-    pub fn pooled(&self, x: &Tensor) -> Result<Tensor> {
-        let (_, _, h, w) = x.dims4()?;
-        let (oh, pt) = same_padding(h, 3, 2);
-        let (ow, pl) = same_padding(w, 3, 2);
-        let pb = ((oh - 1) * 2 + 3).saturating_sub(h) - pt;
-        let pr = ((ow - 1) * 2 + 3).saturating_sub(w) - pl;
-        let x = x.pad_with_zeros(2, pt, pb)?.pad_with_zeros(3, pl, pr)?;
+    /// Head feature map `(N, 1280, H/32, W/32)` of a normalised `(N, 3, H, W)` batch.
+    pub fn feature_map(&self, x: &Tensor) -> Result<Tensor> {
+        let x = pad_same(x, 3, 2)?;
         let mut x = self
             .stem_bias_act
             .forward(&x.conv2d(&self.stem, 0, 2, 1, 1)?)?;
         for block in &self.blocks {
             x = block.forward(&x)?;
         }
-        let x = self.head.forward(&x)?;
+        self.head.forward(&x)
+    }
+
+    /// Pooled 1280-d features `(N, 1280)` (global average) of a normalised batch.
+    pub fn pooled(&self, x: &Tensor) -> Result<Tensor> {
+        let x = self.feature_map(x)?;
         let (n, c, h, w) = x.dims4()?;
         Ok(x.reshape((n, c, h * w))?.mean(2)?)
     }

@@ -58,7 +58,15 @@ impl std::fmt::Display for ModelInfo {
 }
 
 enum Network {
+    /// The ImageNet network: global average pool of the head features.
     EfficientNetLite0(EfficientNetLite0),
+    /// A trained descriptor: GeM pooling of the head features, then a linear projection.
+    Lite0Descriptor {
+        net: EfficientNetLite0,
+        /// `(1280, dim)`.
+        projection_t: Tensor,
+        gem_p: f64,
+    },
 }
 
 /// A loaded encoder: images in, unit-length embeddings out.
@@ -68,6 +76,8 @@ pub struct Encoder {
 }
 
 const ARCH_EFFICIENTNET_LITE0: &str = "efficientnet-lite0";
+/// EfficientNet-Lite0 with a GeM + linear descriptor head (written by `lookalike train`).
+pub const ARCH_LITE0_DESCRIPTOR: &str = "efficientnet-lite0-gem";
 
 /// Images run through the network at once by [`Encoder::embed`] (see benches/encoder.rs:
 /// 4 is the fastest on a 2-core CPU; 16 and 32 are 25-30 % slower).
@@ -115,11 +125,38 @@ impl Encoder {
                 Network::EfficientNetLite0(EfficientNetLite0::load(&weights)?),
                 efficientnet::FEATURE_DIM,
             ),
+            ARCH_LITE0_DESCRIPTOR => {
+                let projection = weights
+                    .get(crate::train::net::HEAD_PROJECTION)
+                    .ok_or_else(|| {
+                        Error::model(
+                            "weights",
+                            format!("`{}` is missing", crate::train::net::HEAD_PROJECTION),
+                        )
+                    })?
+                    .to_dtype(candle_core::DType::F32)?;
+                let gem_p = match get("gem_p") {
+                    Some(p) => p.parse().map_err(|_| {
+                        Error::model("metadata", format!("gem_p `{p}` is not a number"))
+                    })?,
+                    None => 3.0,
+                };
+                let dim = projection.dim(0)?;
+                (
+                    Network::Lite0Descriptor {
+                        net: EfficientNetLite0::load(&weights)?,
+                        projection_t: projection.t()?.contiguous()?,
+                        gem_p,
+                    },
+                    dim,
+                )
+            }
             other => {
                 return Err(Error::model(
                     "architecture",
                     format!(
-                        "`{other}` is not one lookalike can run (known: {ARCH_EFFICIENTNET_LITE0})"
+                        "`{other}` is not one lookalike can run \
+                         (known: {ARCH_EFFICIENTNET_LITE0}, {ARCH_LITE0_DESCRIPTOR})"
                     ),
                 ))
             }
@@ -174,6 +211,11 @@ impl Encoder {
     pub fn features(&self, input: &Tensor) -> Result<Tensor> {
         match &self.network {
             Network::EfficientNetLite0(net) => net.pooled(input),
+            Network::Lite0Descriptor {
+                net,
+                projection_t,
+                gem_p,
+            } => Ok(ops::gem(&net.feature_map(input)?, *gem_p)?.matmul(projection_t)?),
         }
     }
 
@@ -181,6 +223,7 @@ impl Encoder {
     pub fn classify(&self, input: &Tensor) -> Result<Option<Tensor>> {
         match &self.network {
             Network::EfficientNetLite0(net) => net.classify(&net.pooled(input)?),
+            Network::Lite0Descriptor { .. } => Ok(None),
         }
     }
 

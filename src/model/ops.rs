@@ -19,6 +19,29 @@ pub fn same_padding(n: usize, k: usize, stride: usize) -> (usize, usize) {
     (out, total / 2)
 }
 
+/// Zero-pads the two spatial dimensions of an NCHW tensor for a "SAME" `k x k` convolution
+/// with stride `s` (the extra pixel, if any, at the bottom and right).
+pub fn pad_same(x: &Tensor, k: usize, s: usize) -> candle_core::Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let (oh, pt) = same_padding(h, k, s);
+    let (ow, pl) = same_padding(w, k, s);
+    let pb = ((oh - 1) * s + k).saturating_sub(h) - pt;
+    let pr = ((ow - 1) * s + k).saturating_sub(w) - pl;
+    x.pad_with_zeros(2, pt, pb)?.pad_with_zeros(3, pl, pr)
+}
+
+/// Generalised-mean pooling of an NCHW map to `(N, C)`: `(mean x^p)^(1/p)`, values clamped
+/// at 1e-6 first. `p = 1` is average pooling; larger `p` moves towards max pooling.
+/// Differentiable, for training and inference alike.
+pub fn gem(x: &Tensor, p: f64) -> candle_core::Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    x.clamp(1e-6f32, f32::MAX)?
+        .powf(p)?
+        .reshape((n, c, h * w))?
+        .mean(2)?
+        .powf(1.0 / p)
+}
+
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
     let data = match storage {
         CpuStorage::F32(d) => d.as_slice(),

@@ -1,0 +1,5 @@
+//! Contrastive training of encoders on unlabelled photos (work in progress: the losses and
+//! the trainable layers come first).
+
+pub mod loss;
+pub mod net;
