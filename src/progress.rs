@@ -9,6 +9,8 @@ pub trait Progress: Sync {
     fn start(&self, _stage: &str, _total: usize) {}
     /// `n` more units are done.
     fn advance(&self, _n: usize) {}
+    /// A short status (e.g. the current loss) to show beside the progress.
+    fn status(&self, _text: &str) {}
     /// A file was skipped; called once per file.
     fn skipped(&self, _path: &Path, _reason: &SkipReason) {}
 }

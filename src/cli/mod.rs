@@ -15,6 +15,7 @@ use lookalike::eval::retrieval::{self, Labelled};
 use lookalike::index::DEFAULT_INDEX_DIR;
 use lookalike::indexer::{self, IndexOptions};
 use lookalike::scan::ScanOptions;
+use lookalike::train::trainer::{self, CheckpointOptions, TrainOptions};
 use lookalike::{Encoder, Index};
 use output::Out;
 use std::path::{Path, PathBuf};
@@ -115,6 +116,53 @@ enum Command {
     },
     /// Show what the index holds
     Info,
+    /// Train a descriptor contrastively on unlabelled photos (two augmented views of each
+    /// photo are a positive pair; the other photos of the batch are negatives)
+    Train {
+        /// Folders of photos
+        #[arg(required = true, value_name = "DIR")]
+        paths: Vec<PathBuf>,
+        /// Where to write the trained model (safetensors)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Initial weights (EfficientNet-Lite0 safetensors); default: the embedded ImageNet weights
+        #[arg(long, value_name = "FILE")]
+        init: Option<PathBuf>,
+        #[arg(long, default_value_t = TrainOptions::default().epochs)]
+        epochs: usize,
+        /// Images per step (two views each)
+        #[arg(long, default_value_t = TrainOptions::default().batch_size)]
+        batch_size: usize,
+        /// Input side in pixels
+        #[arg(long, default_value_t = TrainOptions::default().input_size)]
+        input_size: usize,
+        /// Descriptor dimension
+        #[arg(long, default_value_t = TrainOptions::default().dim)]
+        dim: usize,
+        #[arg(long, default_value_t = TrainOptions::default().lr)]
+        lr: f64,
+        #[arg(long, default_value_t = TrainOptions::default().warmup_steps)]
+        warmup_steps: usize,
+        #[arg(long, default_value_t = TrainOptions::default().temperature)]
+        temperature: f64,
+        /// Weight of the KoLeo (entropy) regulariser
+        #[arg(long, default_value_t = TrainOptions::default().koleo_weight)]
+        koleo: f64,
+        /// Train only blocks N and later (and the head)
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        freeze_blocks: usize,
+        #[arg(long, default_value_t = TrainOptions::default().seed)]
+        seed: u64,
+        /// Checkpoint file [default: OUT with .ckpt.safetensors]
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Minutes between checkpoints
+        #[arg(long, default_value_t = 5.0, value_name = "MIN")]
+        checkpoint_minutes: f64,
+        /// Continue from the checkpoint, if there is one
+        #[arg(long)]
+        resume: bool,
+    },
     /// Measure quality: retrieval on labelled folders, copy detection on generated copies
     Eval {
         #[command(subcommand)]
@@ -276,6 +324,57 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Eval { what } => run_eval(what, out),
+        Command::Train {
+            paths,
+            out: model_out,
+            init,
+            epochs,
+            batch_size,
+            input_size,
+            dim,
+            lr,
+            warmup_steps,
+            temperature,
+            koleo,
+            freeze_blocks,
+            seed,
+            checkpoint,
+            checkpoint_minutes,
+            resume,
+        } => {
+            let mut files = Vec::new();
+            for p in &paths {
+                files.extend(eval::image_files(p)?);
+            }
+            let opts = TrainOptions {
+                init,
+                input_size,
+                dim,
+                batch_size,
+                epochs,
+                lr,
+                warmup_steps,
+                temperature,
+                koleo_weight: koleo,
+                freeze_blocks,
+                seed,
+                ..TrainOptions::default()
+            };
+            let checkpoint = CheckpointOptions {
+                path: checkpoint.unwrap_or_else(|| model_out.with_extension("ckpt.safetensors")),
+                every: std::time::Duration::from_secs_f64(checkpoint_minutes * 60.0),
+                resume,
+            };
+            let name = model_out
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "trained".into());
+            let bar = progress::Bar::new(out.shows_progress());
+            let report = trainer::train(&files, &opts, &checkpoint, &model_out, &name, &bar)?;
+            bar.finish();
+            out.train_report(&report, &model_out)?;
+            Ok(EXIT_OK)
+        }
         Command::Info => {
             let mut index = Index::open(&cli.index)?;
             let stats = index.stats(true)?;

@@ -7,6 +7,7 @@ use lookalike::eval::methods::Method;
 use lookalike::eval::retrieval::RetrievalReport;
 use lookalike::index::{IndexStats, Neighbor};
 use lookalike::indexer::IndexReport;
+use lookalike::train::trainer::TrainReport;
 use lookalike::ModelInfo;
 use serde_json::json;
 use std::io::Write;
@@ -328,6 +329,24 @@ impl Out {
             s.push('\n');
         }
         self.emit(&s)
+    }
+
+    pub fn train_report(&self, r: &TrainReport, model: &Path) -> anyhow::Result<()> {
+        if self.json {
+            let mut v = serde_json::to_value(r)?;
+            v["model"] = json!(path_text(model));
+            return self.emit_json(&v);
+        }
+        self.emit(&format!(
+            "trained {} steps on {} images (from step {}) in {:.1} s: loss {:.4}, {:.2} images/s; wrote {}\n",
+            r.steps,
+            r.images,
+            r.resumed_from,
+            r.elapsed_s,
+            r.final_loss,
+            r.images_per_s,
+            path_text(model)
+        ))
     }
 
     pub fn info(&self, s: &IndexStats) -> anyhow::Result<()> {

@@ -54,6 +54,10 @@ impl Progress for Bar {
         self.bar.inc(n as u64);
     }
 
+    fn status(&self, text: &str) {
+        self.bar.set_message(text.to_string());
+    }
+
     fn skipped(&self, path: &Path, reason: &SkipReason) {
         if self.warn {
             self.bar.suspend(|| {

@@ -1,7 +1,13 @@
-//! Contrastive training of encoders on unlabelled photos (work in progress: the losses and
-//! the trainable layers come first).
+//! Contrastive training of encoders on unlabelled photos: two augmented views of each photo
+//! are a positive pair, the other photos of the batch are negatives.
 
 pub mod augment;
 pub mod loss;
 pub mod net;
 pub mod optim;
+pub mod trainer;
+
+/// The current time (UTC, RFC 3339), for model metadata.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,311 @@
+//! The training loop: a loader thread decodes and augments pairs of views in parallel while
+//! the calling thread runs forward, backward and AdamW; checkpoints are written every few
+//! minutes (atomically) and a run resumes from one at the step it reached. Data order and
+//! augmentations are drawn from `(seed, step, index)`, so a resumed run continues exactly.
+
+use super::augment::{random_view, AugmentConfig};
+use super::loss::{koleo, nt_xent};
+use super::net::{preload, Lite0Descriptor};
+use super::optim::{learning_rate, AdamW};
+use crate::decode::{self, DecodeOptions};
+use crate::error::{Error, Result};
+use crate::model::{save_safetensors, ARCH_LITE0_DESCRIPTOR, DEFAULT_MODEL};
+use crate::progress::Progress;
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Everything that defines a training run (saved in the model's metadata as the recipe).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct TrainOptions {
+    /// Pretrained weights to start from; `None`: the embedded ImageNet weights.
+    pub init: Option<PathBuf>,
+    pub input_size: usize,
+    pub dim: usize,
+    pub gem_p: f64,
+    /// Images per step (each gives two views).
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub lr: f64,
+    pub warmup_steps: usize,
+    pub weight_decay: f64,
+    pub temperature: f64,
+    pub koleo_weight: f64,
+    pub freeze_blocks: usize,
+    pub seed: u64,
+    pub augment: AugmentConfig,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            init: None,
+            input_size: 224,
+            dim: 256,
+            gem_p: 3.0,
+            batch_size: 32,
+            epochs: 1,
+            lr: 1e-3,
+            warmup_steps: 50,
+            weight_decay: 1e-4,
+            temperature: 0.1,
+            koleo_weight: 0.1,
+            freeze_blocks: 0,
+            seed: 1,
+            augment: AugmentConfig::default(),
+        }
+    }
+}
+
+/// Where checkpoints go and how often.
+#[derive(Debug, Clone)]
+pub struct CheckpointOptions {
+    pub path: PathBuf,
+    pub every: Duration,
+    /// Continue from `path` if it exists.
+    pub resume: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub images: usize,
+    pub steps: usize,
+    /// Step the run started from (0, or the checkpoint's step).
+    pub resumed_from: usize,
+    /// Mean loss over the last (up to) 20 steps.
+    pub final_loss: f64,
+    /// Images per second (each image is two views) over this run's steps.
+    pub images_per_s: f64,
+    pub elapsed_s: f64,
+}
+
+const CHECKPOINT_STEP: &str = "lookalike.checkpoint_step";
+
+/// The image order of `epoch`, a permutation drawn from the seed.
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+        seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407),
+    ));
+    order
+}
+
+/// Two normalised views of each image of one step: `(2B, 3, S, S)` values, views of image `i`
+/// at rows `i` and `B + i`. Unreadable files are replaced by the next file in the list.
+fn load_batch(files: &[PathBuf], indices: &[usize], step: usize, opts: &TrainOptions) -> Vec<f32> {
+    let side = opts.input_size as u32;
+    let decode_opts = DecodeOptions::new(side);
+    let per_view = 3 * opts.input_size * opts.input_size;
+    let views: Vec<(Vec<f32>, Vec<f32>)> = indices
+        .par_iter()
+        .enumerate()
+        .map(|(i, &index)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ ((step as u64) << 20) ^ i as u64);
+            let img = (0..files.len().min(16))
+                .find_map(|k| {
+                    let path = &files[(index + k) % files.len()];
+                    std::fs::read(path)
+                        .ok()
+                        .and_then(|b| decode::decode_upright(&b, 2 * side, &decode_opts).ok())
+                })
+                .unwrap_or_else(|| {
+                    image::RgbImage::from_pixel(side, side, image::Rgb([127, 127, 127]))
+                });
+            let to_chw = |v: image::RgbImage| -> Vec<f32> {
+                let s = side as usize * side as usize;
+                let mut out = vec![0f32; 3 * s];
+                for (p, px) in v.pixels().enumerate() {
+                    for c in 0..3 {
+                        out[c * s + p] = (px[c] as f32 - 127.0) / 128.0;
+                    }
+                }
+                out
+            };
+            let a = to_chw(random_view(&img, side, &opts.augment, &mut rng));
+            let b = to_chw(random_view(&img, side, &opts.augment, &mut rng));
+            (a, b)
+        })
+        .collect();
+    let mut data = Vec::with_capacity(2 * views.len() * per_view);
+    data.extend(views.iter().flat_map(|(a, _)| a.iter().copied()));
+    data.extend(views.iter().flat_map(|(_, b)| b.iter().copied()));
+    data
+}
+
+fn write_atomically(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    meta: &[(&str, String)],
+) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    save_safetensors(tensors, meta, &tmp)?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Trains a descriptor on `files` and writes it to `out`.
+pub fn train(
+    files: &[PathBuf],
+    opts: &TrainOptions,
+    checkpoint: &CheckpointOptions,
+    out: &Path,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<TrainReport> {
+    if files.len() < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "training needs at least 2 images, found {}",
+            files.len()
+        )));
+    }
+    let device = Device::Cpu;
+    let batch = opts.batch_size.clamp(2, files.len());
+    let steps_per_epoch = (files.len() / batch).max(1);
+    let total_steps = steps_per_epoch * opts.epochs.max(1);
+
+    // Weights: a checkpoint to resume, else the initial weights.
+    let varmap = VarMap::new();
+    let mut start_step = 0;
+    let mut opt_state = HashMap::new();
+    if checkpoint.resume && checkpoint.path.exists() {
+        let bytes = std::fs::read(&checkpoint.path).map_err(|e| Error::io(&checkpoint.path, e))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::model(format!("checkpoint {}", checkpoint.path.display()), e))?;
+        start_step = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(CHECKPOINT_STEP))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::model("checkpoint", "it records no step"))?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &device)?;
+        preload(&varmap, &tensors, &["adamw."])?;
+        opt_state = tensors
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("adamw."))
+            .collect();
+    } else {
+        let tensors = match &opts.init {
+            Some(p) => candle_core::safetensors::load(p, &device)?,
+            None => candle_core::safetensors::load_buffer(DEFAULT_MODEL, &device)?,
+        };
+        preload(&varmap, &tensors, &["_fc."])?;
+    }
+    let net = Lite0Descriptor::new(&varmap, opts.dim, opts.gem_p, opts.freeze_blocks, &device)?;
+    let named: Vec<(String, candle_core::Var)> = {
+        let trainable = net.trainable(&varmap);
+        let data = varmap.data().lock().expect("var map lock");
+        data.iter()
+            .filter(|(_, v)| {
+                trainable
+                    .iter()
+                    .any(|t| t.as_tensor().id() == v.as_tensor().id())
+            })
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect()
+    };
+    let mut opt = AdamW::new(named, opts.weight_decay)?;
+    opt.restore(&opt_state, start_step)?;
+
+    let recipe = serde_json::to_string(opts).expect("options serialise");
+    let checkpoint_meta = |step: usize| -> Vec<(&str, String)> {
+        vec![
+            ("checkpoint_step", step.to_string()),
+            ("recipe", recipe.clone()),
+            ("arch", ARCH_LITE0_DESCRIPTOR.into()),
+        ]
+    };
+
+    progress.start("training", total_steps);
+    progress.advance(start_step);
+    let start = Instant::now();
+    let mut last_checkpoint = Instant::now();
+    let mut recent: Vec<f64> = Vec::new();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<f32>)>(2);
+    let pool = decode::decode_pool(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    std::thread::scope(|scope| -> Result<()> {
+        scope.spawn(move || {
+            pool.install(|| {
+                let mut order = Vec::new();
+                let mut order_epoch = usize::MAX;
+                for step in start_step..total_steps {
+                    let epoch = step / steps_per_epoch;
+                    if epoch != order_epoch {
+                        order = epoch_order(files.len(), opts.seed, epoch);
+                        order_epoch = epoch;
+                    }
+                    let at = (step % steps_per_epoch) * batch;
+                    let data = load_batch(files, &order[at..at + batch], step, opts);
+                    if tx.send((step, data)).is_err() {
+                        return;
+                    }
+                }
+            })
+        });
+        for (step, data) in rx {
+            let s = opts.input_size;
+            let x = Tensor::from_vec(data, (2 * batch, 3, s, s), &device)?;
+            let z = net.forward(&x, true)?;
+            let mut loss = nt_xent(&z, None, opts.temperature)?;
+            if opts.koleo_weight > 0.0 {
+                loss = (loss + (koleo(&z, 1e-8)? * opts.koleo_weight)?)?;
+            }
+            let grads = loss.backward()?;
+            opt.step(
+                &grads,
+                learning_rate(opts.lr, step, opts.warmup_steps, total_steps),
+            )?;
+            let value = loss.to_scalar::<f32>()? as f64;
+            recent.push(value);
+            if recent.len() > 20 {
+                recent.remove(0);
+            }
+            progress.advance(1);
+            progress.status(&format!(
+                "epoch {} loss {value:.4}",
+                step / steps_per_epoch + 1
+            ));
+            if last_checkpoint.elapsed() >= checkpoint.every || step + 1 == total_steps {
+                let mut tensors = net.tensors(&varmap)?;
+                tensors.extend(opt.state());
+                write_atomically(&checkpoint.path, &tensors, &checkpoint_meta(step + 1))?;
+                last_checkpoint = Instant::now();
+            }
+        }
+        Ok(())
+    })?;
+
+    let data_note = format!("{} images", files.len());
+    let meta = vec![
+        ("name", name.to_string()),
+        ("arch", ARCH_LITE0_DESCRIPTOR.to_string()),
+        ("input_size", opts.input_size.to_string()),
+        ("dim", opts.dim.to_string()),
+        ("gem_p", opts.gem_p.to_string()),
+        ("recipe", recipe.clone()),
+        ("data", data_note),
+        ("steps", total_steps.to_string()),
+        ("date", crate::train::now_rfc3339()),
+        (
+            "license",
+            "Apache-2.0 (derived from EfficientNet-Lite0 ImageNet weights)".to_string(),
+        ),
+    ];
+    write_atomically(out, &net.tensors(&varmap)?, &meta)?;
+    let elapsed = start.elapsed().as_secs_f64();
+    let steps_run = total_steps - start_step;
+    Ok(TrainReport {
+        images: files.len(),
+        steps: total_steps,
+        resumed_from: start_step,
+        final_loss: recent.iter().sum::<f64>() / recent.len().max(1) as f64,
+        images_per_s: (steps_run * batch) as f64 / elapsed.max(1e-9),
+        elapsed_s: elapsed,
+    })
+}
