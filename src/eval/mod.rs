@@ -26,8 +26,8 @@ pub enum Source<'a> {
     Bytes(&'a [u8]),
 }
 
-/// Descriptors of many images for each method: `descriptors[m][i]`, and the images that could
-/// not be decoded (their descriptors are absent: `ok[i] == false`).
+/// Descriptors of many images for each method, `descriptors[m][i]` (`None` for an image that
+/// could not be decoded), and those images with the reason.
 pub struct Described {
     pub descriptors: Vec<Vec<Option<Descriptor>>>,
     pub skipped: Vec<(usize, SkipReason)>,
