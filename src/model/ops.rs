@@ -466,16 +466,8 @@ mod tests {
             );
             let got = op.forward(&x).unwrap();
 
-            let (oh, pt) = same_padding(h, k, s);
-            let (ow, pl) = same_padding(w, k, s);
-            let pb = ((oh - 1) * s + k).saturating_sub(h) - pt;
-            let pr = ((ow - 1) * s + k).saturating_sub(w) - pl;
-            let xp = x
-                .pad_with_zeros(2, pt, pb)
+            let want = pad_same(&x, k, s)
                 .unwrap()
-                .pad_with_zeros(3, pl, pr)
-                .unwrap();
-            let want = xp
                 .conv2d(&wt, 0, s, 1, c)
                 .unwrap()
                 .broadcast_add(
@@ -510,8 +502,8 @@ mod tests {
             let wt =
                 Var::from_tensor(&Tensor::randn(0f32, 1.0, (c, 1, k, k), &dev).unwrap()).unwrap();
             // A fixed random projection of the output makes the loss sensitive to every value.
-            let (oh, pt) = same_padding(h, k, s);
-            let (ow, pl) = same_padding(w, k, s);
+            let (oh, _) = same_padding(h, k, s);
+            let (ow, _) = same_padding(w, k, s);
             let proj = Tensor::randn(0f32, 1.0, (n, c, oh, ow), &dev).unwrap();
 
             let ours = depthwise_conv(x.as_tensor(), wt.as_tensor(), s).unwrap();
@@ -522,13 +514,7 @@ mod tests {
                 grads.get(&wt).unwrap().clone(),
             );
 
-            let pb = ((oh - 1) * s + k).saturating_sub(h) - pt;
-            let pr = ((ow - 1) * s + k).saturating_sub(w) - pl;
-            let theirs = x
-                .as_tensor()
-                .pad_with_zeros(2, pt, pb)
-                .unwrap()
-                .pad_with_zeros(3, pl, pr)
+            let theirs = pad_same(x.as_tensor(), k, s)
                 .unwrap()
                 .conv2d(wt.as_tensor(), 0, s, 1, c)
                 .unwrap();
