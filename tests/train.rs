@@ -88,3 +88,70 @@ fn a_short_training_run_writes_a_usable_model_and_resumes() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(neighbor_paths(&stdout_json(&out))[0].ends_with("coins.png"));
 }
+
+/// Two classes of generated 32x32 pictures: warm diagonal gradients and cool stripes.
+fn labelled_folder(dir: &std::path::Path, per_class: u32) {
+    for class in ["warm", "cool"] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        for i in 0..per_class {
+            let img = image::RgbImage::from_fn(32, 32, |x, y| {
+                if class == "warm" {
+                    image::Rgb([200 + ((x + y + i) % 50) as u8, (x * 4 + i * 9) as u8, 20])
+                } else {
+                    let stripe = if (y + i) / 4 % 2 == 0 { 220 } else { 30 };
+                    image::Rgb([20, (x * 3 + i * 7) as u8, stripe])
+                }
+            });
+            img.save(dir.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_small_cnn_trains_from_scratch_with_a_per_epoch_knn_curve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train_dir, test_dir) = (tmp.path().join("train"), tmp.path().join("test"));
+    labelled_folder(&train_dir, 6);
+    labelled_folder(&test_dir, 2);
+    let model = tmp.path().join("small.safetensors");
+    let out = bin()
+        .args(["train", train_dir.to_str().unwrap(), "--out"])
+        .arg(&model)
+        .args(["--arch", "small-cnn", "--input-size", "32", "--dim", "8"])
+        .args(["--epochs", "2", "--batch-size", "4", "--warmup-steps", "1"])
+        .args(["--eval-train", train_dir.to_str().unwrap()])
+        .args(["--eval-test", test_dir.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout_json(&out);
+    let epochs = report["epochs"].as_array().unwrap();
+    // Epoch 0 (the initial weights) and one entry per epoch, each with figures in range.
+    assert_eq!(epochs.len(), 3, "{report}");
+    for (i, e) in epochs.iter().enumerate() {
+        assert_eq!(e["epoch"], i);
+        let knn = e["knn_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&knn), "{e}");
+        assert_eq!(e["mean_loss"].is_null(), i == 0, "{e}");
+    }
+    // The model runs in the inference encoder.
+    let out = bin()
+        .args(["embed", test_dir.join("warm/0.png").to_str().unwrap()])
+        .args(["--model", model.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["dim"], 8);
+    assert_eq!(v["vector"].as_array().unwrap().len(), 8);
+
+    // Options that only apply to the pretrained architecture are refused.
+    let out = bin()
+        .args(["train", train_dir.to_str().unwrap(), "--out"])
+        .arg(tmp.path().join("x.safetensors"))
+        .args(["--arch", "small-cnn", "--freeze-blocks", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--freeze-blocks"), "{}", stderr(&out));
+}

@@ -125,6 +125,17 @@ enum Command {
         /// Where to write the trained model (safetensors)
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Architecture: efficientnet-lite0-gem (from the ImageNet weights) or small-cnn (from
+        /// scratch)
+        #[arg(long, default_value = lookalike::model::ARCH_LITE0_DESCRIPTOR)]
+        arch: String,
+        /// Labelled folder (one sub-folder per class) of references for a k-NN retrieval
+        /// measurement before training and after every epoch; needs --eval-test
+        #[arg(long, value_name = "DIR", requires = "eval_test")]
+        eval_train: Option<PathBuf>,
+        /// Labelled folder of queries for the per-epoch measurement; needs --eval-train
+        #[arg(long, value_name = "DIR", requires = "eval_train")]
+        eval_test: Option<PathBuf>,
         /// Initial weights (EfficientNet-Lite0 safetensors); default: the embedded ImageNet weights
         #[arg(long, value_name = "FILE")]
         init: Option<PathBuf>,
@@ -148,6 +159,9 @@ enum Command {
         /// Weight of the KoLeo (entropy) regulariser
         #[arg(long, default_value_t = TrainOptions::default().koleo_weight)]
         koleo: f64,
+        /// Keep the embeddings of the last N views as extra negatives (helps small batches)
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        queue: usize,
         /// Train only blocks N and later (and the head)
         #[arg(long, default_value_t = 0, value_name = "N")]
         freeze_blocks: usize,
@@ -327,6 +341,9 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         Command::Train {
             paths,
             out: model_out,
+            arch,
+            eval_train,
+            eval_test,
             init,
             epochs,
             batch_size,
@@ -336,6 +353,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             warmup_steps,
             temperature,
             koleo,
+            queue,
             freeze_blocks,
             seed,
             checkpoint,
@@ -346,7 +364,15 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             for p in &paths {
                 files.extend(eval::image_files(p)?);
             }
+            let epoch_eval = match (eval_train, eval_test) {
+                (Some(train), Some(test)) => Some(trainer::EpochEval {
+                    train: Labelled::from_folder(&train)?,
+                    test: Labelled::from_folder(&test)?,
+                }),
+                _ => None,
+            };
             let opts = TrainOptions {
+                arch,
                 init,
                 input_size,
                 dim,
@@ -356,6 +382,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 warmup_steps,
                 temperature,
                 koleo_weight: koleo,
+                queue,
                 freeze_blocks,
                 seed,
                 ..TrainOptions::default()
@@ -370,7 +397,15 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "trained".into());
             let bar = progress::Bar::new(out.shows_progress());
-            let report = trainer::train(&files, &opts, &checkpoint, &model_out, &name, &bar)?;
+            let report = trainer::train(
+                &files,
+                &opts,
+                &checkpoint,
+                &model_out,
+                &name,
+                epoch_eval.as_ref(),
+                &bar,
+            )?;
             bar.finish();
             out.train_report(&report, &model_out)?;
             Ok(EXIT_OK)

@@ -337,8 +337,22 @@ impl Out {
             v["model"] = json!(path_text(model));
             return self.emit_json(&v);
         }
+        let mut text = String::new();
+        if !r.epochs.is_empty() {
+            text.push_str("epoch  mean loss  k-NN acc  P@1     P@10\n");
+            for e in &r.epochs {
+                text.push_str(&format!(
+                    "{:>5}  {:>9}  {:.4}    {:.4}  {:.4}\n",
+                    e.epoch,
+                    e.mean_loss.map_or("-".into(), |l| format!("{l:.4}")),
+                    e.knn_accuracy,
+                    e.precision_at_1,
+                    e.precision_at_10
+                ));
+            }
+        }
         self.emit(&format!(
-            "trained {} steps on {} images (from step {}) in {:.1} s: loss {:.4}, {:.2} images/s; wrote {}\n",
+            "{text}trained {} steps on {} images (from step {}) in {:.1} s: loss {:.4}, {:.2} images/s; wrote {}\n",
             r.steps,
             r.images,
             r.resumed_from,

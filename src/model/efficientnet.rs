@@ -213,16 +213,22 @@ impl EfficientNetLite0 {
         })
     }
 
-    /// Head feature map `(N, 1280, H/32, W/32)` of a normalised `(N, 3, H, W)` batch.
-    pub fn feature_map(&self, x: &Tensor) -> Result<Tensor> {
+    /// Output of the stem and the first `blocks` blocks of a normalised `(N, 3, H, W)` batch
+    /// (training runs frozen blocks through this fast path).
+    pub fn prefix(&self, x: &Tensor, blocks: usize) -> Result<Tensor> {
         let x = pad_same(x, 3, 2)?;
         let mut x = self
             .stem_bias_act
             .forward(&x.conv2d(&self.stem, 0, 2, 1, 1)?)?;
-        for block in &self.blocks {
+        for block in self.blocks.iter().take(blocks) {
             x = block.forward(&x)?;
         }
-        self.head.forward(&x)
+        Ok(x)
+    }
+
+    /// Head feature map `(N, 1280, H/32, W/32)` of a normalised `(N, 3, H, W)` batch.
+    pub fn feature_map(&self, x: &Tensor) -> Result<Tensor> {
+        self.head.forward(&self.prefix(x, self.blocks.len())?)
     }
 
     /// Pooled 1280-d features `(N, 1280)` (global average) of a normalised batch.

@@ -8,6 +8,7 @@
 
 pub mod efficientnet;
 pub mod ops;
+pub mod small_cnn;
 
 use crate::decode::PreparedImage;
 use crate::error::{Error, Result};
@@ -67,6 +68,8 @@ enum Network {
         projection_t: Tensor,
         gem_p: f64,
     },
+    /// The small CNN trained from scratch.
+    SmallCnn(small_cnn::SmallCnn),
 }
 
 /// A loaded encoder: images in, unit-length embeddings out.
@@ -151,12 +154,39 @@ impl Encoder {
                     dim,
                 )
             }
+            small_cnn::ARCH_SMALL_CNN => {
+                let gem_p = match get("gem_p") {
+                    Some(p) => p.parse().map_err(|_| {
+                        Error::model("metadata", format!("gem_p `{p}` is not a number"))
+                    })?,
+                    None => 3.0,
+                };
+                let dim = weights
+                    .get(small_cnn::PROJECTION)
+                    .ok_or_else(|| {
+                        Error::model("weights", format!("`{}` is missing", small_cnn::PROJECTION))
+                    })?
+                    .dim(0)?;
+                let weights = weights
+                    .into_iter()
+                    .map(|(n, t)| Ok((n, t.to_dtype(candle_core::DType::F32)?)))
+                    .collect::<Result<HashMap<_, _>>>()?;
+                let vb = candle_nn::VarBuilder::from_tensors(
+                    weights,
+                    candle_core::DType::F32,
+                    &Device::Cpu,
+                );
+                let net = small_cnn::SmallCnn::new(&vb, dim, gem_p)
+                    .map_err(|e| Error::model("weights", e))?;
+                (Network::SmallCnn(net), dim)
+            }
             other => {
                 return Err(Error::model(
                     "architecture",
                     format!(
-                        "`{other}` is not one lookalike can run \
-                         (known: {ARCH_EFFICIENTNET_LITE0}, {ARCH_LITE0_DESCRIPTOR})"
+                        "`{other}` is not one lookalike can run (known: \
+                         {ARCH_EFFICIENTNET_LITE0}, {ARCH_LITE0_DESCRIPTOR}, {})",
+                        small_cnn::ARCH_SMALL_CNN
                     ),
                 ))
             }
@@ -216,6 +246,7 @@ impl Encoder {
                 projection_t,
                 gem_p,
             } => Ok(ops::gem(&net.feature_map(input)?, *gem_p)?.matmul(projection_t)?),
+            Network::SmallCnn(net) => Ok(net.features(input, false)?),
         }
     }
 
@@ -223,7 +254,7 @@ impl Encoder {
     pub fn classify(&self, input: &Tensor) -> Result<Option<Tensor>> {
         match &self.network {
             Network::EfficientNetLite0(net) => net.classify(&net.pooled(input)?),
-            Network::Lite0Descriptor { .. } => Ok(None),
+            Network::Lite0Descriptor { .. } | Network::SmallCnn(_) => Ok(None),
         }
     }
 

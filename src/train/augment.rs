@@ -15,7 +15,14 @@ pub struct AugmentConfig {
     pub flip: f32,
     pub color_jitter: f32,
     pub grayscale: f32,
+    /// Gaussian blur (sigma 0.5-5 % of the side, as a box-blur approximation).
     pub blur: f32,
+    /// Gaussian noise (sigma 4-40 grey levels).
+    #[serde(default)]
+    pub noise: f32,
+    /// Shrunk by 2-8 times and enlarged back (detail lost as in a thumbnail).
+    #[serde(default)]
+    pub downscale: f32,
     pub jpeg: f32,
     /// Rotation by 90, 180 or 270 degrees.
     pub rotate: f32,
@@ -33,6 +40,8 @@ impl Default for AugmentConfig {
             color_jitter: 0.8,
             grayscale: 0.2,
             blur: 0.3,
+            noise: 0.15,
+            downscale: 0.15,
             jpeg: 0.3,
             rotate: 0.15,
             overlay: 0.2,
@@ -137,8 +146,22 @@ pub fn random_view<R: Rng>(
             _ => imageops::rotate270(&out),
         };
     }
+    if rng.random::<f32>() < cfg.downscale {
+        let small = (side as f32 / rng.random_range(2f32..8.0)).max(1.0) as u32;
+        let shrunk = imageops::resize(&out, small, small, FilterType::Triangle);
+        out = imageops::resize(&shrunk, side, side, FilterType::Triangle);
+    }
     if rng.random::<f32>() < cfg.blur {
-        out = imageops::blur(&out, rng.random_range(0.5f32..2.5));
+        let sigma = side as f32 * rng.random_range(0.005f32..0.05);
+        out = imageops::fast_blur(&out, sigma);
+    }
+    if rng.random::<f32>() < cfg.noise {
+        let sigma = rng.random_range(4f32..40.0);
+        for c in out.iter_mut() {
+            // Sum of four uniforms: close enough to a Gaussian, cheap.
+            let n: f32 = (0..4).map(|_| rng.random::<f32>()).sum::<f32>() - 2.0;
+            *c = (*c as f32 + n * sigma * 1.732).clamp(0.0, 255.0) as u8;
+        }
     }
     if rng.random::<f32>() < cfg.jpeg {
         let mut bytes = Vec::new();
@@ -191,6 +214,8 @@ mod tests {
             color_jitter: 1.0,
             grayscale: 1.0,
             blur: 1.0,
+            noise: 1.0,
+            downscale: 1.0,
             jpeg: 1.0,
             rotate: 1.0,
             overlay: 1.0,

@@ -5,11 +5,14 @@
 
 use super::augment::{random_view, AugmentConfig};
 use super::loss::{koleo, nt_xent};
-use super::net::{preload, Lite0Descriptor};
+use super::net::{preload, TrainNet};
 use super::optim::{learning_rate, AdamW};
 use crate::decode::{self, DecodeOptions};
 use crate::error::{Error, Result};
-use crate::model::{save_safetensors, ARCH_LITE0_DESCRIPTOR, DEFAULT_MODEL};
+use crate::eval::methods::Method;
+use crate::eval::retrieval::{self, Labelled};
+use crate::model::{save_safetensors, Encoder, ARCH_LITE0_DESCRIPTOR, DEFAULT_MODEL};
+use crate::progress::NoProgress;
 use crate::progress::Progress;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
@@ -25,6 +28,9 @@ use std::time::{Duration, Instant};
 /// Everything that defines a training run (saved in the model's metadata as the recipe).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TrainOptions {
+    /// `efficientnet-lite0-gem` (from pretrained weights) or `small-cnn` (from scratch).
+    #[serde(default = "default_arch")]
+    pub arch: String,
     /// Pretrained weights to start from; `None`: the embedded ImageNet weights.
     pub init: Option<PathBuf>,
     pub input_size: usize,
@@ -38,14 +44,23 @@ pub struct TrainOptions {
     pub weight_decay: f64,
     pub temperature: f64,
     pub koleo_weight: f64,
+    /// Embeddings of earlier steps kept as extra negatives (0: none). The queue starts empty
+    /// again when a run resumes.
+    #[serde(default)]
+    pub queue: usize,
     pub freeze_blocks: usize,
     pub seed: u64,
     pub augment: AugmentConfig,
 }
 
+fn default_arch() -> String {
+    ARCH_LITE0_DESCRIPTOR.to_string()
+}
+
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
+            arch: default_arch(),
             init: None,
             input_size: 224,
             dim: 256,
@@ -57,6 +72,7 @@ impl Default for TrainOptions {
             weight_decay: 1e-4,
             temperature: 0.1,
             koleo_weight: 0.1,
+            queue: 0,
             freeze_blocks: 0,
             seed: 1,
             augment: AugmentConfig::default(),
@@ -85,6 +101,26 @@ pub struct TrainReport {
     /// Images per second (each image is two views) over this run's steps.
     pub images_per_s: f64,
     pub elapsed_s: f64,
+    /// Retrieval figures after each epoch (epoch 0: before training), when asked for.
+    pub epochs: Vec<EpochScores>,
+}
+
+/// Labelled folders to measure k-NN retrieval on after every epoch (the test images query the
+/// train images; see [`retrieval::evaluate`]).
+pub struct EpochEval {
+    pub train: Labelled,
+    pub test: Labelled,
+}
+
+/// Figures of the model after one epoch.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochScores {
+    pub epoch: usize,
+    /// Mean loss over the epoch's steps (`None` for epoch 0).
+    pub mean_loss: Option<f64>,
+    pub knn_accuracy: f64,
+    pub precision_at_1: f64,
+    pub precision_at_10: f64,
 }
 
 const CHECKPOINT_STEP: &str = "lookalike.checkpoint_step";
@@ -150,13 +186,44 @@ fn write_atomically(
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-/// Trains a descriptor on `files` and writes it to `out`.
+/// Measures the current weights on `eval` (through the inference encoder, as users run them).
+fn score_epoch(
+    tensors: &HashMap<String, Tensor>,
+    meta: &[(&str, String)],
+    scratch: &Path,
+    eval: &EpochEval,
+    epoch: usize,
+    mean_loss: Option<f64>,
+) -> Result<EpochScores> {
+    save_safetensors(tensors, meta, scratch)?;
+    let encoder = Encoder::from_file(scratch);
+    let _ = std::fs::remove_file(scratch);
+    let report = retrieval::evaluate(
+        Some(&eval.train),
+        &eval.test,
+        &[Method::Encoder],
+        &encoder?,
+        &NoProgress,
+    )?;
+    let m = &report.methods[0];
+    Ok(EpochScores {
+        epoch,
+        mean_loss,
+        knn_accuracy: m.knn_accuracy,
+        precision_at_1: m.precision_at_1,
+        precision_at_10: m.precision_at_10,
+    })
+}
+
+/// Trains a descriptor on `files` and writes it to `out`; with `epoch_eval`, measures k-NN
+/// retrieval before training and after every epoch.
 pub fn train(
     files: &[PathBuf],
     opts: &TrainOptions,
     checkpoint: &CheckpointOptions,
     out: &Path,
     name: &str,
+    epoch_eval: Option<&EpochEval>,
     progress: &dyn Progress,
 ) -> Result<TrainReport> {
     if files.len() < 2 {
@@ -190,14 +257,27 @@ pub fn train(
             .into_iter()
             .filter(|(n, _)| n.starts_with("adamw."))
             .collect();
-    } else {
+    } else if opts.arch == ARCH_LITE0_DESCRIPTOR {
         let tensors = match &opts.init {
             Some(p) => candle_core::safetensors::load(p, &device)?,
             None => candle_core::safetensors::load_buffer(DEFAULT_MODEL, &device)?,
         };
         preload(&varmap, &tensors, &["_fc."])?;
+    } else if opts.init.is_some() || opts.freeze_blocks > 0 {
+        return Err(Error::InvalidArgument(format!(
+            "`{}` trains from scratch: --init and --freeze-blocks apply to {ARCH_LITE0_DESCRIPTOR}",
+            opts.arch
+        )));
     }
-    let net = Lite0Descriptor::new(&varmap, opts.dim, opts.gem_p, opts.freeze_blocks, &device)?;
+    let net = TrainNet::new(
+        &opts.arch,
+        &varmap,
+        opts.dim,
+        opts.gem_p,
+        opts.freeze_blocks,
+        &device,
+    )
+    .map_err(|e| Error::InvalidArgument(e.to_string()))?;
     let named: Vec<(String, candle_core::Var)> = {
         let trainable = net.trainable(&varmap);
         let data = varmap.data().lock().expect("var map lock");
@@ -218,9 +298,45 @@ pub fn train(
         vec![
             ("checkpoint_step", step.to_string()),
             ("recipe", recipe.clone()),
-            ("arch", ARCH_LITE0_DESCRIPTOR.into()),
+            ("arch", net.arch().into()),
         ]
     };
+    let model_meta = |steps: usize| -> Vec<(&str, String)> {
+        let mut meta = vec![
+            ("name", name.to_string()),
+            ("arch", net.arch().to_string()),
+            ("input_size", opts.input_size.to_string()),
+            ("dim", opts.dim.to_string()),
+            ("gem_p", opts.gem_p.to_string()),
+            ("recipe", recipe.clone()),
+            ("data", format!("{} images", files.len())),
+            ("steps", steps.to_string()),
+            ("date", crate::train::now_rfc3339()),
+        ];
+        if opts.arch == ARCH_LITE0_DESCRIPTOR {
+            meta.push((
+                "license",
+                "Apache-2.0 (derived from EfficientNet-Lite0 ImageNet weights)".to_string(),
+            ));
+        }
+        meta
+    };
+    let scratch = out.with_extension("epoch.tmp");
+    let mut epochs = Vec::new();
+    if let Some(eval) = epoch_eval {
+        if start_step == 0 {
+            progress.status("measuring the initial weights");
+            epochs.push(score_epoch(
+                &net.tensors(&varmap)?,
+                &model_meta(0),
+                &scratch,
+                eval,
+                0,
+                None,
+            )?);
+        }
+    }
+    let mut epoch_losses: Vec<f64> = Vec::new();
 
     progress.start("training", total_steps);
     progress.advance(start_step);
@@ -248,11 +364,21 @@ pub fn train(
                 }
             })
         });
+        let mut queue: Option<Tensor> = None;
         for (step, data) in rx {
             let s = opts.input_size;
             let x = Tensor::from_vec(data, (2 * batch, 3, s, s), &device)?;
             let z = net.forward(&x, true)?;
-            let mut loss = nt_xent(&z, None, opts.temperature)?;
+            let mut loss = nt_xent(&z, queue.as_ref(), opts.temperature)?;
+            if opts.queue > 0 {
+                let fresh = z.detach();
+                let all = match &queue {
+                    Some(q) => Tensor::cat(&[&fresh, q], 0)?,
+                    None => fresh,
+                };
+                let keep = all.dim(0)?.min(opts.queue);
+                queue = Some(all.narrow(0, 0, keep)?);
+            }
             if opts.koleo_weight > 0.0 {
                 loss = (loss + (koleo(&z, 1e-8)? * opts.koleo_weight)?)?;
             }
@@ -266,10 +392,29 @@ pub fn train(
             if recent.len() > 20 {
                 recent.remove(0);
             }
+            epoch_losses.push(value);
+            if let (Some(eval), true) = (epoch_eval, (step + 1) % steps_per_epoch == 0) {
+                let mean = epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64;
+                epochs.push(score_epoch(
+                    &net.tensors(&varmap)?,
+                    &model_meta(step + 1),
+                    &scratch,
+                    eval,
+                    (step + 1) / steps_per_epoch,
+                    Some(mean),
+                )?);
+                epoch_losses.clear();
+            }
             progress.advance(1);
+            let done = (step + 1 - start_step) * batch;
+            let knn = epochs
+                .last()
+                .map(|e| format!(", k-NN {:.3} after epoch {}", e.knn_accuracy, e.epoch))
+                .unwrap_or_default();
             progress.status(&format!(
-                "epoch {} loss {value:.4}",
-                step / steps_per_epoch + 1
+                "epoch {} loss {value:.4}, {:.1} images/s{knn}",
+                step / steps_per_epoch + 1,
+                done as f64 / start.elapsed().as_secs_f64().max(1e-9)
             ));
             if last_checkpoint.elapsed() >= checkpoint.every || step + 1 == total_steps {
                 let mut tensors = net.tensors(&varmap)?;
@@ -281,23 +426,7 @@ pub fn train(
         Ok(())
     })?;
 
-    let data_note = format!("{} images", files.len());
-    let meta = vec![
-        ("name", name.to_string()),
-        ("arch", ARCH_LITE0_DESCRIPTOR.to_string()),
-        ("input_size", opts.input_size.to_string()),
-        ("dim", opts.dim.to_string()),
-        ("gem_p", opts.gem_p.to_string()),
-        ("recipe", recipe.clone()),
-        ("data", data_note),
-        ("steps", total_steps.to_string()),
-        ("date", crate::train::now_rfc3339()),
-        (
-            "license",
-            "Apache-2.0 (derived from EfficientNet-Lite0 ImageNet weights)".to_string(),
-        ),
-    ];
-    write_atomically(out, &net.tensors(&varmap)?, &meta)?;
+    write_atomically(out, &net.tensors(&varmap)?, &model_meta(total_steps))?;
     let elapsed = start.elapsed().as_secs_f64();
     let steps_run = total_steps - start_step;
     Ok(TrainReport {
@@ -307,5 +436,6 @@ pub fn train(
         final_loss: recent.iter().sum::<f64>() / recent.len().max(1) as f64,
         images_per_s: (steps_run * batch) as f64 / elapsed.max(1e-9),
         elapsed_s: elapsed,
+        epochs,
     })
 }
