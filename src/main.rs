@@ -32,6 +32,9 @@ mod tests {
         // mimalloc v3's default purge delay is 1000 ms (no other option defaults to 1000).
         // SAFETY: a plain integer option getter.
         let value = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(value, 1000, "option {MI_OPTION_PURGE_DELAY} is not the purge delay");
+        assert_eq!(
+            value, 1000,
+            "option {MI_OPTION_PURGE_DELAY} is not the purge delay"
+        );
     }
 }

@@ -306,7 +306,7 @@ fn an_index_refuses_a_different_model_and_names_both() {
 
     // Another model: the same architecture with one weight changed.
     let mut tensors = candle_core::safetensors::load_buffer(
-        lookalike::model::DEFAULT_MODEL,
+        lookalike::model::IMAGENET_MODEL,
         &candle_core::Device::Cpu,
     )
     .unwrap();

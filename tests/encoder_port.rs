@@ -81,7 +81,7 @@ fn pooled(encoder: &Encoder, images: &[PreparedImage]) -> Vec<Vec<f32>> {
 /// The embedded (f16) weights: differences come only from rounding the weights to f16.
 #[test]
 fn embedded_model_reproduces_reference_features() {
-    let encoder = Encoder::default_model().unwrap();
+    let encoder = Encoder::imagenet().unwrap();
     let refs = references();
     let images: Vec<PreparedImage> = refs.iter().map(|(_, r)| r.image.clone()).collect();
     let got = pooled(&encoder, &images);
@@ -105,7 +105,7 @@ fn embedded_model_reproduces_reference_features() {
 /// Batching must not change results: one image alone equals the same image in a batch.
 #[test]
 fn batch_and_single_image_agree() {
-    let encoder = Encoder::default_model().unwrap();
+    let encoder = Encoder::imagenet().unwrap();
     let refs = references();
     let images: Vec<PreparedImage> = refs.iter().map(|(_, r)| r.image.clone()).collect();
     let batch = pooled(&encoder, &images);

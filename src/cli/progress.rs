@@ -4,12 +4,21 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use lookalike::decode::DECODE_THREAD_PREFIX;
 use lookalike::progress::Progress;
 use lookalike::SkipReason;
+use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// When stderr is not a terminal (a log file), a status line is written this often instead.
+const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// A progress bar on stderr (drawn only on a terminal) that also prints per-file warnings.
+/// When stderr is redirected, long runs write a plain status line every minute instead.
 pub struct Bar {
     bar: ProgressBar,
     warn: bool,
+    /// Time of the last logged line, when logging instead of drawing.
+    log: Option<Mutex<Instant>>,
 }
 
 impl Bar {
@@ -24,7 +33,12 @@ impl Bar {
             ProgressStyle::with_template("{spinner} scanning {wide_msg}").expect("valid template"),
         );
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Bar { bar, warn: visible }
+        let log = (visible && !std::io::stderr().is_terminal()).then(|| Mutex::new(Instant::now()));
+        Bar {
+            bar,
+            warn: visible,
+            log,
+        }
     }
 
     pub fn finish(&self) {
@@ -56,6 +70,20 @@ impl Progress for Bar {
 
     fn status(&self, text: &str) {
         self.bar.set_message(text.to_string());
+        if let Some(last) = &self.log {
+            let mut last = last.lock().expect("log time lock");
+            if last.elapsed() >= LOG_EVERY {
+                *last = Instant::now();
+                let eta = self.bar.eta().as_secs();
+                eprintln!(
+                    "[{}/{}, ETA {}:{:02}] {text}",
+                    self.bar.position(),
+                    self.bar.length().unwrap_or(0),
+                    eta / 60,
+                    eta % 60
+                );
+            }
+        }
     }
 
     fn skipped(&self, path: &Path, reason: &SkipReason) {

@@ -17,11 +17,16 @@ use efficientnet::EfficientNetLite0;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The weights compiled into the binary: EfficientNet-Lite0, ImageNet-supervised, f16.
+/// The default encoder compiled into the binary: EfficientNet-Lite0 fine-tuned by
+/// `lookalike train` for copy detection and similarity (see MODEL_CARD.md), f16.
 pub static DEFAULT_MODEL: &[u8] =
-    include_bytes!("../../models/efficientnet-lite0-imagenet-f16.safetensors");
+    include_bytes!("../../models/lookalike-copy-lite0-f16.safetensors");
 /// Where [`DEFAULT_MODEL`] comes from, relative to the repository root.
-pub const DEFAULT_MODEL_FILE: &str = "models/efficientnet-lite0-imagenet-f16.safetensors";
+pub const DEFAULT_MODEL_FILE: &str = "models/lookalike-copy-lite0-f16.safetensors";
+/// EfficientNet-Lite0, ImageNet-supervised, classifier removed, f16: where training starts
+/// (`lookalike train` without `--init`), and the reference the port is tested against.
+pub static IMAGENET_MODEL: &[u8] =
+    include_bytes!("../../models/efficientnet-lite0-imagenet-f16.safetensors");
 
 /// Metadata key prefix of lookalike's own safetensors files.
 pub const META_PREFIX: &str = "lookalike.";
@@ -89,7 +94,12 @@ const EMBED_CHUNK: usize = 4;
 impl Encoder {
     /// The encoder compiled into the binary.
     pub fn default_model() -> Result<Encoder> {
-        Self::from_bytes(DEFAULT_MODEL, "efficientnet-lite0-imagenet")
+        Self::from_bytes(DEFAULT_MODEL, "lookalike-copy-lite0")
+    }
+
+    /// The ImageNet encoder compiled into the binary (global average pool, 1280-d).
+    pub fn imagenet() -> Result<Encoder> {
+        Self::from_bytes(IMAGENET_MODEL, "efficientnet-lite0-imagenet")
     }
 
     /// Loads a safetensors file; `fallback_name` names it when its metadata does not.
@@ -330,16 +340,21 @@ mod tests {
     }
 
     #[test]
-    fn default_model_describes_itself() {
+    fn embedded_models_describe_themselves() {
         let enc = Encoder::default_model().unwrap();
         let info = enc.info();
-        assert_eq!(info.arch, "efficientnet-lite0");
+        assert_eq!(info.arch, ARCH_LITE0_DESCRIPTOR);
         assert_eq!(info.input_size, 224);
-        assert_eq!(info.dim, 1280);
-        assert_eq!(info.name, "efficientnet-lite0-imagenet");
+        assert_eq!(info.dim, 256);
+        assert_eq!(info.name, "lookalike-copy-lite0");
         assert_eq!(
             info.weights_hash,
             blake3::hash(DEFAULT_MODEL).to_hex().to_string()
         );
+        let enc = Encoder::imagenet().unwrap();
+        let info = enc.info();
+        assert_eq!(info.arch, "efficientnet-lite0");
+        assert_eq!(info.dim, 1280);
+        assert_eq!(info.name, "efficientnet-lite0-imagenet");
     }
 }

@@ -233,10 +233,12 @@ impl Lite0Descriptor {
                     .collect::<Result<Vec<_>>>()?;
                 Tensor::cat(&parts, 0)?.detach()
             }
-            None => relu6(&self.stem.1.forward_t(
-                &pad_same(x, 3, 2)?.conv2d(&self.stem.0, 0, 2, 1, 1)?,
-                train,
-            )?)?,
+            None => relu6(
+                &self
+                    .stem
+                    .1
+                    .forward_t(&pad_same(x, 3, 2)?.conv2d(&self.stem.0, 0, 2, 1, 1)?, train)?,
+            )?,
         };
         for block in &self.blocks[frozen..] {
             h = block.forward(&h, train)?;
@@ -312,7 +314,7 @@ fn export<'a>(
 /// A trainable network of one of the architectures `lookalike train` knows.
 pub enum TrainNet {
     /// EfficientNet-Lite0 (from pretrained weights) with the descriptor head.
-    Lite0(Lite0Descriptor),
+    Lite0(Box<Lite0Descriptor>),
     /// The small CNN, from scratch.
     Small(SmallCnn),
 }
@@ -328,13 +330,13 @@ impl TrainNet {
         device: &Device,
     ) -> Result<Self> {
         match arch {
-            ARCH_LITE0_DESCRIPTOR => Ok(TrainNet::Lite0(Lite0Descriptor::new(
+            ARCH_LITE0_DESCRIPTOR => Ok(TrainNet::Lite0(Box::new(Lite0Descriptor::new(
                 varmap,
                 dim,
                 gem_p,
                 frozen_blocks,
                 device,
-            )?)),
+            )?))),
             ARCH_SMALL_CNN => {
                 let vb = VarBuilder::from_varmap(varmap, DType::F32, device);
                 Ok(TrainNet::Small(SmallCnn::new(&vb, dim, gem_p)?))
@@ -411,12 +413,12 @@ pub fn preload(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Encoder, DEFAULT_MODEL};
+    use crate::model::{Encoder, IMAGENET_MODEL};
     use crate::train::loss::nt_xent;
 
     fn pretrained(dim: usize, frozen: usize) -> (VarMap, Lite0Descriptor) {
         let varmap = VarMap::new();
-        let weights = candle_core::safetensors::load_buffer(DEFAULT_MODEL, &Device::Cpu).unwrap();
+        let weights = candle_core::safetensors::load_buffer(IMAGENET_MODEL, &Device::Cpu).unwrap();
         assert!(preload(&varmap, &weights, &[]).unwrap() > 200);
         let net = Lite0Descriptor::new(&varmap, dim, 3.0, frozen, &Device::Cpu).unwrap();
         (varmap, net)
@@ -485,7 +487,11 @@ mod tests {
             varmap.set_one(HEAD_PROJECTION, &projection).unwrap();
             let got: Vec<Vec<f32>> = net.forward(&x, false).unwrap().to_vec2().unwrap();
             for (g, w) in got.iter().zip(&want) {
-                let diff = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                let diff = g
+                    .iter()
+                    .zip(w)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
                 assert!(diff < 1e-4, "{frozen} frozen blocks: max diff {diff}");
             }
         }

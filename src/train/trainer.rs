@@ -11,7 +11,7 @@ use crate::decode::{self, DecodeOptions};
 use crate::error::{Error, Result};
 use crate::eval::methods::Method;
 use crate::eval::retrieval::{self, Labelled};
-use crate::model::{save_safetensors, Encoder, ARCH_LITE0_DESCRIPTOR, DEFAULT_MODEL};
+use crate::model::{save_safetensors, Encoder, ARCH_LITE0_DESCRIPTOR, IMAGENET_MODEL};
 use crate::progress::NoProgress;
 use crate::progress::Progress;
 use candle_core::{Device, Tensor};
@@ -260,7 +260,7 @@ pub fn train(
     } else if opts.arch == ARCH_LITE0_DESCRIPTOR {
         let tensors = match &opts.init {
             Some(p) => candle_core::safetensors::load(p, &device)?,
-            None => candle_core::safetensors::load_buffer(DEFAULT_MODEL, &device)?,
+            None => candle_core::safetensors::load_buffer(IMAGENET_MODEL, &device)?,
         };
         preload(&varmap, &tensors, &["_fc."])?;
     } else if opts.init.is_some() || opts.freeze_blocks > 0 {
