@@ -358,7 +358,7 @@ fn an_index_refuses_a_different_model_and_names_both() {
         assert_eq!(out.status.code(), Some(2), "{cmd}");
         let err = stderr(&out);
         assert!(err.contains("model mismatch"), "{err}");
-        assert!(err.contains("efficientnet-lite0-imagenet@"), "{err}");
+        assert!(err.contains("lookalike-copy-lite0@"), "{err}");
         assert!(err.contains("other-model@"), "{err}");
     }
 }
@@ -376,20 +376,21 @@ fn embed_prints_a_unit_vector_and_info_describes_the_index() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let v = stdout_json(&out);
-    assert_eq!(v["dim"], 1280);
+    // The embedded default: 256-d descriptors.
+    assert_eq!(v["dim"], 256);
     let vector: Vec<f64> = v["vector"]
         .as_array()
         .unwrap()
         .iter()
         .map(|x| x.as_f64().unwrap())
         .collect();
-    assert_eq!(vector.len(), 1280);
+    assert_eq!(vector.len(), 256);
     let norm: f64 = vector.iter().map(|x| x * x).sum::<f64>().sqrt();
     assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
     assert!(v["model"]
         .as_str()
         .unwrap()
-        .starts_with("efficientnet-lite0-imagenet@"));
+        .starts_with("lookalike-copy-lite0@"));
 
     let out = run(&tmp.path().join("none"), &["info"]);
     assert_eq!(out.status.code(), Some(2));
@@ -401,13 +402,13 @@ fn embed_prints_a_unit_vector_and_info_describes_the_index() {
     index_json(&index, &photos);
     let info = stdout_json(&run(&index, &["info", "--json"]));
     assert_eq!(info["files"], 2);
-    assert_eq!(info["dim"], 1280);
+    assert_eq!(info["dim"], 256);
     assert_eq!(info["graph_points"], 2);
     assert!(info["size_on_disk_bytes"].as_u64().unwrap() > 0);
     assert!(info["model_id"]
         .as_str()
         .unwrap()
-        .starts_with("efficientnet-lite0-imagenet@"));
+        .starts_with("lookalike-copy-lite0@"));
 }
 
 #[cfg(unix)]

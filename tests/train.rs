@@ -145,6 +145,20 @@ fn the_small_cnn_trains_from_scratch_with_a_per_epoch_knn_curve() {
     assert_eq!(v["dim"], 8);
     assert_eq!(v["vector"].as_array().unwrap().len(), 8);
 
+    // Its checkpoint does not resume another architecture.
+    let out = bin()
+        .args(["train", train_dir.to_str().unwrap(), "--out"])
+        .arg(&model)
+        .args(["--resume", "--input-size", "32"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("architecture `small-cnn`"),
+        "{}",
+        stderr(&out)
+    );
+
     // Options that only apply to the pretrained architecture are refused.
     let out = bin()
         .args(["train", train_dir.to_str().unwrap(), "--out"])

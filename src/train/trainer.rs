@@ -251,6 +251,19 @@ pub fn train(
             .and_then(|m| m.get(CHECKPOINT_STEP))
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| Error::model("checkpoint", "it records no step"))?;
+        let arch = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("lookalike.arch"))
+            .cloned()
+            .unwrap_or_default();
+        if arch != opts.arch {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoint {} is of architecture `{arch}`, not `{}`",
+                checkpoint.path.display(),
+                opts.arch
+            )));
+        }
         let tensors = candle_core::safetensors::load_buffer(&bytes, &device)?;
         preload(&varmap, &tensors, &["adamw."])?;
         opt_state = tensors
