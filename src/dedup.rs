@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 /// Default near-duplicate threshold (cosine similarity): the embedded encoder's threshold at
 /// precision 0.99 in `lookalike eval copies` (see README, "Choosing the threshold").
-pub const DEFAULT_THRESHOLD: f32 = 0.92;
+pub const DEFAULT_THRESHOLD: f32 = 0.94;
 /// Neighbours examined per image.
 const NEIGHBOURS: usize = 32;
 

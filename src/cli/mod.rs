@@ -15,6 +15,7 @@ use lookalike::eval::retrieval::{self, Labelled};
 use lookalike::index::DEFAULT_INDEX_DIR;
 use lookalike::indexer::{self, IndexOptions};
 use lookalike::scan::ScanOptions;
+use lookalike::train::augment::AugmentConfig;
 use lookalike::train::trainer::{self, CheckpointOptions, TrainOptions};
 use lookalike::{Encoder, Index};
 use output::Out;
@@ -159,6 +160,10 @@ enum Command {
         /// Weight of the KoLeo (entropy) regulariser
         #[arg(long, default_value_t = TrainOptions::default().koleo_weight)]
         koleo: f64,
+        /// Augmentations: copy (SimCLR views plus copy-style edits: blur, noise, JPEG,
+        /// rotations, overlays, padding, downscaling) or semantic (SimCLR views only)
+        #[arg(long, default_value = "copy", value_parser = ["copy", "semantic"])]
+        augment: String,
         /// Keep the embeddings of the last N views as extra negatives (helps small batches)
         #[arg(long, default_value_t = 0, value_name = "N")]
         queue: usize,
@@ -353,6 +358,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             warmup_steps,
             temperature,
             koleo,
+            augment,
             queue,
             freeze_blocks,
             seed,
@@ -385,6 +391,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 queue,
                 freeze_blocks,
                 seed,
+                augment: AugmentConfig::preset(&augment).expect("clap checked the name"),
                 ..TrainOptions::default()
             };
             let checkpoint = CheckpointOptions {

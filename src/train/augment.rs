@@ -50,6 +50,41 @@ impl Default for AugmentConfig {
     }
 }
 
+impl AugmentConfig {
+    /// The default set: copy-style edits on top of SimCLR's views, for copy detection.
+    pub fn copy() -> Self {
+        Self::default()
+    }
+
+    /// SimCLR's views only (crop, flip, colour, grayscale): what class-level similarity
+    /// learns from, e.g. for small images trained from scratch, where copy-style edits
+    /// destroy most of the little detail there is.
+    pub fn semantic() -> Self {
+        AugmentConfig {
+            crop_scale: (0.08, 1.0),
+            flip: 0.5,
+            color_jitter: 0.8,
+            grayscale: 0.2,
+            blur: 0.0,
+            noise: 0.0,
+            downscale: 0.0,
+            jpeg: 0.0,
+            rotate: 0.0,
+            overlay: 0.0,
+            padding: 0.0,
+        }
+    }
+
+    /// The preset named `name` (`copy` or `semantic`).
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "copy" => Some(Self::copy()),
+            "semantic" => Some(Self::semantic()),
+            _ => None,
+        }
+    }
+}
+
 fn color<R: Rng>(rng: &mut R) -> Rgb<u8> {
     Rgb([rng.random(), rng.random(), rng.random()])
 }
