@@ -1,8 +1,9 @@
 //! A small CNN for training from scratch (`lookalike train --arch small-cnn`): a stem and six
 //! depthwise-separable blocks (3x3 depthwise convolution, BatchNorm, ReLU, 1x1 convolution,
 //! BatchNorm, ReLU), three of them downsampling by two, then the descriptor head (GeM pooling,
-//! a linear layer, L2 normalisation). About 60 k parameters; built only from operations with
-//! fast CPU backward passes (matrix products and the depthwise kernel of [`super::ops`]).
+//! a linear layer, L2 normalisation). 80 k parameters plus the projection (104 k at 128-d);
+//! built only from operations with fast CPU backward passes (matrix products and the
+//! depthwise kernel of [`super::ops`]).
 //!
 //! One implementation serves training (BatchNorm on batch statistics, parameters in a
 //! `VarMap`) and inference (running statistics, parameters read from a safetensors file).
