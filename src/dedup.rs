@@ -1,32 +1,102 @@
-//! Duplicate grouping: exact copies (same content hash) and near-duplicates (embedding
-//! similarity at or above a threshold), found by searching the HNSW graph from every image
-//! (a self-join), never by comparing all pairs.
+//! Duplicate grouping: exact copies (same content hash), near-exact copies (the same picture
+//! resized or recompressed: very high similarity) and similar images (edits and crops, down
+//! to the threshold), found by searching the HNSW graph from every image (a self-join), never
+//! by comparing all pairs.
 //!
 //! Groups never chain: every member is similar to the group's keeper, not merely to another
-//! member. Keepers are chosen first by resolution, then file size, then age.
+//! member. Keepers are chosen by a [`Keep`] policy; files under a reference folder are always
+//! keepers and are marked so that no action ever touches them.
 
 use crate::error::Result;
 use crate::index::Index;
 use crate::store::{FileRecord, Hash};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Default near-duplicate threshold (cosine similarity): the embedded encoder's threshold at
 /// precision 0.99 in `lookalike eval copies` (see README, "Choosing the threshold").
 pub const DEFAULT_THRESHOLD: f32 = 0.94;
+/// Default near-exact threshold: above it, a copy is the same picture resized or recompressed
+/// (see README, "Tiers").
+pub const DEFAULT_NEAR_EXACT: f32 = 0.985;
 /// Neighbours examined per image.
 const NEIGHBOURS: usize = 32;
 
-/// Exact copies only, or also near-duplicates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How close a member is to its keeper. Ordered from closest to loosest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum GroupKind {
-    /// Every member has the same bytes.
+pub enum Tier {
+    /// The same bytes.
     Exact,
-    /// At least one member differs in content but is similar to the keeper.
-    Near,
+    /// Similarity at or above the near-exact threshold: resized, recompressed.
+    NearExact,
+    /// Similarity at or above the threshold: edited, cropped, rotated.
+    Similar,
+}
+
+impl Tier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Exact => "exact",
+            Tier::NearExact => "near-exact",
+            Tier::Similar => "similar",
+        }
+    }
+}
+
+/// Which image of a group is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// Highest resolution, then largest file, then oldest.
+    #[default]
+    Best,
+    /// Largest file, then highest resolution, then oldest.
+    Largest,
+    /// Oldest modification time.
+    Oldest,
+    /// Newest modification time.
+    Newest,
+    /// Shortest path (fewest bytes), then alphabetical.
+    ShortestPath,
+}
+
+impl Keep {
+    pub const NAMES: [&'static str; 5] = ["best", "largest", "oldest", "newest", "shortest-path"];
+
+    pub fn parse(name: &str) -> Option<Keep> {
+        Some(match name {
+            "best" => Keep::Best,
+            "largest" => Keep::Largest,
+            "oldest" => Keep::Oldest,
+            "newest" => Keep::Newest,
+            "shortest-path" => Keep::ShortestPath,
+            _ => return None,
+        })
+    }
+}
+
+/// How to group.
+#[derive(Debug, Clone)]
+pub struct DedupOptions {
+    pub threshold: f32,
+    pub near_exact: f32,
+    pub keep: Keep,
+    /// Files under these folders are always keepers and never acted on.
+    pub references: Vec<PathBuf>,
+}
+
+impl Default for DedupOptions {
+    fn default() -> Self {
+        DedupOptions {
+            threshold: DEFAULT_THRESHOLD,
+            near_exact: DEFAULT_NEAR_EXACT,
+            keep: Keep::Best,
+            references: Vec::new(),
+        }
+    }
 }
 
 /// One file of a group.
@@ -35,28 +105,32 @@ pub struct Member {
     pub path: PathBuf,
     /// Cosine similarity to the keeper (1 for the keeper and its exact copies).
     pub similarity: f32,
-    /// Same bytes as the keeper.
-    pub exact: bool,
+    /// How close it is to the keeper (the keeper itself: `exact`).
+    pub tier: Tier,
     pub keeper: bool,
+    /// Under a reference folder: never acted on.
+    pub reference: bool,
     pub width: u32,
     pub height: u32,
     pub size: u64,
+    /// Modification time recorded when indexed (ns since the epoch).
+    pub mtime_ns: i64,
 }
 
 /// A duplicate group; `members[0]` is the keeper.
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
-    pub kind: GroupKind,
+    /// The loosest tier among the members.
+    pub tier: Tier,
     pub members: Vec<Member>,
 }
 
 struct Content {
-    hash: Hash,
     id: u64,
     width: u32,
     height: u32,
-    /// Paths with their records, best keeper candidate first.
-    files: Vec<(PathBuf, FileRecord)>,
+    /// Paths with their records and whether each is a reference, keeper candidate first.
+    files: Vec<(PathBuf, FileRecord, bool)>,
 }
 
 impl Content {
@@ -64,24 +138,85 @@ impl Content {
         self.width as u64 * self.height as u64
     }
     fn oldest(&self) -> i64 {
-        self.files
-            .iter()
-            .map(|(_, r)| r.mtime_ns)
-            .min()
-            .unwrap_or(i64::MAX)
+        self.files.iter().map(|f| f.1.mtime_ns).min().unwrap_or(0)
+    }
+    fn newest(&self) -> i64 {
+        self.files.iter().map(|f| f.1.mtime_ns).max().unwrap_or(0)
     }
     fn size(&self) -> u64 {
-        self.files.first().map_or(0, |(_, r)| r.size)
+        self.files.first().map_or(0, |f| f.1.size)
+    }
+    fn reference(&self) -> bool {
+        self.files.iter().any(|f| f.2)
+    }
+    fn first_path(&self) -> &Path {
+        &self.files[0].0
     }
 }
 
-/// Finds duplicate groups at `threshold`.
-pub fn find_duplicates(index: &mut Index, threshold: f32) -> Result<Vec<Group>> {
+fn path_len(p: &Path) -> usize {
+    p.as_os_str().len()
+}
+
+/// Order of files with the same bytes: references first, then as the policy prefers.
+fn file_order(
+    keep: Keep,
+    a: &(PathBuf, FileRecord, bool),
+    b: &(PathBuf, FileRecord, bool),
+) -> Ordering {
+    let by_policy = match keep {
+        Keep::Newest => b.1.mtime_ns.cmp(&a.1.mtime_ns),
+        Keep::ShortestPath => path_len(&a.0).cmp(&path_len(&b.0)),
+        Keep::Best | Keep::Largest | Keep::Oldest => a.1.mtime_ns.cmp(&b.1.mtime_ns),
+    };
+    b.2.cmp(&a.2)
+        .then(by_policy)
+        .then(path_len(&a.0).cmp(&path_len(&b.0)))
+        .then(a.0.cmp(&b.0))
+}
+
+/// Order of distinct contents as keepers: references first, then as the policy prefers.
+fn content_order(keep: Keep, a: &Content, b: &Content) -> Ordering {
+    let best = || {
+        b.pixels()
+            .cmp(&a.pixels())
+            .then(b.size().cmp(&a.size()))
+            .then(a.oldest().cmp(&b.oldest()))
+    };
+    let by_policy = match keep {
+        Keep::Best => best(),
+        Keep::Largest => b
+            .size()
+            .cmp(&a.size())
+            .then(b.pixels().cmp(&a.pixels()))
+            .then(a.oldest().cmp(&b.oldest())),
+        Keep::Oldest => a.oldest().cmp(&b.oldest()).then_with(best),
+        Keep::Newest => b.newest().cmp(&a.newest()).then_with(best),
+        Keep::ShortestPath => path_len(a.first_path())
+            .cmp(&path_len(b.first_path()))
+            .then_with(best),
+    };
+    b.reference()
+        .cmp(&a.reference())
+        .then(by_policy)
+        .then(a.first_path().cmp(b.first_path()))
+}
+
+/// Finds duplicate groups. Files deleted from disk since they were indexed are left out.
+pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Group>> {
+    let is_reference = |p: &Path| opts.references.iter().any(|r| p.starts_with(r));
     // Files grouped by content.
-    let mut by_hash: HashMap<Hash, Vec<(PathBuf, FileRecord)>> = HashMap::new();
+    let mut by_hash: HashMap<Hash, Vec<(PathBuf, FileRecord, bool)>> = HashMap::new();
     for item in index.store().files() {
         let (path, rec) = item?;
-        by_hash.entry(rec.hash).or_default().push((path, rec));
+        if std::fs::symlink_metadata(&path).is_err() {
+            continue;
+        }
+        let reference = is_reference(&path);
+        by_hash
+            .entry(rec.hash)
+            .or_default()
+            .push((path, rec, reference));
     }
     let mut contents: Vec<Content> = Vec::with_capacity(by_hash.len());
     let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(by_hash.len());
@@ -90,15 +225,8 @@ pub fn find_duplicates(index: &mut Index, threshold: f32) -> Result<Vec<Group>> 
         let Some(mut files) = by_hash.remove(&hash) else {
             continue;
         };
-        // Keeper among identical files: oldest, then shortest path, then name.
-        files.sort_by(|a, b| {
-            a.1.mtime_ns
-                .cmp(&b.1.mtime_ns)
-                .then(a.0.as_os_str().len().cmp(&b.0.as_os_str().len()))
-                .then(a.0.cmp(&b.0))
-        });
+        files.sort_by(|a, b| file_order(opts.keep, a, b));
         contents.push(Content {
-            hash,
             id: rec.id,
             width: rec.width,
             height: rec.height,
@@ -121,7 +249,7 @@ pub fn find_duplicates(index: &mut Index, threshold: f32) -> Result<Vec<Group>> 
             graph
                 .search(v, NEIGHBOURS, 2 * NEIGHBOURS)
                 .into_iter()
-                .filter(|h| h.similarity >= threshold)
+                .filter(|h| h.similarity >= opts.threshold)
                 .filter_map(|h| position.get(&h.id).map(|&j| (i, j, h.similarity)))
                 .filter(|&(i, j, _)| i != j)
                 .collect()
@@ -133,16 +261,10 @@ pub fn find_duplicates(index: &mut Index, threshold: f32) -> Result<Vec<Group>> 
         similar[j].insert(i, s);
     }
 
-    // Keepers in order of preference; each takes the unassigned images similar to it.
+    // Keepers in order of preference; each takes the unassigned images similar to it
+    // (reference images are never taken: they keep their own groups).
     let mut order: Vec<usize> = (0..contents.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (ca, cb) = (&contents[a], &contents[b]);
-        cb.pixels()
-            .cmp(&ca.pixels())
-            .then(cb.size().cmp(&ca.size()))
-            .then(ca.oldest().cmp(&cb.oldest()))
-            .then(ca.files[0].0.cmp(&cb.files[0].0))
-    });
+    order.sort_by(|&a, &b| content_order(opts.keep, &contents[a], &contents[b]));
     let mut assigned = vec![false; contents.len()];
     let mut groups = Vec::new();
     for &k in &order {
@@ -152,40 +274,48 @@ pub fn find_duplicates(index: &mut Index, threshold: f32) -> Result<Vec<Group>> 
         assigned[k] = true;
         let mut others: Vec<(usize, f32)> = similar[k]
             .iter()
-            .filter(|(j, _)| !assigned[**j])
+            .filter(|(j, _)| !assigned[**j] && !contents[**j].reference())
             .map(|(j, s)| (*j, *s))
             .collect();
         others.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         for (j, _) in &others {
             assigned[*j] = true;
         }
-        if others.is_empty() && contents[k].files.len() < 2 {
-            continue;
-        }
-        let kind = if others.is_empty() {
-            GroupKind::Exact
-        } else {
-            GroupKind::Near
-        };
         let keeper = &contents[k];
         let mut members = Vec::new();
-        for (n, (path, rec)) in keeper.files.iter().enumerate() {
-            members.push(member(keeper, path, rec, 1.0, true, n == 0));
+        for (n, (path, rec, reference)) in keeper.files.iter().enumerate() {
+            members.push(member(
+                keeper,
+                path,
+                rec,
+                *reference,
+                1.0,
+                Tier::Exact,
+                n == 0,
+            ));
         }
         for (j, s) in others {
             let c = &contents[j];
-            for (path, rec) in &c.files {
-                members.push(member(
-                    c,
-                    path,
-                    rec,
-                    s.min(1.0),
-                    c.hash == keeper.hash,
-                    false,
-                ));
+            let tier = if s >= opts.near_exact {
+                Tier::NearExact
+            } else {
+                Tier::Similar
+            };
+            for (path, rec, reference) in &c.files {
+                members.push(member(c, path, rec, *reference, s.min(1.0), tier, false));
             }
         }
-        groups.push(Group { kind, members });
+        // Only groups with something to act on: a copy that is not a reference.
+        if !members.iter().skip(1).any(|m| !m.reference) {
+            continue;
+        }
+        let tier = members
+            .iter()
+            .skip(1)
+            .map(|m| m.tier)
+            .max()
+            .unwrap_or(Tier::Exact);
+        groups.push(Group { tier, members });
     }
     groups.sort_by(|a, b| a.members[0].path.cmp(&b.members[0].path));
     Ok(groups)
@@ -193,19 +323,22 @@ pub fn find_duplicates(index: &mut Index, threshold: f32) -> Result<Vec<Group>> 
 
 fn member(
     c: &Content,
-    path: &std::path::Path,
+    path: &Path,
     rec: &FileRecord,
+    reference: bool,
     similarity: f32,
-    exact: bool,
+    tier: Tier,
     keeper: bool,
 ) -> Member {
     Member {
         path: path.to_path_buf(),
         similarity,
-        exact,
+        tier,
         keeper,
+        reference,
         width: c.width,
         height: c.height,
         size: rec.size,
+        mtime_ns: rec.mtime_ns,
     }
 }

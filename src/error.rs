@@ -63,6 +63,17 @@ pub enum Error {
     #[error("embedding of {path} is not usable ({detail})")]
     BadEmbedding { path: PathBuf, detail: String },
 
+    #[error(
+        "index at {path} is in use by {}{}; try again when it is done, or pass --wait",
+        holder.as_ref().map_or("another process".to_string(), |h| h.to_string()),
+        if waited.is_zero() { String::new() } else { format!(" (waited {:.0} s)", waited.as_secs_f64()) }
+    )]
+    Busy {
+        path: PathBuf,
+        holder: Option<crate::lock::Holder>,
+        waited: std::time::Duration,
+    },
+
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }

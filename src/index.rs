@@ -3,8 +3,9 @@
 
 use crate::ann::{Graph, SnapshotProblem};
 use crate::error::{Error, Result};
+use crate::lock::{IndexLock, Wait};
 use crate::model::ModelInfo;
-use crate::store::{Hash, Meta, Store};
+use crate::store::{ChangeSet, Hash, Meta, Store};
 use std::path::{Path, PathBuf};
 
 /// Default folder of the index, relative to the working directory.
@@ -18,14 +19,27 @@ pub struct Neighbor {
     pub similarity: f32,
 }
 
-/// An open index. Only one process can hold it at a time (sled locks its files).
+/// An open index. Only one process can hold it at a time ([`crate::lock`]).
 pub struct Index {
     dir: PathBuf,
+    _lock: IndexLock,
     store: Store,
     meta: Meta,
     graph: Option<Graph>,
     /// Why the graph was rebuilt on open instead of loaded, if it was.
     rebuilt_because: Option<SnapshotProblem>,
+}
+
+/// What [`Index::compact`] did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CompactReport {
+    /// Records of files that no longer exist, dropped.
+    pub files_removed: usize,
+    /// Contents (vectors) no file holds any more, dropped.
+    pub contents_removed: usize,
+    /// Graph points before and after the rebuild.
+    pub points_before: usize,
+    pub points_after: usize,
 }
 
 /// What `info` reports.
@@ -54,13 +68,15 @@ fn dir_size(dir: &Path) -> u64 {
 }
 
 impl Index {
-    /// Opens an existing index (for querying); its graph is loaded on first use.
-    pub fn open(dir: &Path) -> Result<Index> {
+    /// Opens an existing index (for querying); its graph is loaded on first use. If another
+    /// process holds the index, waits as `wait` says, then fails with [`Error::Busy`].
+    pub fn open(dir: &Path, wait: Wait) -> Result<Index> {
         if !Store::exists(dir) {
             return Err(Error::NoIndex {
                 path: dir.to_path_buf(),
             });
         }
+        let lock = IndexLock::acquire(dir, wait)?;
         let store = Store::open(dir)?;
         let meta = store.meta()?.ok_or_else(|| Error::Corrupt {
             path: dir.to_path_buf(),
@@ -68,6 +84,7 @@ impl Index {
         })?;
         Ok(Index {
             dir: dir.to_path_buf(),
+            _lock: lock,
             store,
             meta,
             graph: None,
@@ -76,9 +93,10 @@ impl Index {
     }
 
     /// Opens the index for writing with `model`, creating it if needed. An index built with
-    /// another model is refused.
-    pub fn open_or_create(dir: &Path, model: &ModelInfo) -> Result<Index> {
+    /// another model is refused; a busy one is waited for as `wait` says.
+    pub fn open_or_create(dir: &Path, model: &ModelInfo, wait: Wait) -> Result<Index> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let lock = IndexLock::acquire(dir, wait)?;
         let store = Store::open(dir)?;
         let meta = match store.meta()? {
             Some(m) => m,
@@ -86,6 +104,7 @@ impl Index {
         };
         let index = Index {
             dir: dir.to_path_buf(),
+            _lock: lock,
             store,
             meta,
             graph: None,
@@ -167,6 +186,57 @@ impl Index {
         Ok(graph)
     }
 
+    /// Drops the records of files that no longer exist (and the contents no file holds any
+    /// more), then rebuilds the graph without the points of deleted contents. `index` does the
+    /// same for the folders it scans; this covers the whole index at once.
+    pub fn compact(&mut self) -> Result<CompactReport> {
+        let mut report = CompactReport {
+            points_before: self.graph()?.len(),
+            ..CompactReport::default()
+        };
+        let mut changes = ChangeSet::default();
+        let mut maybe_orphaned = std::collections::HashSet::new();
+        for item in self.store.files() {
+            let (path, rec) = item?;
+            if std::fs::symlink_metadata(&path).is_err() {
+                changes.remove_file(path);
+                maybe_orphaned.insert(rec.hash);
+                report.files_removed += 1;
+            }
+        }
+        if !changes.is_empty() {
+            self.store.commit(changes)?;
+        }
+        let mut changes = ChangeSet::default();
+        for hash in maybe_orphaned {
+            if self.store.paths_of(&hash)?.is_empty() {
+                changes.remove_content(hash);
+                report.contents_removed += 1;
+            }
+        }
+        if !changes.is_empty() {
+            self.store.commit(changes)?;
+        }
+        self.refresh_meta()?;
+        self.compact_graph()?;
+        report.points_after = self.graph()?.len();
+        Ok(report)
+    }
+
+    /// Checks the database's records against each other (see [`Store::verify`]) and the
+    /// graph against the database: every live content must be a graph point.
+    pub fn verify(&mut self) -> Result<Vec<String>> {
+        let mut problems = self.store.verify()?;
+        let points = self.graph()?.len();
+        if points < self.meta.contents as usize {
+            problems.push(format!(
+                "the graph has {points} points, fewer than the {} contents",
+                self.meta.contents
+            ));
+        }
+        Ok(problems)
+    }
+
     /// Replaces the in-memory graph with a fresh build (drops points of deleted files).
     pub(crate) fn compact_graph(&mut self) -> Result<()> {
         let g = self.rebuild_graph()?;
@@ -182,7 +252,9 @@ impl Index {
     }
 
     /// The `k` indexed files most similar to a unit vector, best first. Files with identical
-    /// content are listed one after another with the same similarity.
+    /// content are listed one after another with the same similarity. Files deleted from disk
+    /// since they were indexed are left out at once (their records go at the next `index` or
+    /// `compact`).
     pub fn nearest(&mut self, vector: &[f32], k: usize) -> Result<Vec<Neighbor>> {
         if vector.len() != self.meta.model.dim {
             return Err(Error::InvalidArgument(format!(
@@ -203,6 +275,9 @@ impl Index {
                     continue;
                 };
                 for path in self.store.paths_of(&hash)? {
+                    if std::fs::symlink_metadata(&path).is_err() {
+                        continue;
+                    }
                     out.push(Neighbor {
                         path,
                         similarity: hit.similarity,

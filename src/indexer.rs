@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// How to index.
@@ -34,6 +34,9 @@ pub struct IndexOptions {
     pub threads: usize,
     /// Images with more pixels are refused before decoding.
     pub max_pixels: u64,
+    /// Set from outside (a Ctrl-C handler) to stop early: the batch in hand is committed,
+    /// the rest is left for the next run, and the report says `interrupted`.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for IndexOptions {
@@ -43,6 +46,7 @@ impl Default for IndexOptions {
             batch_size: 32,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_pixels: decode::DEFAULT_MAX_PIXELS,
+            interrupt: None,
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct IndexReport {
     pub skipped: Vec<Skipped>,
     /// Why the graph was rebuilt, if it was.
     pub graph_rebuilt: Option<String>,
+    /// Stopped early by [`IndexOptions::interrupt`]; what was committed stays.
+    pub interrupted: bool,
     pub elapsed_s: f64,
 }
 
@@ -174,8 +180,17 @@ pub fn update(
             })
         });
 
+        let interrupted = || {
+            opts.interrupt
+                .as_ref()
+                .is_some_and(|flag| flag.load(Ordering::Relaxed))
+        };
         let consume = || -> Result<()> {
             for (i, outcome) in rx {
+                if interrupted() {
+                    report.interrupted = true;
+                    break;
+                }
                 let w = &work[i];
                 let path = &w.file.path;
                 let decoded = matches!(outcome, Outcome::Decoded(..));
@@ -223,18 +238,21 @@ pub fn update(
             batch.commit(index, encoder, &mut report, progress)
         };
         let result = consume();
-        if result.is_err() {
+        if result.is_err() || report.interrupted {
             // Stop the decode threads instead of letting them finish the whole list.
             cancelled.store(true, Ordering::Relaxed);
         }
         result
     })?;
 
-    // Copies of contents first seen in this run.
+    // Copies of contents first seen in this run (unless an interruption came before the
+    // content was committed: then the next run picks them up).
     let mut changes = ChangeSet::default();
     for (path, rec) in pending_copies {
         if let Some(reason) = batch.failed.get(&rec.hash) {
             skip(&mut report, progress, &path, reason.clone());
+        } else if index.store().content(&rec.hash)?.is_none() {
+            continue;
         } else {
             count_known(&mut report, &vanished_hashes, &rec, true);
             changes.put_file(path, rec);

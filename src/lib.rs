@@ -5,6 +5,7 @@
 //! [`dedup::find_duplicates`]. [`indexer::update`] runs the pipeline incrementally.
 //! The library never prints; the CLI (in the binary) does. See ARCHITECTURE.md.
 
+pub mod actions;
 pub mod ann;
 pub mod decode;
 pub mod dedup;
@@ -12,9 +13,11 @@ pub mod error;
 pub mod eval;
 pub mod index;
 pub mod indexer;
+pub mod lock;
 pub mod model;
 pub mod problem;
 pub mod progress;
+pub mod report;
 pub mod scan;
 pub mod store;
 pub mod train;

@@ -385,6 +385,72 @@ impl Store {
         Ok(generation)
     }
 
+    /// Checks that the records agree with each other and with the counters: every file's
+    /// content exists and lists the file, every content's id maps back to it and its vector
+    /// has the model's dimension, every path entry has its file. Returns what is wrong
+    /// (empty: consistent). Reads the whole database.
+    pub fn verify(&self) -> Result<Vec<String>> {
+        let meta = self.meta()?.ok_or_else(|| self.corrupt("no metadata"))?;
+        let mut problems = Vec::new();
+        let mut files = 0u64;
+        for item in self.files() {
+            let (path, rec) = item?;
+            files += 1;
+            if self.content(&rec.hash)?.is_none() {
+                problems.push(format!("{}: its content is missing", path.display()));
+            }
+            if self
+                .get(&key(PATHS, &[&rec.hash, &path_bytes(&path)]))?
+                .is_none()
+            {
+                problems.push(format!("{}: not listed under its content", path.display()));
+            }
+        }
+        let mut contents = 0u64;
+        let next_id = self.next_id()?;
+        for item in self.contents() {
+            let (hash, rec) = item?;
+            contents += 1;
+            if self.hash_of_id(rec.id)? != Some(hash) {
+                problems.push(format!("content with id {} is not found by its id", rec.id));
+            }
+            if rec.id >= next_id {
+                problems.push(format!(
+                    "content id {} is not below next id {next_id}",
+                    rec.id
+                ));
+            }
+            if rec.vector.len() != meta.model.dim {
+                problems.push(format!(
+                    "content with id {} has {} dimensions, the model {}",
+                    rec.id,
+                    rec.vector.len(),
+                    meta.model.dim
+                ));
+            }
+        }
+        for item in self.db.scan_prefix([PATHS]) {
+            let (k, _) = item.map_err(|e| self.storage(e))?;
+            let path = path_from_bytes(&k[1 + 32..]);
+            if self.file(&path)?.is_none() {
+                problems.push(format!(
+                    "{}: listed under a content but has no record",
+                    path.display()
+                ));
+            }
+        }
+        if files != meta.files {
+            problems.push(format!("{files} file records, counter says {}", meta.files));
+        }
+        if contents != meta.contents {
+            problems.push(format!(
+                "{contents} content records, counter says {}",
+                meta.contents
+            ));
+        }
+        Ok(problems)
+    }
+
     /// Makes everything committed durable.
     pub fn flush(&self) -> Result<()> {
         self.db.flush().map(|_| ()).map_err(|e| self.storage(e))

@@ -165,7 +165,12 @@ fn dedup_groups_planted_duplicates_and_nothing_else() {
                 .map(|m| file_name(m["path"].as_str().unwrap()))
                 .collect();
             names.sort();
-            (g["kind"].as_str().unwrap().to_string(), names)
+            let tier = if g["tier"] == "exact" {
+                "exact"
+            } else {
+                "near"
+            };
+            (tier.to_string(), names)
         })
         .collect();
     groups.sort();
@@ -182,19 +187,30 @@ fn dedup_groups_planted_duplicates_and_nothing_else() {
             ),
         ]
     );
-    // The keeper of the near group is the full-resolution original.
+    // The keeper of the near group is the full-resolution original; the copy's tier follows
+    // its similarity.
     let near = v["groups"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|g| g["kind"] == "near")
+        .find(|g| g["tier"] != "exact")
         .unwrap();
     assert_eq!(
         file_name(near["members"][0]["path"].as_str().unwrap()),
         "chelsea.png"
     );
     assert_eq!(near["members"][0]["keeper"], true);
-    assert!(near["members"][1]["similarity"].as_f64().unwrap() >= 0.9);
+    let copy = &near["members"][1];
+    let sim = copy["similarity"].as_f64().unwrap();
+    assert!(sim >= v["threshold"].as_f64().unwrap());
+    let near_exact = v["near_exact"].as_f64().unwrap();
+    let want = if sim >= near_exact {
+        "near_exact"
+    } else {
+        "similar"
+    };
+    assert_eq!(copy["tier"], want, "{copy}");
+    assert_eq!(near["tier"], want);
 }
 
 #[test]

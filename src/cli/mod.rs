@@ -6,14 +6,17 @@ mod progress;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use lookalike::actions::{self, Action};
 use lookalike::decode::{self, DecodeOptions};
-use lookalike::dedup::{self, DEFAULT_THRESHOLD};
+use lookalike::dedup::{self, DedupOptions, Keep, DEFAULT_NEAR_EXACT, DEFAULT_THRESHOLD};
 use lookalike::eval;
 use lookalike::eval::copies::{self, CopiesOptions};
 use lookalike::eval::methods::Method;
 use lookalike::eval::retrieval::{self, Labelled};
 use lookalike::index::DEFAULT_INDEX_DIR;
 use lookalike::indexer::{self, IndexOptions};
+use lookalike::lock::Wait;
+use lookalike::report;
 use lookalike::scan::ScanOptions;
 use lookalike::train::augment::AugmentConfig;
 use lookalike::train::trainer::{self, CheckpointOptions, TrainOptions};
@@ -21,6 +24,9 @@ use lookalike::{Encoder, Index};
 use output::Out;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -28,6 +34,10 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_PARTIAL: u8 = 1;
 /// Exit status: usage error or fatal error.
 pub const EXIT_FATAL: u8 = 2;
+/// Exit status: another process holds the index (EX_TEMPFAIL: try again later).
+pub const EXIT_BUSY: u8 = 75;
+/// Exit status: stopped by Ctrl-C (128 + SIGINT); what was done is kept.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,7 +47,8 @@ pub const EXIT_FATAL: u8 = 2;
     long_about = "Find similar and duplicate images with a neural image encoder.\n\n\
         Index folders of photos, then ask for the lookalikes of any image or list duplicate \
         groups. The default encoder is built into the binary.",
-    after_help = "Exit status: 0 success, 1 finished but some files were skipped, 2 error."
+    after_help = "Exit status: 0 success, 1 finished but some files were skipped, 2 error, \
+        75 the index is in use by another process, 130 interrupted (work done so far is kept)."
 )]
 struct Cli {
     /// Index folder
@@ -49,6 +60,10 @@ struct Cli {
     /// No progress bar and no per-file warnings (errors are still printed)
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// If another process is using the index, wait for it (at most SECS seconds if given)
+    /// instead of failing with exit status 75
+    #[arg(long, global = true, value_name = "SECS", num_args = 0..=1, require_equals = true)]
+    wait: Option<Option<u64>>,
     #[command(subcommand)]
     command: Command,
 }
@@ -102,11 +117,51 @@ enum Command {
         #[command(flatten)]
         model: ModelArg,
     },
-    /// List groups of exact and near-duplicate images
+    /// List groups of duplicates (exact, near-exact and similar), and optionally move,
+    /// hard-link, trash or delete the copies (a dry run unless --yes)
     Dedup {
-        /// Cosine similarity at or above which two images are near-duplicates
+        /// Cosine similarity at or above which two images are duplicates ("similar" tier)
         #[arg(long, default_value_t = DEFAULT_THRESHOLD, value_name = "S")]
         threshold: f32,
+        /// Similarity at or above which a copy is "near-exact" (resized, recompressed)
+        #[arg(long, default_value_t = DEFAULT_NEAR_EXACT, value_name = "S")]
+        near_exact: f32,
+        /// Which image of a group is kept: best (resolution, then size, then age), largest,
+        /// oldest, newest, shortest-path
+        #[arg(long, default_value = "best", value_parser = clap::builder::PossibleValuesParser::new(Keep::NAMES))]
+        keep: String,
+        /// Files under this folder are always keepers and never touched (repeatable)
+        #[arg(long, value_name = "DIR")]
+        reference: Vec<PathBuf>,
+        /// Print CSV (one row per file) instead of the table
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Write a self-contained HTML page with the thumbnails of every group
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Move the copies into DIR, keeping their paths relative to their common folder
+        #[arg(long, value_name = "DIR", group = "action")]
+        move_to: Option<PathBuf>,
+        /// Replace exact copies by hard links to their keeper
+        #[arg(long, group = "action")]
+        hardlink: bool,
+        /// Move the copies to the trash
+        #[arg(long, group = "action")]
+        trash: bool,
+        /// Delete the copies
+        #[arg(long, group = "action")]
+        delete: bool,
+        /// Carry out the action (without it, only show what it would do)
+        #[arg(long)]
+        yes: bool,
+        /// Journal of the actions, for `lookalike undo` [default: INDEX/journal/dedup-TIME.jsonl]
+        #[arg(long, value_name = "FILE")]
+        journal: Option<PathBuf>,
+    },
+    /// Reverse the moves (and trashing) recorded in a dedup journal
+    Undo {
+        #[arg(value_name = "JOURNAL")]
+        journal: PathBuf,
     },
     /// Print the embedding of an image
     Embed {
@@ -117,6 +172,13 @@ enum Command {
     },
     /// Show what the index holds
     Info,
+    /// Drop the records of files deleted from disk and rebuild the graph without them
+    /// (`index` does this by itself for the folders it scans, and rebuilds the graph when a
+    /// quarter of its points are dead)
+    Compact,
+    /// Check that the index is consistent (every record, counter and graph point); exit
+    /// status 2 if it is not
+    Verify,
     /// Train a descriptor contrastively on unlabelled photos (two augmented views of each
     /// photo are a positive pair; the other photos of the batch are negatives)
     Train {
@@ -249,12 +311,47 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             out.error(&e);
-            ExitCode::from(EXIT_FATAL)
+            let busy = matches!(
+                e.downcast_ref::<lookalike::Error>(),
+                Some(lookalike::Error::Busy { .. })
+            );
+            ExitCode::from(if busy { EXIT_BUSY } else { EXIT_FATAL })
         }
     }
 }
 
+impl Cli {
+    fn lock_wait(&self) -> Wait {
+        match self.wait {
+            None => Wait::No,
+            Some(None) => Wait::Forever,
+            Some(Some(secs)) => Wait::For(Duration::from_secs(secs)),
+        }
+    }
+}
+
+/// The first Ctrl-C sets the returned flag (long commands finish their current step, keep
+/// what is done and exit with status 130); a second one exits at once.
+fn interrupt_flag(out: &Out) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = flag.clone();
+    let quiet = !out.shows_progress();
+    let installed = ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(EXIT_INTERRUPTED.into());
+        }
+        if !quiet {
+            eprintln!("\ninterrupted: saving what is done (Ctrl-C again to quit at once)");
+        }
+    });
+    if let Err(e) = installed {
+        out.warn(&format!("Ctrl-C will not save work in progress: {e}"));
+    }
+    flag
+}
+
 fn run(cli: Cli, out: &Out) -> Result<u8> {
+    let wait = cli.lock_wait();
     match cli.command {
         Command::Index {
             paths,
@@ -265,19 +362,22 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             max_pixels,
         } => {
             let encoder = model.load()?;
-            let mut index = Index::open_or_create(&cli.index, encoder.info())?;
+            let mut index = Index::open_or_create(&cli.index, encoder.info(), wait)?;
             let defaults = IndexOptions::default();
             let opts = IndexOptions {
                 scan: ScanOptions { follow_links },
                 batch_size,
                 threads: threads.unwrap_or(defaults.threads),
                 max_pixels,
+                interrupt: Some(interrupt_flag(out)),
             };
             let bar = progress::Bar::new(out.shows_progress());
             let report = indexer::update(&mut index, &encoder, &paths, &opts, &bar)?;
             bar.finish();
             out.index_report(&report)?;
-            Ok(if report.skipped.is_empty() {
+            Ok(if report.interrupted {
+                EXIT_INTERRUPTED
+            } else if report.skipped.is_empty() {
                 EXIT_OK
             } else {
                 EXIT_PARTIAL
@@ -285,7 +385,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         }
         Command::Query { images, k, model } => {
             let encoder = model.load()?;
-            let mut index = open_for_model(&cli.index, &encoder)?;
+            let mut index = open_for_model(&cli.index, &encoder, wait)?;
             announce_rebuild(&mut index, out)?;
             let opts = DecodeOptions::new(encoder.info().input_size as u32);
             let prepared = decode::prepare_files(&images, &opts);
@@ -315,16 +415,106 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             out.query_results(&results)?;
             Ok(if failed { EXIT_PARTIAL } else { EXIT_OK })
         }
-        Command::Dedup { threshold } => {
+        Command::Dedup {
+            threshold,
+            near_exact,
+            keep,
+            reference,
+            csv,
+            html,
+            move_to,
+            hardlink,
+            trash,
+            delete,
+            yes,
+            journal,
+        } => {
+            for (name, v) in [("--threshold", threshold), ("--near-exact", near_exact)] {
+                anyhow::ensure!(
+                    (-1.0..=1.0).contains(&v),
+                    "{name} must be a cosine similarity between -1 and 1, got {v}"
+                );
+            }
+            let action = match (move_to, hardlink, trash, delete) {
+                (Some(dir), ..) => Some(Action::MoveTo(absolute(&dir)?)),
+                (_, true, ..) => Some(Action::Hardlink),
+                (_, _, true, _) => Some(Action::Trash),
+                (.., true) => Some(Action::Delete),
+                _ => None,
+            };
             anyhow::ensure!(
-                (-1.0..=1.0).contains(&threshold),
-                "--threshold must be a cosine similarity between -1 and 1, got {threshold}"
+                !yes || action.is_some(),
+                "--yes confirms an action: add --move-to DIR, --hardlink, --trash or --delete"
             );
-            let mut index = Index::open(&cli.index)?;
+            let opts = DedupOptions {
+                threshold,
+                near_exact,
+                keep: Keep::parse(&keep).expect("clap checked the name"),
+                references: reference
+                    .iter()
+                    .map(|r| {
+                        std::fs::canonicalize(r)
+                            .with_context(|| format!("--reference {}", r.display()))
+                    })
+                    .collect::<Result<_>>()?,
+            };
+            let mut index = Index::open(&cli.index, wait)?;
             announce_rebuild(&mut index, out)?;
-            let groups = dedup::find_duplicates(&mut index, threshold)?;
-            out.dedup_groups(&groups, threshold)?;
-            Ok(EXIT_OK)
+            let groups = dedup::find_duplicates(&mut index, &opts)?;
+            if let Some(path) = &html {
+                let page = report::html(&groups, &opts)?;
+                std::fs::write(path, page)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                out.note(&format!(
+                    "wrote {} ({} groups)",
+                    path.display(),
+                    groups.len()
+                ));
+            }
+            let Some(action) = action else {
+                if csv {
+                    out.dedup_csv(&groups)?;
+                } else {
+                    out.dedup_groups(&groups, &opts, None)?;
+                }
+                return Ok(EXIT_OK);
+            };
+            let (steps, not_exact) = actions::plan(&groups, &action);
+            if not_exact > 0 {
+                out.note(&format!(
+                    "--hardlink replaces exact copies only: {not_exact} near-duplicates left as they are"
+                ));
+            }
+            if !yes {
+                out.dedup_groups(&groups, &opts, Some(&steps))?;
+                return Ok(EXIT_OK);
+            }
+            let journal = journal.unwrap_or_else(|| {
+                let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                    .to_string()
+                    .replace(':', "-");
+                cli.index
+                    .join("journal")
+                    .join(format!("dedup-{stamp}.jsonl"))
+            });
+            // The index is not needed while acting; release it for other processes.
+            drop(index);
+            let (outcome, entries) = actions::execute(&steps, &journal)?;
+            out.action_outcome(&outcome, &entries)?;
+            Ok(if outcome.skipped + outcome.failed > 0 {
+                EXIT_PARTIAL
+            } else {
+                EXIT_OK
+            })
+        }
+        Command::Undo { journal } => {
+            let report = actions::undo(&journal)?;
+            out.undo_report(&report)?;
+            Ok(if report.problems.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_PARTIAL
+            })
         }
         Command::Embed { image, model } => {
             let encoder = model.load()?;
@@ -417,8 +607,25 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             out.train_report(&report, &model_out)?;
             Ok(EXIT_OK)
         }
+        Command::Compact => {
+            let mut index = Index::open(&cli.index, wait)?;
+            let report = index.compact()?;
+            out.compact_report(&report)?;
+            Ok(EXIT_OK)
+        }
+        Command::Verify => {
+            let mut index = Index::open(&cli.index, wait)?;
+            announce_rebuild(&mut index, out)?;
+            let problems = index.verify()?;
+            out.verify_report(&problems)?;
+            Ok(if problems.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_FATAL
+            })
+        }
         Command::Info => {
-            let mut index = Index::open(&cli.index)?;
+            let mut index = Index::open(&cli.index, wait)?;
             let stats = index.stats(true)?;
             announce_rebuild(&mut index, out)?;
             out.info(&stats)?;
@@ -495,9 +702,14 @@ fn run_eval(what: EvalCommand, out: &Out) -> Result<u8> {
     }
 }
 
+/// `path` made absolute against the working directory (it need not exist yet).
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(std::path::absolute(path)?)
+}
+
 /// Opens an index for querying and checks that it was built with `encoder`.
-fn open_for_model(dir: &Path, encoder: &Encoder) -> Result<Index> {
-    let index = Index::open(dir)?;
+fn open_for_model(dir: &Path, encoder: &Encoder, wait: Wait) -> Result<Index> {
+    let index = Index::open(dir, wait)?;
     index.check_model(encoder.info())?;
     Ok(index)
 }

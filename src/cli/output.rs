@@ -1,11 +1,12 @@
 //! Rendering results as text or JSON on stdout, and messages on stderr. A closed stdout
 //! (`lookalike query x | head -1`) ends the process quietly with status 0.
 
-use lookalike::dedup::{Group, GroupKind};
+use lookalike::actions::{JournalEntry, Outcome, Status, Step, UndoReport};
+use lookalike::dedup::{DedupOptions, Group};
 use lookalike::eval::copies::CopiesReport;
 use lookalike::eval::methods::Method;
 use lookalike::eval::retrieval::RetrievalReport;
-use lookalike::index::{IndexStats, Neighbor};
+use lookalike::index::{CompactReport, IndexStats, Neighbor};
 use lookalike::indexer::IndexReport;
 use lookalike::train::trainer::TrainReport;
 use lookalike::ModelInfo;
@@ -140,7 +141,35 @@ impl Out {
             ));
         }
         s.push('\n');
+        if r.interrupted {
+            s.push_str("interrupted: what was embedded is saved; run the same command to finish\n");
+        }
         self.emit(&s)
+    }
+
+    pub fn verify_report(&self, problems: &[String]) -> anyhow::Result<()> {
+        if self.json {
+            return self
+                .emit_json(&json!({"consistent": problems.is_empty(), "problems": problems}));
+        }
+        if problems.is_empty() {
+            return self.emit("the index is consistent\n");
+        }
+        let mut s = format!("{} problems:\n", problems.len());
+        for p in problems {
+            s.push_str(&format!("  {p}\n"));
+        }
+        self.emit(&s)
+    }
+
+    pub fn compact_report(&self, r: &CompactReport) -> anyhow::Result<()> {
+        if self.json {
+            return self.emit_json(&serde_json::to_value(r)?);
+        }
+        self.emit(&format!(
+            "dropped {} records of deleted files and {} unused vectors; graph {} -> {} points\n",
+            r.files_removed, r.contents_removed, r.points_before, r.points_after
+        ))
     }
 
     pub fn query_results(&self, results: &[(PathBuf, Vec<Neighbor>)]) -> anyhow::Result<()> {
@@ -169,56 +198,178 @@ impl Out {
         self.emit(&s)
     }
 
-    pub fn dedup_groups(&self, groups: &[Group], threshold: f32) -> anyhow::Result<()> {
+    pub fn dedup_groups(
+        &self,
+        groups: &[Group],
+        opts: &DedupOptions,
+        plan: Option<&[Step]>,
+    ) -> anyhow::Result<()> {
+        let files: usize = groups.iter().map(|g| g.members.len() - 1).sum();
+        let bytes: u64 = groups
+            .iter()
+            .flat_map(|g| g.members.iter().skip(1))
+            .map(|m| m.size)
+            .sum();
         if self.json {
-            let v = json!({
-                "threshold": threshold,
+            let mut v = json!({
+                "threshold": opts.threshold,
+                "near_exact": opts.near_exact,
                 "groups": groups.iter().map(|g| json!({
-                    "kind": g.kind,
+                    "tier": g.tier,
                     "members": g.members.iter().map(|m| json!({
                         "path": path_text(&m.path),
                         "similarity": m.similarity,
+                        "tier": m.tier,
                         "keeper": m.keeper,
-                        "exact": m.exact,
+                        "reference": m.reference,
                         "width": m.width,
                         "height": m.height,
                         "size": m.size,
                     })).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>()
+                })).collect::<Vec<_>>(),
+                "duplicates": files,
+                "duplicate_bytes": bytes,
             });
+            if let Some(steps) = plan {
+                v["dry_run"] = json!(steps
+                    .iter()
+                    .map(|st| json!({
+                        "action": st.action,
+                        "path": path_text(&st.path),
+                        "target": st.target.as_deref().map(path_text),
+                        "keeper": path_text(&st.keeper),
+                    }))
+                    .collect::<Vec<_>>());
+            }
             return self.emit_json(&v);
         }
         let mut s = String::new();
         for g in groups {
-            let kind = match g.kind {
-                GroupKind::Exact => "exact copies",
-                GroupKind::Near => "near-duplicates",
-            };
-            s.push_str(&format!("{kind} ({} files):\n", g.members.len()));
+            s.push_str(&format!("{} ({} files):\n", g.tier.name(), g.members.len()));
             for m in &g.members {
                 let mark = if m.keeper {
-                    "keep  "
-                } else if m.exact {
-                    "same  "
+                    "keep "
+                } else if m.reference {
+                    "ref  "
                 } else {
-                    "      "
+                    "     "
                 };
+                let tier = if m.keeper { "" } else { m.tier.name() };
                 s.push_str(&format!(
-                    "  {mark}{:.4}  {:>9}  {:>9}  {}\n",
+                    "  {mark} {:.4} {:<10} {:>9}  {:>9}  {}\n",
                     m.similarity,
+                    tier,
                     format!("{}x{}", m.width, m.height),
                     human_bytes(m.size),
                     path_text(&m.path)
                 ));
             }
         }
-        let files: usize = groups.iter().map(|g| g.members.len() - 1).sum();
         s.push_str(&format!(
-            "{} groups, {} files that duplicate a keeper (threshold {threshold})\n",
+            "{} groups, {} files ({}) that duplicate a keeper (threshold {}, near-exact {})\n",
             groups.len(),
-            files
+            files,
+            human_bytes(bytes),
+            opts.threshold,
+            opts.near_exact
         ));
+        if let Some(steps) = plan {
+            for st in steps {
+                match &st.target {
+                    Some(t) => s.push_str(&format!(
+                        "would {} {} -> {}\n",
+                        st.action,
+                        path_text(&st.path),
+                        path_text(t)
+                    )),
+                    None => s.push_str(&format!("would {} {}\n", st.action, path_text(&st.path))),
+                }
+            }
+            s.push_str(&format!(
+                "dry run: {} files would be changed; add --yes to do it\n",
+                steps.len()
+            ));
+        }
         self.emit(&s)
+    }
+
+    /// One CSV row per file: group number, tiers, keeper mark, similarity, size, path.
+    pub fn dedup_csv(&self, groups: &[Group]) -> anyhow::Result<()> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record([
+            "group",
+            "group_tier",
+            "keeper",
+            "reference",
+            "tier",
+            "similarity",
+            "width",
+            "height",
+            "size",
+            "path",
+        ])?;
+        for (n, g) in groups.iter().enumerate() {
+            for m in &g.members {
+                w.write_record([
+                    (n + 1).to_string(),
+                    g.tier.name().to_string(),
+                    m.keeper.to_string(),
+                    m.reference.to_string(),
+                    m.tier.name().to_string(),
+                    format!("{:.4}", m.similarity),
+                    m.width.to_string(),
+                    m.height.to_string(),
+                    m.size.to_string(),
+                    path_text(&m.path),
+                ])?;
+            }
+        }
+        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.emit(&String::from_utf8(bytes)?)
+    }
+
+    pub fn action_outcome(&self, o: &Outcome, entries: &[JournalEntry]) -> anyhow::Result<()> {
+        for e in entries.iter().filter(|e| e.status != Status::Done) {
+            self.warn(&format!(
+                "{}: {} {}",
+                path_text(&e.path),
+                if e.status == Status::Skipped {
+                    "left alone:"
+                } else {
+                    "failed:"
+                },
+                e.detail.as_deref().unwrap_or("")
+            ));
+        }
+        if self.json {
+            return self.emit_json(&json!({
+                "done": o.done, "skipped": o.skipped, "failed": o.failed, "bytes": o.bytes,
+                "journal": path_text(&o.journal),
+            }));
+        }
+        self.emit(&format!(
+            "{} files done ({}), {} left alone, {} failed; journal: {} (undo moves and trashing with `lookalike undo` on it)\n",
+            o.done,
+            human_bytes(o.bytes),
+            o.skipped,
+            o.failed,
+            path_text(&o.journal)
+        ))
+    }
+
+    pub fn undo_report(&self, r: &UndoReport) -> anyhow::Result<()> {
+        for p in &r.problems {
+            self.warn(p);
+        }
+        if self.json {
+            return self.emit_json(&serde_json::to_value(r)?);
+        }
+        self.emit(&format!(
+            "{} files restored, {} steps cannot be undone (deleted, or hard links to identical bytes), {} problems\n",
+            r.restored,
+            r.irreversible,
+            r.problems.len()
+        ))
     }
 
     pub fn embedding(&self, model: &ModelInfo, vector: &[f32]) -> anyhow::Result<()> {

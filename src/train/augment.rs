@@ -26,6 +26,9 @@ pub struct AugmentConfig {
     pub jpeg: f32,
     /// Rotation by 90, 180 or 270 degrees.
     pub rotate: f32,
+    /// Rotation by a small angle (3-20 degrees either way), corners filled with a colour.
+    #[serde(default)]
+    pub tilt: f32,
     /// Solid shapes drawn over the picture.
     pub overlay: f32,
     /// The picture shrunk onto a solid background.
@@ -38,12 +41,13 @@ impl Default for AugmentConfig {
             crop_scale: (0.25, 1.0),
             flip: 0.5,
             color_jitter: 0.8,
-            grayscale: 0.2,
-            blur: 0.3,
+            grayscale: 0.25,
+            blur: 0.4,
             noise: 0.15,
             downscale: 0.15,
             jpeg: 0.3,
-            rotate: 0.15,
+            rotate: 0.25,
+            tilt: 0.2,
             overlay: 0.2,
             padding: 0.15,
         }
@@ -70,6 +74,7 @@ impl AugmentConfig {
             downscale: 0.0,
             jpeg: 0.0,
             rotate: 0.0,
+            tilt: 0.0,
             overlay: 0.0,
             padding: 0.0,
         }
@@ -181,6 +186,10 @@ pub fn random_view<R: Rng>(
             _ => imageops::rotate270(&out),
         };
     }
+    if rng.random::<f32>() < cfg.tilt {
+        let degrees = rng.random_range(3f32..20.0) * if rng.random_bool(0.5) { 1.0 } else { -1.0 };
+        out = tilt(&out, degrees.to_radians(), color(rng));
+    }
     if rng.random::<f32>() < cfg.downscale {
         let small = (side as f32 / rng.random_range(2f32..8.0)).max(1.0) as u32;
         let shrunk = imageops::resize(&out, small, small, FilterType::Triangle);
@@ -213,6 +222,33 @@ pub fn random_view<R: Rng>(
     out
 }
 
+/// `img` rotated by `angle` radians about its centre (bilinear), same size, uncovered corners
+/// filled with `fill`.
+fn tilt(img: &RgbImage, angle: f32, fill: Rgb<u8>) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let (sin, cos) = angle.sin_cos();
+    RgbImage::from_fn(w, h, |x, y| {
+        // Inverse mapping: where in the source does this output pixel come from?
+        let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+        let sx = cos * dx + sin * dy + cx - 0.5;
+        let sy = -sin * dx + cos * dy + cy - 0.5;
+        if sx < 0.0 || sy < 0.0 || sx > (w - 1) as f32 || sy > (h - 1) as f32 {
+            return fill;
+        }
+        let (x0, y0) = (sx.floor() as u32, sy.floor() as u32);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+        let px = |x, y| img.get_pixel(x, y).0.map(f32::from);
+        let (a, b, c, d) = (px(x0, y0), px(x1, y0), px(x0, y1), px(x1, y1));
+        Rgb(std::array::from_fn(|k| {
+            let top = a[k] + (b[k] - a[k]) * fx;
+            let bottom = c[k] + (d[k] - c[k]) * fx;
+            (top + (bottom - top) * fy).round() as u8
+        }))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +277,18 @@ mod tests {
     }
 
     #[test]
+    fn tilt_keeps_the_centre_and_fills_the_corners() {
+        let img = RgbImage::from_fn(41, 41, |x, y| Rgb([(x * 6) as u8, (y * 6) as u8, 7]));
+        let fill = Rgb([1, 2, 3]);
+        let t = tilt(&img, 15f32.to_radians(), fill);
+        assert_eq!(t.dimensions(), (41, 41));
+        assert_eq!(t.get_pixel(20, 20), img.get_pixel(20, 20));
+        assert_eq!(*t.get_pixel(0, 0), fill);
+        // A zero angle is the identity.
+        assert_eq!(tilt(&img, 0.0, fill), img);
+    }
+
+    #[test]
     fn tiny_images_and_extreme_settings_are_safe() {
         let img = RgbImage::from_pixel(3, 2, Rgb([10, 20, 30]));
         let all = AugmentConfig {
@@ -253,6 +301,7 @@ mod tests {
             downscale: 1.0,
             jpeg: 1.0,
             rotate: 1.0,
+            tilt: 1.0,
             overlay: 1.0,
             padding: 1.0,
         };

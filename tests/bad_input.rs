@@ -1,0 +1,370 @@
+//! Bad and odd input: every file gets a vector or a reason, nothing panics, nothing aborts the
+//! run. Fixtures are generated here, except the corpus of real odd files
+//! (`../shared/datasets/odd-images.tar`, or the tarball named by `LOOKALIKE_ODD_IMAGES`).
+
+mod common;
+
+use common::*;
+use image::{DynamicImage, ImageBuffer, Rgb, RgbImage, Rgba, RgbaImage};
+use std::path::{Path, PathBuf};
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The embedding of `image` printed by `lookalike embed --json`.
+fn embed(image: &Path) -> Vec<f64> {
+    let out = bin().args(["embed", "--json"]).arg(image).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{image:?}: {}", stderr(&out));
+    stdout_json(&out)["vector"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+/// A picture with structure in both directions (so that rotations and flips change it).
+fn picture(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+        let disc = ((fx - 0.3).powi(2) + (fy - 0.35).powi(2)).sqrt() < 0.2;
+        if disc {
+            Rgb([230, 40, 30])
+        } else {
+            Rgb([(fx * 200.0) as u8, (fy * 180.0) as u8, 90])
+        }
+    })
+}
+
+/// The corpus of odd files, unpacked into `dir`, if it is available.
+fn odd_images(dir: &Path) -> Option<PathBuf> {
+    let tar = std::env::var_os("LOOKALIKE_ODD_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/odd-images.tar")
+        });
+    if !tar.is_file() {
+        eprintln!("odd-images corpus not found at {tar:?}: not run");
+        return None;
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Some(dir.join("odd-images"))
+}
+
+#[test]
+fn every_odd_file_gets_a_vector_or_a_reason_and_nothing_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(odd) = odd_images(tmp.path()) else {
+        return;
+    };
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", odd.to_str().unwrap(), "--json"]);
+    // 1: finished, some files skipped (never 101, a panic, or 2, an abort).
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    let skipped = v["skipped"].as_array().unwrap();
+    let count = |k: &str| v[k].as_u64().unwrap() as usize;
+    assert_eq!(
+        count("scanned"),
+        count("embedded") + count("copies") + count("ignored") + skipped.len(),
+        "{v}"
+    );
+    let kind_of = |name: &str| {
+        skipped
+            .iter()
+            .find(|s| s["path"].as_str().unwrap().ends_with(name))
+            .map(|s| s["kind"]["kind"].as_str().unwrap().to_string())
+    };
+    assert_eq!(kind_of("IMG_5195.HEIC").as_deref(), Some("unsupported"));
+    assert_eq!(
+        kind_of("samplefilehub.heif").as_deref(),
+        Some("unsupported")
+    );
+    // Malformed EXIF never costs the pixels.
+    for name in ["corrupted-exif.jpg", "image00971.jpg", "image01088.jpg"] {
+        assert_eq!(kind_of(name), None, "{name} was skipped");
+    }
+    for s in skipped {
+        let kind = s["kind"]["kind"].as_str().unwrap();
+        assert!(kind != "decoder_panic" || !s["reason"].as_str().unwrap().is_empty());
+    }
+    assert!(count("embedded") >= 40, "{v}");
+}
+
+/// Mean absolute difference of two prepared (encoder-input) images, in grey levels.
+fn pixel_distance(a: &[u8], b: &[u8]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).abs())
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+#[test]
+fn the_eight_exif_orientations_give_the_same_picture() {
+    use lookalike::decode::{prepare, DecodeOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(odd) = odd_images(tmp.path()) else {
+        return;
+    };
+    let opts = DecodeOptions::new(224);
+    for shape in ["landscape", "portrait"] {
+        let dir = odd.join("exif-orientation");
+        let file = |o: u32| dir.join(format!("{shape}_{o}.jpg"));
+        let first = prepare(&std::fs::read(file(1)).unwrap(), &opts)
+            .unwrap()
+            .rgb;
+        // The eight files differ only by the digit drawn on them and their JPEG noise (about
+        // 14 grey levels); the picture mirrored or turned is 3x further (checked below).
+        for o in 2..=8 {
+            let img = prepare(&std::fs::read(file(o)).unwrap(), &opts)
+                .unwrap()
+                .rgb;
+            let d = pixel_distance(&first, &img);
+            assert!(
+                d < 25.0,
+                "{shape} orientation {o}: {d:.1} grey levels from orientation 1"
+            );
+        }
+        let upright = image::RgbImage::from_raw(224, 224, first.clone()).unwrap();
+        for (what, wrong) in [
+            ("mirrored", image::imageops::flip_horizontal(&upright)),
+            ("turned", image::imageops::rotate180(&upright)),
+        ] {
+            let d = pixel_distance(&first, wrong.as_raw());
+            assert!(d > 35.0, "{shape}: the {what} picture is only {d:.1} away");
+        }
+        // And the encoder sees one picture.
+        let e1 = embed(&file(1));
+        for o in 2..=8 {
+            let sim = dot(&e1, &embed(&file(o)));
+            assert!(sim > 0.9, "{shape} orientation {o}: similarity {sim}");
+        }
+    }
+}
+
+#[test]
+fn pixel_formats_decode_to_the_same_picture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = picture(160, 120);
+    let reference = tmp.path().join("rgb8.png");
+    base.save(&reference).unwrap();
+    let want = embed(&reference);
+
+    // 16-bit RGB.
+    let deep: ImageBuffer<Rgb<u16>, Vec<u16>> = ImageBuffer::from_fn(160, 120, |x, y| {
+        Rgb(base.get_pixel(x, y).0.map(|c| c as u16 * 257))
+    });
+    let p16 = tmp.path().join("rgb16.png");
+    DynamicImage::ImageRgb16(deep).save(&p16).unwrap();
+    // Grey + alpha, fully opaque: the grey picture.
+    let grey = DynamicImage::ImageRgb8(base.clone()).to_luma_alpha8();
+    let pgrey = tmp.path().join("grey-alpha.png");
+    grey.save(&pgrey).unwrap();
+    // An animated GIF: the first frame counts.
+    let gif = tmp.path().join("animated.gif");
+    {
+        use image::codecs::gif::{GifEncoder, Repeat};
+        use image::{Delay, Frame};
+        let mut enc = GifEncoder::new(std::fs::File::create(&gif).unwrap());
+        enc.set_repeat(Repeat::Infinite).unwrap();
+        let first = DynamicImage::ImageRgb8(base.clone()).to_rgba8();
+        let second = RgbaImage::from_pixel(160, 120, Rgba([0, 0, 255, 255]));
+        for f in [first, second] {
+            enc.encode_frame(Frame::from_parts(
+                f,
+                0,
+                0,
+                Delay::from_numer_denom_ms(100, 1),
+            ))
+            .unwrap();
+        }
+    }
+    // The first frame alone, through the same GIF encoder (same palette quantisation).
+    let still = tmp.path().join("still.gif");
+    DynamicImage::ImageRgb8(base.clone()).save(&still).unwrap();
+    let blue = tmp.path().join("blue.png");
+    RgbImage::from_pixel(160, 120, Rgb([0, 0, 255]))
+        .save(&blue)
+        .unwrap();
+    assert!(dot(&want, &embed(&p16)) > 0.999, "16-bit PNG");
+    let animated = embed(&gif);
+    let first_sim = dot(&animated, &embed(&still));
+    assert!(
+        first_sim > 0.99,
+        "animated GIF vs its first frame: {first_sim}"
+    );
+    assert!(
+        dot(&animated, &embed(&blue)) < first_sim - 0.1,
+        "the second frame was used"
+    );
+    let grey_sim = dot(&want, &embed(&pgrey));
+    assert!(grey_sim > 0.8, "grey + alpha PNG: {grey_sim}");
+}
+
+#[test]
+fn transparency_is_composited_on_a_fixed_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = picture(160, 120);
+    // The same picture twice, with different colours hidden under zero alpha.
+    let hidden = |c: u8| {
+        RgbaImage::from_fn(160, 120, |x, y| {
+            if x < 40 {
+                Rgba([c, 255 - c, c / 2, 0])
+            } else {
+                let p = base.get_pixel(x, y).0;
+                Rgba([p[0], p[1], p[2], 255])
+            }
+        })
+    };
+    let (a, b) = (tmp.path().join("a.png"), tmp.path().join("b.png"));
+    hidden(0).save(&a).unwrap();
+    hidden(200).save(&b).unwrap();
+    let (ea, eb) = (embed(&a), embed(&b));
+    assert!(
+        dot(&ea, &eb) > 0.9999,
+        "transparent pixels leaked their colour"
+    );
+}
+
+#[test]
+fn an_image_over_the_pixel_limit_names_the_option() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    picture(1500, 1000).save(photos.join("big.png")).unwrap();
+    picture(300, 200).save(photos.join("small.png")).unwrap();
+    let index = tmp.path().join("index");
+    let out = run(
+        &index,
+        &["index", photos.to_str().unwrap(), "--max-pixels", "1000000"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("big.png") && err.contains("--max-pixels"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 embedded"));
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_without_allocating_it() {
+    // A valid PNG header declaring 100000 x 100000 RGBA pixels (40 GB decoded).
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    // A real 1x1 PNG whose header is rewritten to 100000 x 100000 (CRC fixed).
+    let mut png = Vec::new();
+    image::RgbaImage::from_pixel(1, 1, Rgba([1, 2, 3, 255]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    assert_eq!(&png[12..16], b"IHDR");
+    png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(photos.join("bomb.png"), &png).unwrap();
+    let index = tmp.path().join("index");
+    let out = bin()
+        .args(["index", "--json", photos.to_str().unwrap(), "--index"])
+        .arg(&index)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["skipped"][0]["kind"]["kind"], "too_large", "{v}");
+}
+
+/// CRC-32 (IEEE), as PNG chunks use.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[cfg(unix)]
+#[test]
+fn names_that_are_not_utf8_are_kept_apart_and_printed_escaped() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    // "caf\xE9.png" (Latin-1) and "caf\u{FFFD}.png", its lossy UTF-8 rendering: two files.
+    let latin1 = photos.join(OsStr::from_bytes(b"caf\xe9.png"));
+    let lossy = photos.join("caf\u{FFFD}.png");
+    picture(160, 120)
+        .save_with_format(&latin1, image::ImageFormat::Png)
+        .unwrap();
+    copy_photos(&photos, &["coins.png"]);
+    std::fs::rename(photos.join("coins.png"), &lossy).unwrap();
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", photos.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["embedded"], 2);
+
+    let out = run(
+        &index,
+        &["query", "--json", "-k", "2", lossy.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let names = neighbor_paths(&stdout_json(&out));
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].ends_with("caf\u{FFFD}.png"), "{names:?}");
+    // The Latin-1 name is printed with its byte escaped, not merged with the other one.
+    assert!(
+        names[1].contains("\\xE9") || names[1].contains("\\xe9"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_missing_or_corrupt_model_file_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = sample_photos().join("coins.png");
+    let missing = tmp.path().join("nowhere.safetensors");
+    let out = bin()
+        .args(["embed", "--model"])
+        .arg(&missing)
+        .arg(&photo)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("nowhere.safetensors"),
+        "{}",
+        stderr(&out)
+    );
+
+    let corrupt = tmp.path().join("corrupt.safetensors");
+    std::fs::write(&corrupt, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": broken").unwrap();
+    let out = bin()
+        .args(["embed", "--model"])
+        .arg(&corrupt)
+        .arg(&photo)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("corrupt.safetensors"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -1,0 +1,244 @@
+//! `dedup` end to end: tiers, keepers, reference folders, dry runs, actions with their journal
+//! and undo, CSV, and the HTML report checked in a headless browser.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// Photos with planted duplicates: an exact copy of rocket.jpg and a resized copy of
+/// chelsea.png in `copies/`, the originals in `photos/`. Returns (photos root, index).
+fn planted(tmp: &Path) -> (PathBuf, PathBuf) {
+    let root = tmp.join("library");
+    let photos = root.join("photos");
+    copy_photos(
+        &photos,
+        &["rocket.jpg", "chelsea.png", "coins.png", "gravel.png"],
+    );
+    let copies = root.join("copies");
+    std::fs::create_dir_all(&copies).unwrap();
+    std::fs::copy(photos.join("rocket.jpg"), copies.join("rocket-backup.jpg")).unwrap();
+    write_resized_copy(
+        &photos.join("chelsea.png"),
+        &copies.join("chelsea-small.jpg"),
+        85,
+    );
+    let index = tmp.join("index");
+    let out = run(&index, &["index", root.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (root, index)
+}
+
+fn keepers_and_copies(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let names: Vec<String> = g["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| file_name(m["path"].as_str().unwrap()))
+                .collect();
+            (names[0].clone(), names[1..].to_vec())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn keep_policies_and_reference_folders_choose_the_keeper() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, index) = planted(tmp.path());
+    let v = stdout_json(&run(&index, &["dedup", "--json"]));
+    // Default: highest resolution keeps; between exact copies, the older file.
+    assert_eq!(
+        keepers_and_copies(&v),
+        vec![
+            ("chelsea.png".into(), vec!["chelsea-small.jpg".into()]),
+            ("rocket.jpg".into(), vec!["rocket-backup.jpg".into()]),
+        ]
+    );
+    let rocket = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["tier"] == "exact")
+        .unwrap();
+    assert_eq!(rocket["members"][1]["tier"], "exact");
+    assert_eq!(rocket["members"][1]["similarity"], 1.0);
+
+    // --keep newest: make the copies newer, they become the keepers.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    for name in ["rocket-backup.jpg", "chelsea-small.jpg"] {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(root.join("copies").join(name))
+            .unwrap();
+        f.set_modified(later).unwrap();
+    }
+    run(&index, &["index", root.to_str().unwrap(), "-q"]);
+    let v = stdout_json(&run(&index, &["dedup", "--json", "--keep", "newest"]));
+    assert_eq!(
+        keepers_and_copies(&v),
+        vec![
+            ("chelsea-small.jpg".into(), vec!["chelsea.png".into()]),
+            ("rocket-backup.jpg".into(), vec!["rocket.jpg".into()]),
+        ]
+    );
+
+    // A reference folder always keeps, whatever the policy, and is never listed as a copy.
+    let reference = root.join("copies");
+    let v = stdout_json(&run(
+        &index,
+        &[
+            "dedup",
+            "--json",
+            "--reference",
+            reference.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        keepers_and_copies(&v),
+        vec![
+            ("chelsea-small.jpg".into(), vec!["chelsea.png".into()]),
+            ("rocket-backup.jpg".into(), vec!["rocket.jpg".into()]),
+        ]
+    );
+    for g in v["groups"].as_array().unwrap() {
+        assert_eq!(g["members"][0]["reference"], true);
+        assert_eq!(g["members"][1]["reference"], false);
+    }
+
+    // CSV: a header and one row per file.
+    let out = run(&index, &["dedup", "--csv"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[0].starts_with("group,group_tier,keeper,"), "{text}");
+    assert_eq!(rows.len(), 5, "{text}");
+    assert_eq!(
+        rows.iter().filter(|r| r.contains(",true,false,")).count(),
+        2,
+        "{text}"
+    );
+}
+
+#[test]
+fn actions_are_dry_runs_until_yes_and_moves_can_be_undone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, index) = planted(tmp.path());
+    let dupes = tmp.path().join("dupes");
+    let copies = root.join("copies");
+
+    // Without --yes nothing changes.
+    let out = run(
+        &index,
+        &["dedup", "--move-to", dupes.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["dry_run"].as_array().unwrap().len(), 2, "{v}");
+    assert!(copies.join("rocket-backup.jpg").exists() && !dupes.exists());
+
+    // With --yes the copies move, keeping their paths below the common folder.
+    let journal = tmp.path().join("journal.jsonl");
+    let out = run(
+        &index,
+        &[
+            "dedup",
+            "--move-to",
+            dupes.to_str().unwrap(),
+            "--yes",
+            "--journal",
+            journal.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["done"], 2);
+    assert!(!copies.join("rocket-backup.jpg").exists());
+    assert!(dupes.join("rocket-backup.jpg").exists());
+    assert!(dupes.join("chelsea-small.jpg").exists());
+    assert!(root.join("photos/rocket.jpg").exists());
+    assert_eq!(
+        std::fs::read_to_string(&journal).unwrap().lines().count(),
+        2
+    );
+
+    // Undo puts them back.
+    let out = run(&index, &["undo", journal.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["restored"], 2);
+    assert!(copies.join("rocket-backup.jpg").exists());
+    assert!(copies.join("chelsea-small.jpg").exists());
+
+    // A copy edited since it was indexed is left alone (exit status 1), the other goes.
+    std::fs::write(copies.join("rocket-backup.jpg"), b"edited since").unwrap();
+    let out = run(&index, &["dedup", "--delete", "--yes", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(
+        (v["done"].as_u64(), v["skipped"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert!(copies.join("rocket-backup.jpg").exists());
+    assert!(!copies.join("chelsea-small.jpg").exists());
+    assert!(
+        stderr(&out).contains("changed since it was indexed"),
+        "{}",
+        stderr(&out)
+    );
+    // The default journal lives in the index folder.
+    let journals: Vec<_> = std::fs::read_dir(index.join("journal")).unwrap().collect();
+    assert_eq!(journals.len(), 1);
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+}
+
+#[test]
+fn the_html_report_shows_every_group_with_loading_thumbnails_in_a_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, index) = planted(tmp.path());
+    let report = tmp.path().join("report.html");
+    let out = run(&index, &["dedup", "--html", report.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&report).unwrap();
+    for external in ["src=\"file:", "src=\"http", "href=\"http", "url("] {
+        assert!(!page.contains(external), "not self-contained: {external}");
+    }
+
+    let Some(browser) = chromium() else {
+        eprintln!("chromium not installed: the report was not checked in a browser");
+        return;
+    };
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    // The page's own script counted the thumbnails the browser decoded.
+    assert!(dom.contains("data-images-ok=\"4\""), "{dom}");
+    assert!(dom.contains("data-images-failed=\"0\""), "{dom}");
+    assert_eq!(dom.matches("<section class=\"group\"").count(), 2);
+    assert_eq!(dom.matches("class=\"member keeper\"").count(), 2);
+    assert_eq!(dom.matches(">KEEP<").count(), 2);
+}
