@@ -19,9 +19,12 @@ use std::path::{Path, PathBuf};
 /// Default near-duplicate threshold (cosine similarity): the embedded encoder's threshold at
 /// precision 0.99 in `lookalike eval copies` (see README, "Choosing the threshold").
 pub const DEFAULT_THRESHOLD: f32 = 0.94;
-/// Default near-exact threshold: above it, a copy is the same picture resized or recompressed
-/// (see README, "Tiers").
-pub const DEFAULT_NEAR_EXACT: f32 = 0.985;
+/// Default near-exact limit: a copy whose small grey thumbnail differs from its keeper's by
+/// at most this many grey levels on average (and whose aspect ratio is the same) is the same
+/// picture resized or recompressed (see README, "Tiers").
+pub const DEFAULT_NEAR_EXACT: f32 = 4.0;
+/// Side of the grey thumbnails compared for the near-exact tier.
+const FINGERPRINT_SIDE: u32 = 32;
 /// Neighbours examined per image.
 const NEIGHBOURS: usize = 32;
 
@@ -31,7 +34,8 @@ const NEIGHBOURS: usize = 32;
 pub enum Tier {
     /// The same bytes.
     Exact,
-    /// Similarity at or above the near-exact threshold: resized, recompressed.
+    /// The same picture resized or recompressed: same aspect ratio, thumbnails within the
+    /// near-exact limit.
     NearExact,
     /// Similarity at or above the threshold: edited, cropped, rotated.
     Similar,
@@ -82,6 +86,7 @@ impl Keep {
 #[derive(Debug, Clone)]
 pub struct DedupOptions {
     pub threshold: f32,
+    /// Near-exact limit: mean absolute difference of the thumbnails, in grey levels.
     pub near_exact: f32,
     pub keep: Keep,
     /// Files under these folders are always keepers and never acted on.
@@ -296,13 +301,10 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         }
         for (j, s) in others {
             let c = &contents[j];
-            let tier = if s >= opts.near_exact {
-                Tier::NearExact
-            } else {
-                Tier::Similar
-            };
             for (path, rec, reference) in &c.files {
-                members.push(member(c, path, rec, *reference, s.min(1.0), tier, false));
+                // Similar until the pixels say near-exact (below).
+                let m = member(c, path, rec, *reference, s.min(1.0), Tier::Similar, false);
+                members.push(m);
             }
         }
         // Only groups with something to act on: a copy that is not a reference.
@@ -317,8 +319,69 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
             .unwrap_or(Tier::Exact);
         groups.push(Group { tier, members });
     }
+    classify_near_exact(&mut groups, opts.near_exact);
     groups.sort_by(|a, b| a.members[0].path.cmp(&b.members[0].path));
     Ok(groups)
+}
+
+/// A grey `FINGERPRINT_SIDE`² thumbnail of the upright picture, or `None` if unreadable now.
+fn fingerprint(path: &Path) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(path).ok()?;
+    let opts = crate::decode::DecodeOptions::new(FINGERPRINT_SIDE);
+    let img = crate::decode::decode_upright(&bytes, 4 * FINGERPRINT_SIDE, &opts).ok()?;
+    let grey = image::DynamicImage::ImageRgb8(img).to_luma8();
+    let small = image::imageops::resize(
+        &grey,
+        FINGERPRINT_SIDE,
+        FINGERPRINT_SIDE,
+        image::imageops::FilterType::Triangle,
+    );
+    Some(small.into_raw())
+}
+
+/// Mean absolute difference of two fingerprints, in grey levels.
+fn fingerprint_distance(a: &[u8], b: &[u8]) -> f32 {
+    let sum: u32 = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y) as u32).sum();
+    sum as f32 / a.len().max(1) as f32
+}
+
+fn same_aspect(a: &Member, b: &Member) -> bool {
+    let (ra, rb) = (
+        a.width as f64 / a.height.max(1) as f64,
+        b.width as f64 / b.height.max(1) as f64,
+    );
+    (ra / rb - 1.0).abs() <= 0.01
+}
+
+/// Promotes members that are their keeper's picture resized or recompressed (same aspect
+/// ratio, thumbnails within `limit` grey levels) from similar to near-exact, and sets each
+/// group's tier. Decodes only the keepers and members of groups.
+fn classify_near_exact(groups: &mut [Group], limit: f32) {
+    groups.par_iter_mut().for_each(|g| {
+        let candidates: Vec<usize> = (1..g.members.len())
+            .filter(|&i| {
+                g.members[i].tier == Tier::Similar && same_aspect(&g.members[0], &g.members[i])
+            })
+            .collect();
+        if !candidates.is_empty() {
+            if let Some(keeper) = fingerprint(&g.members[0].path) {
+                for i in candidates {
+                    let close = fingerprint(&g.members[i].path)
+                        .is_some_and(|f| fingerprint_distance(&keeper, &f) <= limit);
+                    if close {
+                        g.members[i].tier = Tier::NearExact;
+                    }
+                }
+            }
+        }
+        g.tier = g
+            .members
+            .iter()
+            .skip(1)
+            .map(|m| m.tier)
+            .max()
+            .unwrap_or(Tier::Exact);
+    });
 }
 
 fn member(
@@ -340,5 +403,69 @@ fn member(
         height: c.height,
         size: rec.size,
         mtime_ns: rec.mtime_ns,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage};
+
+    fn photo() -> RgbImage {
+        RgbImage::from_fn(400, 300, |x, y| {
+            let v = ((x / 20 + y / 15) % 7) as u8 * 30;
+            Rgb([v, 255 - v, ((x + y) / 3 % 256) as u8])
+        })
+    }
+
+    fn member(path: &Path, img: &RgbImage) -> Member {
+        Member {
+            path: path.to_path_buf(),
+            similarity: 0.95,
+            tier: Tier::Similar,
+            keeper: false,
+            reference: false,
+            width: img.width(),
+            height: img.height(),
+            size: 0,
+            mtime_ns: 0,
+        }
+    }
+
+    #[test]
+    fn resized_and_recompressed_copies_are_near_exact_edits_are_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let original = photo();
+        let resized =
+            image::imageops::resize(&original, 200, 150, image::imageops::FilterType::Triangle);
+        let brighter = RgbImage::from_fn(400, 300, |x, y| {
+            Rgb(original.get_pixel(x, y).0.map(|c| c.saturating_add(40)))
+        });
+        let cropped = image::imageops::crop_imm(&original, 0, 0, 300, 225).to_image();
+        let files = [
+            ("original.png", &original),
+            ("resized.jpg", &resized),
+            ("brighter.png", &brighter),
+            ("cropped.png", &cropped),
+        ];
+        let mut members = Vec::new();
+        for (name, img) in files {
+            let path = tmp.path().join(name);
+            img.save(&path).unwrap();
+            members.push(member(&path, img));
+        }
+        members[0].keeper = true;
+        members[0].tier = Tier::Exact;
+        let mut groups = vec![Group {
+            tier: Tier::Similar,
+            members,
+        }];
+        classify_near_exact(&mut groups, DEFAULT_NEAR_EXACT);
+        let tiers: Vec<Tier> = groups[0].members.iter().map(|m| m.tier).collect();
+        assert_eq!(
+            tiers,
+            vec![Tier::Exact, Tier::NearExact, Tier::Similar, Tier::Similar]
+        );
+        assert_eq!(groups[0].tier, Tier::Similar);
     }
 }

@@ -187,8 +187,8 @@ fn dedup_groups_planted_duplicates_and_nothing_else() {
             ),
         ]
     );
-    // The keeper of the near group is the full-resolution original; the copy's tier follows
-    // its similarity.
+    // The keeper of the near group is the full-resolution original; the copy, the same
+    // picture resized and recompressed, is near-exact.
     let near = v["groups"]
         .as_array()
         .unwrap()

@@ -123,8 +123,10 @@ enum Command {
         /// Cosine similarity at or above which two images are duplicates ("similar" tier)
         #[arg(long, default_value_t = DEFAULT_THRESHOLD, value_name = "S")]
         threshold: f32,
-        /// Similarity at or above which a copy is "near-exact" (resized, recompressed)
-        #[arg(long, default_value_t = DEFAULT_NEAR_EXACT, value_name = "S")]
+        /// A copy is "near-exact" (the same picture resized or recompressed) when it has its
+        /// keeper's aspect ratio and their small grey thumbnails differ by at most this many
+        /// grey levels on average
+        #[arg(long, default_value_t = DEFAULT_NEAR_EXACT, value_name = "LEVELS")]
         near_exact: f32,
         /// Which image of a group is kept: best (resolution, then size, then age), largest,
         /// oldest, newest, shortest-path
@@ -429,12 +431,14 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             yes,
             journal,
         } => {
-            for (name, v) in [("--threshold", threshold), ("--near-exact", near_exact)] {
-                anyhow::ensure!(
-                    (-1.0..=1.0).contains(&v),
-                    "{name} must be a cosine similarity between -1 and 1, got {v}"
-                );
-            }
+            anyhow::ensure!(
+                (-1.0..=1.0).contains(&threshold),
+                "--threshold must be a cosine similarity between -1 and 1, got {threshold}"
+            );
+            anyhow::ensure!(
+                (0.0..=255.0).contains(&near_exact),
+                "--near-exact is a number of grey levels between 0 and 255, got {near_exact}"
+            );
             let action = match (move_to, hardlink, trash, delete) {
                 (Some(dir), ..) => Some(Action::MoveTo(absolute(&dir)?)),
                 (_, true, ..) => Some(Action::Hardlink),

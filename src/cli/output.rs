@@ -266,7 +266,7 @@ impl Out {
             }
         }
         s.push_str(&format!(
-            "{} groups, {} files ({}) that duplicate a keeper (threshold {}, near-exact {})\n",
+            "{} groups, {} files ({}) that duplicate a keeper (threshold {}, near-exact within {} grey levels)\n",
             groups.len(),
             files,
             human_bytes(bytes),
