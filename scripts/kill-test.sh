@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export LOOKALIKE_KILL_ROUNDS="${1:-50}" LOOKALIKE_KILL_SEED="${2:-$(date +%s)}"
 echo "kill -9 harness: $LOOKALIKE_KILL_ROUNDS rounds, seed $LOOKALIKE_KILL_SEED"
-cargo test --release --test safety kill_9 -- --nocapture
+cargo test --test safety kill_9 -- --nocapture

@@ -428,6 +428,20 @@ fn read_one(
     if let Err(e) = file.read_to_end(&mut bytes) {
         return Outcome::Skipped(SkipReason::from_io(&e), None);
     }
+    // Written to while being read: the bytes may mix two versions. The next run reads it
+    // again (its record is not updated now).
+    match file.metadata() {
+        Ok(after)
+            if after.len() == bytes.len() as u64
+                && scan::mtime_ns(&after) == scan::mtime_ns(&meta) => {}
+        Ok(_) => {
+            return Outcome::Skipped(
+                SkipReason::Unreadable("changed while being read; index again".into()),
+                None,
+            )
+        }
+        Err(e) => return Outcome::Skipped(SkipReason::from_io(&e), None),
+    }
     let record = FileRecord {
         size: bytes.len() as u64,
         mtime_ns: scan::mtime_ns(&meta),

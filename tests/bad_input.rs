@@ -275,7 +275,17 @@ fn a_decompression_bomb_is_refused_without_allocating_it() {
     png[29..33].copy_from_slice(&crc.to_be_bytes());
     std::fs::write(photos.join("bomb.png"), &png).unwrap();
     let index = tmp.path().join("index");
-    let out = bin()
+    // Under GNU time, where it is installed, to read the peak memory.
+    let gnu_time = Path::new("/usr/bin/time");
+    let mut cmd = if gnu_time.is_file() {
+        let mut c = std::process::Command::new(gnu_time);
+        c.args(["-f", "peak-rss-kb %M"])
+            .arg(env!("CARGO_BIN_EXE_lookalike"));
+        c
+    } else {
+        bin()
+    };
+    let out = cmd
         .args(["index", "--json", photos.to_str().unwrap(), "--index"])
         .arg(&index)
         .output()
@@ -283,6 +293,15 @@ fn a_decompression_bomb_is_refused_without_allocating_it() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v = stdout_json(&out);
     assert_eq!(v["skipped"][0]["kind"]["kind"], "too_large", "{v}");
+    let err = stderr(&out);
+    if let Some(kb) = err
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-kb "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+    {
+        // The process (model included) stays small; decoding the bomb would need 40 GB.
+        assert!(kb < 600_000, "peak memory {kb} KB");
+    }
 }
 
 /// CRC-32 (IEEE), as PNG chunks use.
@@ -338,6 +357,60 @@ fn names_that_are_not_utf8_are_kept_apart_and_printed_escaped() {
 }
 
 #[test]
+fn heic_avif_and_raw_files_are_reported_as_unsupported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(&photos, &["coins.png"]);
+    // ISO-BMFF headers as cameras and phones write them.
+    let mut avif = vec![0, 0, 0, 28];
+    avif.extend_from_slice(b"ftypavif\0\0\0\0avifmif1miaf");
+    avif.resize(4096, 0);
+    std::fs::write(photos.join("phone.avif"), &avif).unwrap();
+    let mut heic = vec![0, 0, 0, 24];
+    heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
+    heic.resize(4096, 0);
+    std::fs::write(photos.join("phone.heic"), &heic).unwrap();
+    // Camera RAW files are TIFF containers: decodable as TIFF, but only a thumbnail.
+    std::fs::copy(photos.join("coins.png"), photos.join("camera.nef")).unwrap();
+    let tiff = tmp.path().join("t.tiff");
+    picture(64, 48).save(&tiff).unwrap();
+    std::fs::copy(&tiff, photos.join("camera.cr2")).unwrap();
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", photos.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["embedded"], 1, "{v}");
+    let mut skipped: Vec<(String, String, String)> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                file_name(s["path"].as_str().unwrap()),
+                s["kind"]["kind"].as_str().unwrap().to_string(),
+                s["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    skipped.sort();
+    let kinds: Vec<(&str, &str)> = skipped
+        .iter()
+        .map(|(f, k, _)| (f.as_str(), k.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("camera.cr2", "unsupported"),
+            ("camera.nef", "unsupported"),
+            ("phone.avif", "unsupported"),
+            ("phone.heic", "unsupported"),
+        ]
+    );
+    assert!(skipped[2].2.contains("AVIF"), "{skipped:?}");
+    assert!(skipped[0].2.contains("RAW"), "{skipped:?}");
+}
+
+#[test]
 fn a_missing_or_corrupt_model_file_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let photo = sample_photos().join("coins.png");
@@ -367,4 +440,97 @@ fn a_missing_or_corrupt_model_file_is_a_clear_error() {
     let err = stderr(&out);
     assert!(err.contains("corrupt.safetensors"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn cmyk_jpeg_and_palette_png_decode_to_the_right_colours() {
+    use lookalike::decode::{prepare, DecodeOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let base = picture(160, 160);
+    let opts = DecodeOptions::new(64);
+    let want = {
+        let p = tmp.path().join("rgb.png");
+        base.save(&p).unwrap();
+        prepare(&std::fs::read(&p).unwrap(), &opts).unwrap().rgb
+    };
+
+    // CMYK, as Photoshop writes it (Adobe marker; the encoder stores inverted values).
+    let cmyk: Vec<u8> = base
+        .pixels()
+        .flat_map(|p| [255 - p[0], 255 - p[1], 255 - p[2], 0])
+        .collect();
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, 95)
+        .encode(&cmyk, 160, 160, jpeg_encoder::ColorType::Cmyk)
+        .unwrap();
+    let got = prepare(&jpeg, &opts).expect("CMYK JPEG decodes").rgb;
+    let d = pixel_distance(&want, &got);
+    assert!(d < 6.0, "CMYK JPEG colours are {d:.1} grey levels off");
+
+    // Palette PNG: 4 colours, indexed.
+    let palette = [
+        [230u8, 40, 30],
+        [20, 120, 200],
+        [250, 250, 250],
+        [10, 10, 10],
+    ];
+    let indices: Vec<u8> = (0..160 * 160)
+        .map(|i| (((i % 160) / 40 + (i / 160) / 40) % 4) as u8)
+        .collect();
+    let mut png_bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png_bytes, 160, 160);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_palette(palette.concat());
+        enc.write_header()
+            .unwrap()
+            .write_image_data(&indices)
+            .unwrap();
+    }
+    let rgb = RgbImage::from_fn(160, 160, |x, y| {
+        Rgb(palette[indices[(y * 160 + x) as usize] as usize])
+    });
+    let p = tmp.path().join("palette-as-rgb.png");
+    rgb.save(&p).unwrap();
+    let want = prepare(&std::fs::read(&p).unwrap(), &opts).unwrap().rgb;
+    let got = prepare(&png_bytes, &opts).expect("palette PNG decodes").rgb;
+    assert_eq!(got, want, "palette PNG colours");
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_files_and_folders_are_reported_not_fatal() {
+    use std::os::unix::fs::PermissionsExt;
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() == "0" {
+        eprintln!("running as root, which reads everything: permissions cannot be tested");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(&photos, &["coins.png", "gravel.png"]);
+    let locked_dir = photos.join("locked");
+    copy_photos(&locked_dir, &["chelsea.png"]);
+    let set = |p: &Path, mode| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    set(&photos.join("gravel.png"), 0o000);
+    set(&locked_dir, 0o000);
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", photos.to_str().unwrap(), "--json"]);
+    set(&locked_dir, 0o755);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["embedded"], 1, "{v}");
+    let kinds: Vec<&str> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"]["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"unreadable") && kinds.contains(&"walk"),
+        "{v}"
+    );
 }
