@@ -468,3 +468,72 @@ fn read_one(
         Err(reason) => Outcome::Skipped(reason, Some(record.hash)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelInfo;
+    use crate::store::Store;
+
+    fn store(dir: &Path) -> Store {
+        let store = Store::open(dir).unwrap();
+        store
+            .init(&ModelInfo {
+                name: "test".into(),
+                arch: "test".into(),
+                input_size: 32,
+                dim: 4,
+                weights_hash: "0".into(),
+            })
+            .unwrap();
+        store
+    }
+
+    fn outcome(path: &Path, store: &Store) -> Outcome {
+        let file = FoundFile {
+            path: path.to_path_buf(),
+            size: 0,
+            mtime_ns: 0,
+        };
+        let work = Work {
+            file: &file,
+            old: None,
+        };
+        read_one(
+            &work,
+            store,
+            &Mutex::new(HashSet::new()),
+            &DecodeOptions::new(32),
+        )
+    }
+
+    #[test]
+    fn a_file_deleted_after_the_scan_is_reported_as_vanished() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = store(&tmp.path().join("index"));
+        match outcome(&tmp.path().join("gone.jpg"), &store) {
+            Outcome::Skipped(SkipReason::Vanished, None) => {}
+            _ => panic!("expected Vanished"),
+        }
+    }
+
+    #[test]
+    fn a_file_rewritten_after_the_scan_is_read_and_hashed_as_it_is_now() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = store(&tmp.path().join("index"));
+        let path = tmp.path().join("photo.png");
+        image::RgbImage::from_pixel(40, 30, image::Rgb([9, 99, 199]))
+            .save(&path)
+            .unwrap();
+        // The scan saw another version (size 0); what is recorded is what was read.
+        let bytes = std::fs::read(&path).unwrap();
+        match outcome(&path, &store) {
+            Outcome::Decoded(rec, img) => {
+                assert_eq!(rec.size, bytes.len() as u64);
+                assert_eq!(rec.hash, *blake3::hash(&bytes).as_bytes());
+                assert_eq!((img.width, img.height), (40, 30));
+            }
+            _ => panic!("expected Decoded"),
+        }
+    }
+}
