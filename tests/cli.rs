@@ -203,14 +203,8 @@ fn dedup_groups_planted_duplicates_and_nothing_else() {
     let copy = &near["members"][1];
     let sim = copy["similarity"].as_f64().unwrap();
     assert!(sim >= v["threshold"].as_f64().unwrap());
-    let near_exact = v["near_exact"].as_f64().unwrap();
-    let want = if sim >= near_exact {
-        "near_exact"
-    } else {
-        "similar"
-    };
-    assert_eq!(copy["tier"], want, "{copy}");
-    assert_eq!(near["tier"], want);
+    assert_eq!(copy["tier"], "near_exact", "{copy}");
+    assert_eq!(near["tier"], "near_exact");
 }
 
 #[test]
