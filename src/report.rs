@@ -1,8 +1,8 @@
 //! The HTML report of `dedup --html`: one self-contained page (thumbnails embedded as JPEG
 //! data URIs, no external files or network), each group side by side with its keeper marked
 //! and every member's tier, similarity, pixel size and file size. Built for a thousand groups:
-//! thumbnails are small and lazily decoded, off-screen groups are not laid out
-//! (`content-visibility`), and tiers can be hidden.
+//! thumbnails are small, those past the first groups load as they scroll into view,
+//! off-screen groups are not laid out (`content-visibility`), and tiers can be hidden.
 
 use crate::decode::{self, DecodeOptions};
 use crate::dedup::{DedupOptions, Group, Member};
@@ -89,21 +89,25 @@ body.hide-near_exact section[data-tier="near_exact"],
 body.hide-similar section[data-tier="similar"] { display: none; }
 "#;
 
-/// Counts the thumbnails that decode (into `data-images-ok` / `data-images-failed` on the
-/// body, for automated checks) and wires the tier filters.
+/// Thumbnails of the first groups load with the page; the rest load as they scroll into view.
+const EAGER_THUMBNAILS: usize = 60;
+
+/// Wires the tier filters and, once the page has loaded, counts the thumbnails the browser
+/// decoded and those it could not (`data-images-ok` / `data-images-failed` on the body, for
+/// automated checks; lazy ones not yet shown are in neither).
 const SCRIPT: &str = r#"
 for (const box of document.querySelectorAll('input[data-tier]')) {
   box.addEventListener('change', () =>
     document.body.classList.toggle('hide-' + box.dataset.tier, !box.checked));
 }
-const images = [...document.querySelectorAll('figure img')];
-Promise.allSettled(images.map(i => i.decode())).then(results => {
-  document.body.dataset.imagesOk = results.filter(r => r.status === 'fulfilled').length;
-  document.body.dataset.imagesFailed = results.filter(r => r.status === 'rejected').length;
+window.addEventListener('load', () => {
+  const images = [...document.querySelectorAll('figure img')].filter(i => i.complete);
+  document.body.dataset.imagesOk = images.filter(i => i.naturalWidth > 0).length;
+  document.body.dataset.imagesFailed = images.filter(i => i.naturalWidth === 0).length;
 });
 "#;
 
-fn member_html(out: &mut String, m: &Member, thumb: Option<&String>) {
+fn member_html(out: &mut String, m: &Member, thumb: Option<&String>, lazy: bool) {
     let mut classes = String::from("member");
     if m.keeper {
         classes.push_str(" keeper");
@@ -123,9 +127,10 @@ fn member_html(out: &mut String, m: &Member, thumb: Option<&String>) {
     );
     match thumb {
         Some(uri) => {
+            let loading = if lazy { "lazy" } else { "eager" };
             let _ = write!(
                 out,
-                r#"<img loading="lazy" decoding="async" src="{uri}" alt="{}">"#,
+                r#"<img loading="{loading}" src="{uri}" alt="{}">"#,
                 escape(&path)
             );
         }
@@ -190,6 +195,7 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
         t = opts.threshold,
         ne = opts.near_exact,
     );
+    let mut shown = 0;
     for (i, g) in groups.iter().enumerate() {
         let tier = serde_json::to_value(g.tier)
             .ok()
@@ -203,7 +209,8 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
             n = i + 1
         );
         for m in &g.members {
-            member_html(&mut out, m, thumbs.get(&m.path));
+            member_html(&mut out, m, thumbs.get(&m.path), shown >= EAGER_THUMBNAILS);
+            shown += 1;
         }
         out.push_str("</div></section>\n");
     }
