@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Dedup on the `eval copies` set-up: camera photos (originals), their edited copies and the
 # Imagenette val distractors in one folder, indexed and grouped by lookalike (and by
-# czkawka's similar-images mode, when czkawka_cli is installed). Prints pairwise precision
+# czkawka's similar-images mode, when czkawka_cli is installed: cargo install czkawka_cli). Prints pairwise precision
 # and recall per edit for each.
 # Needs the datasets unpacked as BENCHMARKS.md says. Usage: bench/dedup-copies.sh [WORKDIR]
 set -euo pipefail
@@ -17,10 +17,12 @@ cp -r target/data/imagenette/val "$W/set/distractors"
 "$L" dedup --index "$W/index" --json > "$W/lookalike.json"
 python3 bench/score_dedup.py lookalike "$W/lookalike.json" "$W/set/copies"
 if command -v czkawka_cli > /dev/null; then
-    for preset in High Medium; do
-        czkawka_cli image --directories "$(realpath "$W/set")" --similarity-preset "$preset" \
-            --compact-file-to-save "$W/czkawka-$preset.json" > /dev/null || true
-        echo "czkawka --similarity-preset $preset:"
-        python3 bench/score_dedup.py czkawka "$W/czkawka-$preset.json" "$W/set/copies"
+    # czkawka_cli 12: --max-difference 5 is its default, 10 a looser setting (hash size 8).
+    for diff in 5 10; do
+        czkawka_cli image --directories "$(realpath "$W/set")" --max-difference "$diff" \
+            --disable-cache --ignore-error-code-on-found \
+            --compact-file-to-save "$W/czkawka-$diff.json" > /dev/null
+        echo "czkawka --max-difference $diff:"
+        python3 bench/score_dedup.py czkawka "$W/czkawka-$diff.json" "$W/set/copies"
     done
 fi
