@@ -49,6 +49,21 @@ impl Tier {
             Tier::Similar => "similar",
         }
     }
+
+    /// The name used in JSON and the HTML report (`near_exact`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Tier::Exact => "exact",
+            Tier::NearExact => "near_exact",
+            Tier::Similar => "similar",
+        }
+    }
+}
+
+/// Files that duplicate a keeper, and their bytes.
+pub fn totals(groups: &[Group]) -> (usize, u64) {
+    let copies = groups.iter().flat_map(|g| g.members.iter().skip(1));
+    (copies.clone().count(), copies.map(|m| m.size).sum())
 }
 
 /// Which image of a group is kept.

@@ -47,14 +47,19 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn human_bytes(n: u64) -> String {
-    let n = n as f64;
-    if n >= 1e9 {
-        format!("{:.1} GB", n / 1e9)
-    } else if n >= 1e6 {
-        format!("{:.1} MB", n / 1e6)
+/// A byte count for people: `240.5 KB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
     } else {
-        format!("{:.1} KB", n / 1e3)
+        format!("{v:.1} {}", UNITS[u])
     }
 }
 
@@ -116,10 +121,7 @@ fn member_html(out: &mut String, m: &Member, thumb: Option<&String>, lazy: bool)
         classes.push_str(" reference");
     }
     let path = m.path.display().to_string();
-    let tier = serde_json::to_value(m.tier)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let tier = m.tier.key();
     let _ = write!(
         out,
         r#"<figure class="{classes}" data-tier="{tier}" data-similarity="{sim:.4}">"#,
@@ -170,12 +172,7 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
         .par_iter()
         .filter_map(|p| thumbnail(p).map(|t| (*p, t)))
         .collect();
-    let copies: usize = groups.iter().map(|g| g.members.len() - 1).sum();
-    let bytes: u64 = groups
-        .iter()
-        .flat_map(|g| g.members.iter().skip(1))
-        .map(|m| m.size)
-        .sum();
+    let (copies, bytes) = crate::dedup::totals(groups);
 
     let mut out = String::new();
     let _ = write!(
@@ -197,10 +194,7 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
     );
     let mut shown = 0;
     for (i, g) in groups.iter().enumerate() {
-        let tier = serde_json::to_value(g.tier)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let tier = g.tier.key();
         let _ = write!(
             out,
             "<section class=\"group\" id=\"g{n}\" data-tier=\"{tier}\"><h2>Group {n} · {} · {} files</h2><div class=\"members\">",

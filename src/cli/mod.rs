@@ -440,7 +440,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 "--near-exact is a number of grey levels between 0 and 255, got {near_exact}"
             );
             let action = match (move_to, hardlink, trash, delete) {
-                (Some(dir), ..) => Some(Action::MoveTo(absolute(&dir)?)),
+                (Some(dir), ..) => Some(Action::MoveTo(std::path::absolute(&dir)?)),
                 (_, true, ..) => Some(Action::Hardlink),
                 (_, _, true, _) => Some(Action::Trash),
                 (.., true) => Some(Action::Delete),
@@ -704,11 +704,6 @@ fn run_eval(what: EvalCommand, out: &Out) -> Result<u8> {
             })
         }
     }
-}
-
-/// `path` made absolute against the working directory (it need not exist yet).
-fn absolute(path: &Path) -> Result<PathBuf> {
-    Ok(std::path::absolute(path)?)
 }
 
 /// Opens an index for querying and checks that it was built with `encoder`.

@@ -8,6 +8,7 @@ use lookalike::eval::methods::Method;
 use lookalike::eval::retrieval::RetrievalReport;
 use lookalike::index::{CompactReport, IndexStats, Neighbor};
 use lookalike::indexer::IndexReport;
+use lookalike::report::human_bytes;
 use lookalike::train::trainer::TrainReport;
 use lookalike::ModelInfo;
 use serde_json::json;
@@ -45,21 +46,6 @@ pub fn path_text(path: &Path) -> String {
                 path.to_string_lossy().into_owned()
             }
         }
-    }
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 
@@ -204,12 +190,7 @@ impl Out {
         opts: &DedupOptions,
         plan: Option<&[Step]>,
     ) -> anyhow::Result<()> {
-        let files: usize = groups.iter().map(|g| g.members.len() - 1).sum();
-        let bytes: u64 = groups
-            .iter()
-            .flat_map(|g| g.members.iter().skip(1))
-            .map(|m| m.size)
-            .sum();
+        let (files, bytes) = lookalike::dedup::totals(groups);
         if self.json {
             let mut v = json!({
                 "threshold": opts.threshold,
