@@ -1,13 +1,17 @@
 //! EfficientNet-Lite0 for inference, ported to candle from the PyTorch layout
 //! (`_conv_stem`, `_bn0`, `_blocks.{0..15}`, `_conv_head`, `_bn1`, optional `_fc`).
 //!
-//! BatchNorm is folded into the preceding convolution when the weights are loaded, 1x1
-//! convolutions run as batched matrix products, and depthwise convolutions use the
-//! [`DepthwiseConv`] kernel. Padding is TensorFlow "SAME", activations are ReLU6.
+//! BatchNorm is folded into the preceding convolution when the weights are loaded. The
+//! network runs on the NHWC kernels of [`super::kernels`], one image per thread: 1x1
+//! convolutions are matrix products, depthwise convolutions a direct loop vectorised across
+//! channels, the stem an im2col product. Padding is TensorFlow "SAME", activations ReLU6.
+//! Tensors are NCHW at the boundary (what training and the encoder hand in).
 
-use super::ops::{pad_same, BiasAct, DepthwiseConv};
+use super::kernels::{self, Dense, Depthwise, Hwc, Pooling};
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// BatchNorm epsilon of the original TensorFlow model.
@@ -65,9 +69,11 @@ fn fold_bn(weights: &Weights, conv: &str, bn: &str) -> Result<(Tensor, Vec<f32>)
 
 /// A 1x1 convolution (BN folded) as a matrix product, with bias and optional ReLU6.
 struct Pointwise {
-    /// `(out, in)`.
-    weight: Tensor,
-    bias_act: BiasAct,
+    /// `(in, out)`, row-major.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    cin: usize,
+    relu6: bool,
 }
 
 impl Pointwise {
@@ -81,26 +87,42 @@ impl Pointwise {
             ));
         }
         Ok(Pointwise {
-            weight: w.reshape((o, i))?,
-            bias_act: BiasAct::new(bias, relu6),
+            weight: w.reshape((o, i))?.t()?.flatten_all()?.to_vec1::<f32>()?,
+            bias,
+            cin: i,
+            relu6,
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (n, c, h, w) = x.dims4()?;
-        let o = self.weight.dim(0)?;
-        let y = self
-            .weight
-            .broadcast_matmul(&x.reshape((n, c, h * w))?)?
-            .reshape((n, o, h, w))?;
-        Ok(self.bias_act.forward(&y)?)
+    fn cout(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// `input` (shape `shape`) into `out`, resized to fit; returns the output shape.
+    fn run(&self, input: &[f32], shape: Hwc, out: &mut Vec<f32>, par: Parallelism) -> Hwc {
+        let shape_out = Hwc {
+            c: self.cout(),
+            ..shape
+        };
+        out.resize(shape_out.len(), 0.0);
+        kernels::pointwise(
+            input,
+            shape.pixels(),
+            self.cin,
+            &self.weight,
+            &self.bias,
+            self.relu6,
+            out,
+            par,
+        );
+        shape_out
     }
 }
 
 /// One mobile inverted bottleneck block (no squeeze-excite in the Lite variant).
 struct MbConv {
     expand: Option<Pointwise>,
-    depthwise: DepthwiseConv,
+    depthwise: Depthwise,
     project: Pointwise,
     residual: bool,
 }
@@ -135,8 +157,8 @@ impl MbConv {
         } else {
             1
         };
-        let depthwise = DepthwiseConv::new(
-            dw.flatten_all()?.to_vec1::<f32>()?,
+        let depthwise = Depthwise::from_channel_major(
+            &dw.flatten_all()?.to_vec1::<f32>()?,
             dw_bias,
             k,
             stride,
@@ -149,33 +171,59 @@ impl MbConv {
             false,
         )?;
         let in_channels = match &expand {
-            Some(e) => e.weight.dim(1)?,
+            Some(e) => e.cin,
             None => channels,
         };
-        let out_channels = project.weight.dim(0)?;
+        if expand.as_ref().is_some_and(|e| e.cout() != channels) || project.cin != channels {
+            return Err(Error::model(
+                "weights",
+                format!("{p}: the expansion, depthwise and projection widths differ"),
+            ));
+        }
+        let residual = stride == 1 && in_channels == project.cout();
         Ok(MbConv {
             expand,
             depthwise,
             project,
-            residual: stride == 1 && in_channels == out_channels,
+            residual,
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = match &self.expand {
-            Some(e) => e.forward(x)?,
-            None => x.clone(),
+    /// Runs the block on `ws.x` (shape `shape`), leaving the result in `ws.x`.
+    fn run(&self, ws: &mut Workspace, shape: Hwc, par: Parallelism) -> Hwc {
+        let expanded = match &self.expand {
+            Some(e) => e.run(&ws.x, shape, &mut ws.a, par),
+            None => {
+                ws.a.clone_from(&ws.x);
+                shape
+            }
         };
-        let h = self.depthwise.forward(&h)?;
-        let h = self.project.forward(&h)?;
-        Ok(if self.residual { (h + x)? } else { h })
+        let dw_shape = self.depthwise.output_shape(expanded);
+        ws.b.resize(dw_shape.len(), 0.0);
+        self.depthwise.run(&ws.a, expanded, &mut ws.b);
+        let out = self.project.run(&ws.b, dw_shape, &mut ws.a, par);
+        if self.residual {
+            for (y, x) in ws.a.iter_mut().zip(&ws.x) {
+                *y += x;
+            }
+        }
+        std::mem::swap(&mut ws.x, &mut ws.a);
+        out
     }
+}
+
+/// Buffers one thread reuses from image to image (and from call to call): the current map
+/// and two scratch maps, at most a few megabytes each.
+#[derive(Default)]
+struct Workspace {
+    x: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
 }
 
 /// EfficientNet-Lite0 with BatchNorm folded, ready for inference.
 pub struct EfficientNetLite0 {
-    stem: Tensor,
-    stem_bias_act: BiasAct,
+    stem: Dense,
     blocks: Vec<MbConv>,
     head: Pointwise,
     /// ImageNet classifier `(weight (1000, 1280), bias)`, when the weights carry one.
@@ -186,6 +234,21 @@ impl EfficientNetLite0 {
     /// Builds the network from PyTorch-named tensors of any float dtype.
     pub fn load(weights: &Weights) -> Result<Self> {
         let (stem, stem_bias) = fold_bn(weights, "_conv_stem", "_bn0")?;
+        let (_, cin, k, k2) = stem.dims4()?;
+        if (cin, k, k2) != (3, 3, 3) {
+            return Err(Error::model(
+                "weights",
+                format!("_conv_stem has shape {:?}, expected (32, 3, 3, 3)", stem.dims()),
+            ));
+        }
+        let stem = Dense::from_torch(
+            &stem.flatten_all()?.to_vec1::<f32>()?,
+            stem_bias,
+            cin,
+            k,
+            2,
+            true,
+        );
         let mut blocks = Vec::new();
         while weights.contains_key(&format!("_blocks.{}._depthwise_conv.weight", blocks.len())) {
             blocks.push(MbConv::load(weights, blocks.len())?);
@@ -206,36 +269,105 @@ impl EfficientNetLite0 {
         };
         Ok(EfficientNetLite0 {
             stem,
-            stem_bias_act: BiasAct::new(stem_bias, true),
             blocks,
             head,
             classifier,
         })
     }
 
-    /// Output of the stem and the first `blocks` blocks of a normalised `(N, 3, H, W)` batch
-    /// (training runs frozen blocks through this fast path).
-    pub fn prefix(&self, x: &Tensor, blocks: usize) -> Result<Tensor> {
-        let x = pad_same(x, 3, 2)?;
-        let mut x = self
-            .stem_bias_act
-            .forward(&x.conv2d(&self.stem, 0, 2, 1, 1)?)?;
-        for block in self.blocks.iter().take(blocks) {
-            x = block.forward(&x)?;
+    /// Stem and the first `blocks` blocks (then the head, if `head`) of one normalised
+    /// CHW image; the result is left in `ws.x`.
+    fn run(
+        &self,
+        chw: &[f32],
+        (h, w): (usize, usize),
+        blocks: usize,
+        head: bool,
+        ws: &mut Workspace,
+        par: Parallelism,
+    ) -> Hwc {
+        let plane = h * w;
+        ws.a.resize(3 * plane, 0.0);
+        for (i, px) in ws.a.chunks_exact_mut(3).enumerate() {
+            px.copy_from_slice(&[chw[i], chw[plane + i], chw[2 * plane + i]]);
         }
-        Ok(x)
+        let input = Hwc { h, w, c: 3 };
+        let mut shape = self.stem.output_shape(input);
+        ws.x.resize(shape.len(), 0.0);
+        self.stem.run(&ws.a, input, &mut ws.b, &mut ws.x, par);
+        for block in self.blocks.iter().take(blocks) {
+            shape = block.run(ws, shape, par);
+        }
+        if head {
+            shape = self.head.run(&ws.x, shape, &mut ws.a, par);
+            std::mem::swap(&mut ws.x, &mut ws.a);
+        }
+        shape
     }
 
-    /// Head feature map `(N, 1280, H/32, W/32)` of a normalised `(N, 3, H, W)` batch.
-    pub fn feature_map(&self, x: &Tensor) -> Result<Tensor> {
-        self.head.forward(&self.prefix(x, self.blocks.len())?)
-    }
-
-    /// Pooled 1280-d features `(N, 1280)` (global average) of a normalised batch.
-    pub fn pooled(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.feature_map(x)?;
+    /// Runs `f` on every image of a normalised `(N, 3, H, W)` batch: images in parallel, or
+    /// one image with the matrix products spread over all threads.
+    fn per_image<T: Send>(
+        &self,
+        x: &Tensor,
+        f: impl Fn(&[f32], (usize, usize), &mut Workspace, Parallelism) -> T + Sync,
+    ) -> Result<Vec<T>> {
         let (n, c, h, w) = x.dims4()?;
-        Ok(x.reshape((n, c, h * w))?.mean(2)?)
+        if c != 3 {
+            return Err(Error::InvalidArgument(format!(
+                "EfficientNet-Lite0 takes 3 channels, the input has {c}"
+            )));
+        }
+        thread_local! {
+            static WORKSPACE: std::cell::RefCell<Workspace> = Default::default();
+        }
+        let data = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let run = |img: &[f32], par| WORKSPACE.with_borrow_mut(|ws| f(img, (h, w), ws, par));
+        if n == 1 {
+            let threads = rayon::current_num_threads();
+            let par = if threads > 1 {
+                Parallelism::Rayon(threads)
+            } else {
+                Parallelism::None
+            };
+            return Ok(vec![run(&data, par)]);
+        }
+        Ok(data
+            .par_chunks(3 * h * w)
+            .map(|img| run(img, Parallelism::None))
+            .collect())
+    }
+
+    /// Output `(N, C, h, w)` of the stem and the first `blocks` blocks of a normalised
+    /// `(N, 3, H, W)` batch (training runs frozen blocks through this fast path).
+    pub fn prefix(&self, x: &Tensor, blocks: usize) -> Result<Tensor> {
+        let maps = self.per_image(x, |img, hw, ws, par| {
+            let shape = self.run(img, hw, blocks, false, ws, par);
+            (shape, ws.x.clone())
+        })?;
+        let shape = maps.first().map(|(s, _)| *s).unwrap_or(Hwc { h: 0, w: 0, c: 0 });
+        let n = maps.len();
+        let data: Vec<f32> = maps.into_iter().flat_map(|(_, m)| m).collect();
+        Ok(Tensor::from_vec(data, (n, shape.h, shape.w, shape.c), &Device::Cpu)?
+            .permute((0, 3, 1, 2))?
+            .contiguous()?)
+    }
+
+    /// Pooled 1280-d head features `(N, 1280)` of a normalised `(N, 3, H, W)` batch.
+    pub fn pooled(&self, x: &Tensor, pooling: Pooling) -> Result<Tensor> {
+        let n = x.dim(0)?;
+        let dim = self.head.cout();
+        let pooled = self.per_image(x, |img, hw, ws, par| {
+            let shape = self.run(img, hw, self.blocks.len(), true, ws, par);
+            let mut v = vec![0f32; shape.c];
+            kernels::pool(&ws.x, shape.c, pooling, &mut v);
+            v
+        })?;
+        Ok(Tensor::from_vec(
+            pooled.concat(),
+            (n, dim),
+            &Device::Cpu,
+        )?)
     }
 
     /// ImageNet logits `(N, 1000)` from pooled features, if the weights include the classifier.
@@ -244,9 +376,5 @@ impl EfficientNetLite0 {
             Some((wt, b)) => Ok(Some(pooled.matmul(wt)?.broadcast_add(b)?)),
             None => Ok(None),
         }
-    }
-
-    pub fn device(&self) -> &Device {
-        self.stem.device()
     }
 }

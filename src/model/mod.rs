@@ -7,6 +7,7 @@
 //! conversions without it are recognised by their tensor names.
 
 pub mod efficientnet;
+pub mod kernels;
 pub mod ops;
 pub mod small_cnn;
 
@@ -14,6 +15,7 @@ use crate::decode::PreparedImage;
 use crate::error::{Error, Result};
 use candle_core::{Device, Tensor};
 use efficientnet::EfficientNetLite0;
+use kernels::Pooling;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -89,7 +91,7 @@ pub const ARCH_LITE0_DESCRIPTOR: &str = "efficientnet-lite0-gem";
 
 /// Images run through the network at once by [`Encoder::embed`] (see benches/encoder.rs:
 /// 4 is the fastest on a 2-core CPU; 16 and 32 are 25-30 % slower).
-const EMBED_CHUNK: usize = 4;
+const EMBED_CHUNK: usize = 16;
 
 impl Encoder {
     /// The encoder compiled into the binary.
@@ -250,12 +252,14 @@ impl Encoder {
     /// Raw (unnormalised) features `(N, dim)` of an input tensor.
     pub fn features(&self, input: &Tensor) -> Result<Tensor> {
         match &self.network {
-            Network::EfficientNetLite0(net) => net.pooled(input),
+            Network::EfficientNetLite0(net) => net.pooled(input, Pooling::Average),
             Network::Lite0Descriptor {
                 net,
                 projection_t,
                 gem_p,
-            } => Ok(ops::gem(&net.feature_map(input)?, *gem_p)?.matmul(projection_t)?),
+            } => Ok(net
+                .pooled(input, Pooling::Gem(*gem_p))?
+                .matmul(projection_t)?),
             Network::SmallCnn(net) => Ok(net.features(input, false)?),
         }
     }
@@ -263,7 +267,9 @@ impl Encoder {
     /// ImageNet logits, for encoders that carry a classifier (used to check ports).
     pub fn classify(&self, input: &Tensor) -> Result<Option<Tensor>> {
         match &self.network {
-            Network::EfficientNetLite0(net) => net.classify(&net.pooled(input)?),
+            Network::EfficientNetLite0(net) => {
+                net.classify(&net.pooled(input, Pooling::Average)?)
+            }
             Network::Lite0Descriptor { .. } | Network::SmallCnn(_) => Ok(None),
         }
     }
