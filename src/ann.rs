@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use hnsw_rs::anndists::dist::Distance;
+use hnsw_rs::hnswio::ReloadOptions;
 use hnsw_rs::prelude::{AnnT, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -29,22 +30,7 @@ const MANIFEST: &str = "graph.manifest.json";
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DistUnitCosine;
 
-/// Dot product with eight independent accumulators, which the compiler vectorises.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let chunks = a.len() / 8 * 8;
-    for (ca, cb) in a[..chunks].chunks_exact(8).zip(b[..chunks].chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += ca[i] * cb[i];
-        }
-    }
-    let tail: f32 = a[chunks..]
-        .iter()
-        .zip(&b[chunks..])
-        .map(|(x, y)| x * y)
-        .sum();
-    acc.iter().sum::<f32>() + tail
-}
+pub use crate::model::kernels::dot;
 
 impl Distance<f32> for DistUnitCosine {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
@@ -148,6 +134,20 @@ impl Graph {
         }
     }
 
+    /// `f(id, vector)` for every point, in parallel, results in no particular order.
+    pub fn par_map_points<R: Send>(&self, f: impl Fn(u64, &[f32]) -> R + Sync) -> Vec<R> {
+        use rayon::prelude::*;
+        if self.is_empty() {
+            // (hnsw_rs's point iterator panics on an empty graph.)
+            return Vec::new();
+        }
+        let points: Vec<_> = self.hnsw.get_point_indexation().into_iter().collect();
+        points
+            .par_iter()
+            .map(|p| f(p.get_origin_id() as u64, p.get_v()))
+            .collect()
+    }
+
     /// Points in the graph (including ones deleted from the store since).
     pub fn len(&self) -> usize {
         self.hnsw.get_nb_point()
@@ -248,6 +248,21 @@ impl Graph {
                 .map_err(|e| Error::io(dir.join(name), e))?;
         }
         std::fs::rename(&manifest_tmp, &manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        // The flat vector file last: until it is renamed in, the old one names an older
+        // generation and is not used.
+        // (hnsw_rs's point iterator panics on an empty graph.)
+        let points: Vec<_> = if self.is_empty() {
+            Vec::new()
+        } else {
+            self.hnsw.get_point_indexation().into_iter().collect()
+        };
+        crate::flat::write(
+            dir,
+            generation,
+            self.dim,
+            points.len(),
+            points.iter().map(|p| (p.get_origin_id() as u64, p.get_v())),
+        )?;
         sync_dir(dir)?;
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         Ok(())
@@ -299,7 +314,14 @@ impl Graph {
         // Intact and current: hand it to hnsw_rs. The loaded graph borrows its loader, which
         // must therefore outlive it; the loader is small and lives as long as the process.
         let mut io: Option<&'static mut HnswIo> =
-            Some(Box::leak(Box::new(HnswIo::new(dir, BASENAME))));
+            Some(Box::leak(Box::new(HnswIo::new_with_options(
+                dir,
+                BASENAME,
+                // The vectors stay in the memory-mapped data file instead of being copied
+                // to the heap (a snapshot file is only ever replaced by rename, so the mapped
+                // pages never change).
+                ReloadOptions::default().set_mmap(true),
+            ))));
         let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let io = io.take().expect("loader is used once");
             HnswIo::load_hnsw::<f32, DistUnitCosine>(io)
@@ -319,8 +341,48 @@ impl Graph {
         Ok(Graph { hnsw, dim })
     }
 
-    /// Removes the snapshot so that the next open rebuilds the graph.
+    /// Points in the snapshot in `dir` if its manifest names `generation` (files not checked:
+    /// that happens when it is loaded).
+    pub fn snapshot_points(dir: &Path, generation: u64) -> Option<usize> {
+        let manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).ok()?).ok()?;
+        (manifest.generation == generation).then_some(manifest.points)
+    }
+
+    /// Moves a snapshot that is current at generation `from` to generation `to`, for commits
+    /// that changed no vector: the manifest is rewritten (temporary file, rename) and the
+    /// flat vector file's header updated. The snapshot files themselves are untouched.
+    pub fn restamp(dir: &Path, from: u64, to: u64) -> Result<()> {
+        let manifest_path = dir.join(MANIFEST);
+        let bytes = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        let mut manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                path: manifest_path.clone(),
+                detail: format!("graph manifest: {e}"),
+            })?;
+        if manifest.generation != from {
+            return Err(Error::Corrupt {
+                path: manifest_path,
+                detail: format!(
+                    "graph manifest is for generation {}, expected {from}",
+                    manifest.generation
+                ),
+            });
+        }
+        manifest.generation = to;
+        let tmp = dir.join(format!("{MANIFEST}.tmp"));
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(&serde_json::to_vec_pretty(&manifest).expect("manifest serialises"))
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        crate::flat::restamp(dir, from, to)?;
+        sync_dir(dir)
+    }
+
+    /// Removes the snapshot (and the flat vector file) so that the next open rebuilds the graph.
     pub fn remove_snapshot(dir: &Path) -> Result<()> {
+        crate::flat::remove(dir)?;
         for name in snapshot_files().into_iter().chain([MANIFEST.to_string()]) {
             let p = dir.join(name);
             match std::fs::remove_file(&p) {

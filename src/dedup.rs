@@ -239,7 +239,6 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
             .push((path, rec, reference));
     }
     let mut contents: Vec<Content> = Vec::with_capacity(by_hash.len());
-    let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(by_hash.len());
     for item in index.store().contents() {
         let (hash, rec) = item?;
         let Some(mut files) = by_hash.remove(&hash) else {
@@ -252,29 +251,28 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
             height: rec.height,
             files,
         });
-        vectors.push(rec.vector);
     }
 
-    // Self-join through the graph: similar pairs above the threshold, in both directions.
+    // Self-join through the graph, searching with the vectors it holds (no second copy):
+    // similar pairs above the threshold, in both directions.
     let position: HashMap<u64, usize> = contents
         .iter()
         .enumerate()
         .map(|(i, c)| (c.id, i))
         .collect();
     let graph = index.graph()?;
-    let pairs: Vec<Vec<(usize, usize, f32)>> = vectors
-        .par_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            graph
-                .search(v, NEIGHBOURS, 2 * NEIGHBOURS)
-                .into_iter()
-                .filter(|h| h.similarity >= opts.threshold)
-                .filter_map(|h| position.get(&h.id).map(|&j| (i, j, h.similarity)))
-                .filter(|&(i, j, _)| i != j)
-                .collect()
-        })
-        .collect();
+    let pairs: Vec<Vec<(usize, usize, f32)>> = graph.par_map_points(|id, v| {
+        let Some(&i) = position.get(&id) else {
+            return Vec::new();
+        };
+        graph
+            .search(v, NEIGHBOURS, 2 * NEIGHBOURS)
+            .into_iter()
+            .filter(|h| h.similarity >= opts.threshold)
+            .filter_map(|h| position.get(&h.id).map(|&j| (i, j, h.similarity)))
+            .filter(|&(i, j, _)| i != j)
+            .collect()
+    });
     let mut similar: Vec<HashMap<usize, f32>> = vec![HashMap::new(); contents.len()];
     for (i, j, s) in pairs.into_iter().flatten() {
         similar[i].insert(j, s);

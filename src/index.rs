@@ -1,8 +1,9 @@
-//! The index as a whole: the sled store plus the HNSW graph derived from it, the model check,
-//! and nearest-neighbour lookup that maps graph ids back to live files.
+//! The index as a whole: the sled store plus the HNSW graph and flat vector file derived
+//! from it, the model check, and nearest-neighbour lookup that maps ids back to live files.
 
 use crate::ann::{Graph, SnapshotProblem};
 use crate::error::{Error, Result};
+use crate::flat::FlatVectors;
 use crate::lock::{IndexLock, Wait};
 use crate::model::ModelInfo;
 use crate::store::{ChangeSet, Hash, Meta, Store};
@@ -26,6 +27,8 @@ pub struct Index {
     store: Store,
     meta: Meta,
     graph: Option<Graph>,
+    /// The mapped flat vector file, when a search used it.
+    flat: Option<FlatVectors>,
     /// Why the graph was rebuilt on open instead of loaded, if it was.
     rebuilt_because: Option<SnapshotProblem>,
 }
@@ -88,6 +91,7 @@ impl Index {
             store,
             meta,
             graph: None,
+            flat: None,
             rebuilt_because: None,
         })
     }
@@ -108,6 +112,7 @@ impl Index {
             store,
             meta,
             graph: None,
+            flat: None,
             rebuilt_because: None,
         };
         index.check_model(model)?;
@@ -156,9 +161,15 @@ impl Index {
     /// The graph, loading the snapshot or rebuilding it from the store (and saving the
     /// rebuilt one) the first time it is needed.
     pub fn graph(&mut self) -> Result<&mut Graph> {
+        self.graph_as_of(self.meta.generation)
+    }
+
+    /// [`Index::graph`], accepting a snapshot of `generation` (the indexer's: commits since
+    /// then changed no vector).
+    pub(crate) fn graph_as_of(&mut self, generation: u64) -> Result<&mut Graph> {
         if self.graph.is_none() {
             let dim = self.meta.model.dim;
-            let graph = match Graph::load(&self.dir, self.meta.generation, dim) {
+            let graph = match Graph::load(&self.dir, generation, dim) {
                 Ok(g) => g,
                 Err(problem) => {
                     let g = self.rebuild_graph()?;
@@ -244,11 +255,60 @@ impl Index {
         Ok(())
     }
 
-    /// Saves the graph snapshot for the current generation.
-    pub(crate) fn save_graph(&mut self) -> Result<()> {
-        let generation = self.meta.generation;
-        let dir = self.dir.clone();
-        self.graph()?.save(&dir, generation)
+    /// Brings the graph snapshot up to the store at the end of an indexing run that began at
+    /// `start_generation`. A loaded graph is saved, or rebuilt without its dead points when
+    /// they pass a quarter. A graph never loaded had no vector added: its snapshot, if it was
+    /// current when the run began, still holds every live point and is restamped with the
+    /// new generation (no load, no rewrite); otherwise it is rebuilt from the store.
+    pub(crate) fn finish_update(&mut self, start_generation: u64) -> Result<()> {
+        self.refresh_meta()?;
+        let contents = self.meta.contents as usize;
+        let too_many_dead = |points: usize| {
+            let dead = points.saturating_sub(contents);
+            dead > 0 && dead * 4 > points
+        };
+        if self.graph.is_none() {
+            if self.meta.generation == start_generation {
+                return Ok(());
+            }
+            if let Some(points) = Graph::snapshot_points(&self.dir, start_generation) {
+                if !too_many_dead(points) {
+                    return Graph::restamp(&self.dir, start_generation, self.meta.generation);
+                }
+            }
+            return self.compact_graph();
+        }
+        if too_many_dead(self.graph()?.len()) {
+            self.compact_graph()
+        } else {
+            let (dir, generation) = (self.dir.clone(), self.meta.generation);
+            self.graph()?.save(&dir, generation)
+        }
+    }
+
+    /// Whether [`Index::nearest`] can answer without the graph: the flat vector file is
+    /// current (maps it). A process that answers a few queries then never loads the graph.
+    pub fn can_search_exactly(&mut self) -> bool {
+        if self.graph.is_none() && self.flat.is_none() {
+            self.flat = FlatVectors::open(&self.dir, self.meta.generation, self.meta.model.dim);
+        }
+        self.flat.is_some()
+    }
+
+    /// The `want` best `(id, similarity)` hits: from the graph once it is loaded, else by an
+    /// exact scan of the flat vector file if it is current, else from the graph (loading or
+    /// rebuilding it).
+    fn search(&mut self, vector: &[f32], want: usize) -> Result<(Vec<(u64, f32)>, usize)> {
+        if self.graph.is_none() && self.can_search_exactly() {
+            let flat = self.flat.as_ref().expect("checked above");
+            return Ok((flat.search(vector, want), flat.len()));
+        }
+        let graph = self.graph()?;
+        let hits = graph.search(vector, want, want.max(64));
+        Ok((
+            hits.into_iter().map(|h| (h.id, h.similarity)).collect(),
+            graph.len(),
+        ))
     }
 
     /// The `k` indexed files most similar to a unit vector, best first. Files with identical
@@ -265,23 +325,18 @@ impl Index {
         }
         let mut want = k + 8;
         loop {
-            let graph = self.graph()?;
-            let total = graph.len();
-            let hits = graph.search(vector, want, want.max(64));
+            let (hits, total) = self.search(vector, want)?;
             let mut out = Vec::new();
-            for hit in &hits {
+            for &(id, similarity) in &hits {
                 // Ids of contents deleted since the graph was built have no hash any more.
-                let Some(hash) = self.store.hash_of_id(hit.id)? else {
+                let Some(hash) = self.store.hash_of_id(id)? else {
                     continue;
                 };
                 for path in self.store.paths_of(&hash)? {
                     if std::fs::symlink_metadata(&path).is_err() {
                         continue;
                     }
-                    out.push(Neighbor {
-                        path,
-                        similarity: hit.similarity,
-                    });
+                    out.push(Neighbor { path, similarity });
                 }
             }
             if out.len() >= k || want >= total {

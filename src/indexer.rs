@@ -114,9 +114,7 @@ pub fn update(
     let start = Instant::now();
     index.check_model(encoder.info())?;
     let mut report = IndexReport::default();
-    // Load (or rebuild) the graph first: new vectors are added to it as batches commit.
-    index.graph()?;
-    report.graph_rebuilt = index.graph_rebuilt_because().map(|p| p.to_string());
+    let start_generation = index.meta().generation;
 
     let scan = scan::scan(roots, opts.scan)?;
     report.scanned = scan.files.len();
@@ -160,6 +158,7 @@ pub fn update(
         changes: ChangeSet::default(),
         next_id: store.next_id()?,
         failed: HashMap::new(),
+        start_generation,
     };
 
     let pool = decode::decode_pool(opts.threads);
@@ -276,17 +275,8 @@ pub fn update(
     if !changes.is_empty() {
         index.store().commit(changes)?;
     }
-    index.refresh_meta()?;
-
-    let dead = index
-        .graph()?
-        .len()
-        .saturating_sub(index.meta().contents as usize);
-    if dead > 0 && dead * 4 > index.graph()?.len() {
-        index.compact_graph()?;
-    } else {
-        index.save_graph()?;
-    }
+    index.finish_update(start_generation)?;
+    report.graph_rebuilt = index.graph_rebuilt_because().map(|p| p.to_string());
     report.elapsed_s = start.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -331,6 +321,8 @@ struct Batch {
     next_id: u64,
     /// Contents that could not be indexed, so that their copies get the same reason.
     failed: HashMap<Hash, SkipReason>,
+    /// The store's generation when the run began.
+    start_generation: u64,
 }
 
 impl Batch {
@@ -372,9 +364,17 @@ impl Batch {
             added.push((vector, id));
             report.embedded += 1;
         }
+        if !added.is_empty() {
+            // The graph is loaded when the first new vectors come, before they are committed
+            // (a run that adds none never loads it); commits since the run began changed
+            // file records only, so the snapshot of that generation is still whole.
+            index.graph_as_of(self.start_generation)?;
+        }
         index.store().commit(std::mem::take(&mut self.changes))?;
         index.refresh_meta()?;
-        index.graph()?.insert(&added);
+        if !added.is_empty() {
+            index.graph()?.insert(&added);
+        }
         Ok(())
     }
 }

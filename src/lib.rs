@@ -11,6 +11,7 @@ pub mod decode;
 pub mod dedup;
 pub mod error;
 pub mod eval;
+pub mod flat;
 pub mod index;
 pub mod indexer;
 pub mod lock;

@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 pub const FORMAT_VERSION: u32 = 1;
 /// Name of the sled database inside the index folder.
 pub const DB_DIR: &str = "db";
+/// sled's page cache (its default is 1 GiB, which a scan of every record at a million images
+/// fills; the records are read in order or one at a time, and the OS caches the files).
+const CACHE_BYTES: u64 = 64 << 20;
 
 /// BLAKE3 of a file's bytes.
 pub type Hash = [u8; 32];
@@ -152,6 +155,7 @@ impl Store {
         let path = index_dir.join(DB_DIR);
         let db = sled::Config::new()
             .path(&path)
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|source| Error::Storage {
                 path: path.clone(),

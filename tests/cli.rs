@@ -287,23 +287,38 @@ fn reopening_uses_the_saved_graph_and_a_missing_one_is_rebuilt() {
     let index = tmp.path().join("index");
     index_json(&index, &photos);
     let query = photos.join("coins.png");
-    let out = run(&index, &["query", query.to_str().unwrap(), "--json"]);
+    let q = query.to_str().unwrap();
+    // A single query scans the flat vector file; the graph is not even loaded.
+    let out = run(&index, &["query", q, "--json"]);
     assert!(out.status.success());
     assert!(!stderr(&out).contains("rebuilt"), "{}", stderr(&out));
     let before = neighbor_paths(&stdout_json(&out));
+    // Commands that need the graph load the saved one.
+    let out = run(&index, &["verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("rebuilt"), "{}", stderr(&out));
 
     std::fs::remove_file(index.join("graph.manifest.json")).unwrap();
-    let out = run(&index, &["query", query.to_str().unwrap(), "--json"]);
-    assert!(out.status.success());
+    let out = run(&index, &["verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("rebuilt the graph"),
         "{}",
         stderr(&out)
     );
-    assert_eq!(neighbor_paths(&stdout_json(&out)), before);
-    // The rebuilt graph was saved: the next open loads it.
-    let out = run(&index, &["query", query.to_str().unwrap()]);
+    // The rebuilt graph was saved: the next open loads it, and answers as before.
+    let out = run(&index, &["verify"]);
     assert!(!stderr(&out).contains("rebuilt"), "{}", stderr(&out));
+    assert_eq!(
+        neighbor_paths(&stdout_json(&run(&index, &["query", q, "--json"]))),
+        before
+    );
+
+    // Without the flat vector file, a query loads the graph, with the same answer.
+    std::fs::remove_file(index.join("vectors.flat")).unwrap();
+    let out = run(&index, &["query", q, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(neighbor_paths(&stdout_json(&out)), before);
 }
 
 #[test]
@@ -447,4 +462,90 @@ fn a_closed_pipe_ends_output_quietly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_rerun_that_adds_no_image_restamps_the_saved_graph_without_loading_it() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    let names = [
+        "astronaut.png",
+        "camera.png",
+        "chelsea.png",
+        "coffee.png",
+        "coins.png",
+    ];
+    copy_photos(&photos, &names);
+    let index = tmp.path().join("index");
+    index_json(&index, &photos);
+    let inode = |name: &str| std::fs::metadata(index.join(name)).unwrap().ino();
+    let generation = || {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(index.join("graph.manifest.json")).unwrap())
+                .unwrap();
+        m["generation"].as_u64().unwrap()
+    };
+    let (graph, data, flat, gen0) = (
+        inode("graph.hnsw.graph"),
+        inode("graph.hnsw.data"),
+        inode("vectors.flat"),
+        generation(),
+    );
+
+    // One photo touched (same bytes, new mtime), one deleted: records change, no vector is
+    // added, a fifth of the points is dead (below the quarter that triggers a rebuild).
+    let touched = std::fs::File::options()
+        .write(true)
+        .open(photos.join("coffee.png"))
+        .unwrap();
+    touched
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    std::fs::remove_file(photos.join("coins.png")).unwrap();
+    let (report, out) = index_json(&index, &photos);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(report["embedded"], 0, "{report}");
+    assert_eq!(report["removed"], 1, "{report}");
+    assert!(
+        generation() > gen0,
+        "the snapshot moved to the new generation"
+    );
+    assert_eq!(
+        (
+            inode("graph.hnsw.graph"),
+            inode("graph.hnsw.data"),
+            inode("vectors.flat")
+        ),
+        (graph, data, flat),
+        "the snapshot files were not rewritten"
+    );
+    // Both the flat file and the restamped graph are current and answer alike.
+    let query = photos.join("chelsea.png");
+    let q = query.to_str().unwrap();
+    let exact = neighbor_paths(&stdout_json(&run(&index, &["query", q, "--json"])));
+    assert_eq!(exact.len(), 4);
+    assert!(exact[0].ends_with("chelsea.png"));
+    let out = run(&index, &["verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("rebuilt"), "{}", stderr(&out));
+    std::fs::remove_file(index.join("vectors.flat")).unwrap();
+    let out = run(&index, &["query", q, "--json"]);
+    assert!(!stderr(&out).contains("rebuilt"), "{}", stderr(&out));
+    assert_eq!(neighbor_paths(&stdout_json(&out)), exact);
+
+    // A new photo: the graph is loaded, extended and saved again.
+    copy_photos(&photos, &["gravel.png"]);
+    let (report, _) = index_json(&index, &photos);
+    assert_eq!(report["embedded"], 1, "{report}");
+    assert_ne!(inode("graph.hnsw.graph"), graph);
+    let found = neighbor_paths(&stdout_json(&run(
+        &index,
+        &[
+            "query",
+            photos.join("gravel.png").to_str().unwrap(),
+            "--json",
+        ],
+    )));
+    assert!(found[0].ends_with("gravel.png"), "{found:?}");
 }

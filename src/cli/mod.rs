@@ -388,7 +388,11 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         Command::Query { images, k, model } => {
             let encoder = model.load()?;
             let mut index = open_for_model(&cli.index, &encoder, wait)?;
-            announce_rebuild(&mut index, out)?;
+            // A few queries scan the flat vector file (exact, no graph to load); many
+            // queries amortise loading the graph.
+            if images.len() > EXACT_QUERIES_MAX || !index.can_search_exactly() {
+                announce_rebuild(&mut index, out)?;
+            }
             let opts = DecodeOptions::new(encoder.info().input_size as u32);
             let prepared = decode::prepare_files(&images, &opts);
             let mut results = Vec::new();
@@ -705,6 +709,9 @@ fn run_eval(what: EvalCommand, out: &Out) -> Result<u8> {
         }
     }
 }
+
+/// Query images up to which `query` scans the flat vector file instead of loading the graph.
+const EXACT_QUERIES_MAX: usize = 16;
 
 /// Opens an index for querying and checks that it was built with `encoder`.
 fn open_for_model(dir: &Path, encoder: &Encoder, wait: Wait) -> Result<Index> {

@@ -238,7 +238,10 @@ impl EfficientNetLite0 {
         if (cin, k, k2) != (3, 3, 3) {
             return Err(Error::model(
                 "weights",
-                format!("_conv_stem has shape {:?}, expected (32, 3, 3, 3)", stem.dims()),
+                format!(
+                    "_conv_stem has shape {:?}, expected (32, 3, 3, 3)",
+                    stem.dims()
+                ),
             ));
         }
         let stem = Dense::from_torch(
@@ -345,12 +348,17 @@ impl EfficientNetLite0 {
             let shape = self.run(img, hw, blocks, false, ws, par);
             (shape, ws.x.clone())
         })?;
-        let shape = maps.first().map(|(s, _)| *s).unwrap_or(Hwc { h: 0, w: 0, c: 0 });
+        let shape = maps
+            .first()
+            .map(|(s, _)| *s)
+            .unwrap_or(Hwc { h: 0, w: 0, c: 0 });
         let n = maps.len();
         let data: Vec<f32> = maps.into_iter().flat_map(|(_, m)| m).collect();
-        Ok(Tensor::from_vec(data, (n, shape.h, shape.w, shape.c), &Device::Cpu)?
-            .permute((0, 3, 1, 2))?
-            .contiguous()?)
+        Ok(
+            Tensor::from_vec(data, (n, shape.h, shape.w, shape.c), &Device::Cpu)?
+                .permute((0, 3, 1, 2))?
+                .contiguous()?,
+        )
     }
 
     /// Pooled 1280-d head features `(N, 1280)` of a normalised `(N, 3, H, W)` batch.
@@ -363,11 +371,7 @@ impl EfficientNetLite0 {
             kernels::pool(&ws.x, shape.c, pooling, &mut v);
             v
         })?;
-        Ok(Tensor::from_vec(
-            pooled.concat(),
-            (n, dim),
-            &Device::Cpu,
-        )?)
+        Ok(Tensor::from_vec(pooled.concat(), (n, dim), &Device::Cpu)?)
     }
 
     /// ImageNet logits `(N, 1000)` from pooled features, if the weights include the classifier.

@@ -68,6 +68,44 @@ pub fn pointwise(
     }
 }
 
+/// Dot product, vectorised (AVX2 + FMA when the CPU has them).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot of vectors of different lengths");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        return unsafe { dot_avx2_fma(a, b) };
+    }
+    dot_impl::<false>(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2_fma(a: &[f32], b: &[f32]) -> f32 {
+    dot_impl::<true>(a, b)
+}
+
+#[inline(always)]
+fn dot_impl<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+    // Independent accumulators: the additions do not wait for each other.
+    let mut acc = [0f32; LANES];
+    let chunks = a.len() / LANES * LANES;
+    for (ca, cb) in a[..chunks]
+        .chunks_exact(LANES)
+        .zip(b[..chunks].chunks_exact(LANES))
+    {
+        for i in 0..LANES {
+            acc[i] = madd::<FMA>(ca[i], cb[i], acc[i]);
+        }
+    }
+    let tail: f32 = a[chunks..]
+        .iter()
+        .zip(&b[chunks..])
+        .map(|(x, y)| x * y)
+        .sum();
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Clamps every value to `[0, 6]`.
 pub fn relu6_in_place(xs: &mut [f32]) {
     for x in xs {
@@ -156,7 +194,11 @@ impl Depthwise {
     pub fn run(&self, input: &[f32], shape: Hwc, out: &mut [f32]) {
         assert_eq!(shape.c, self.bias.len(), "depthwise channels");
         assert_eq!(input.len(), shape.len(), "depthwise input size");
-        assert_eq!(out.len(), self.output_shape(shape).len(), "depthwise output size");
+        assert_eq!(
+            out.len(),
+            self.output_shape(shape).len(),
+            "depthwise output size"
+        );
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
@@ -395,7 +437,10 @@ mod tests {
 
     fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
     }
 
     /// Zero-pads an NCHW tensor the way TensorFlow's "SAME" does.
@@ -451,7 +496,12 @@ mod tests {
                 let mut want = pad_same(&x, k, s)
                     .conv2d(&wt, 0, s, 1, c)
                     .unwrap()
-                    .broadcast_add(&Tensor::new(bias.as_slice(), &dev).unwrap().reshape((1, c, 1, 1)).unwrap())
+                    .broadcast_add(
+                        &Tensor::new(bias.as_slice(), &dev)
+                            .unwrap()
+                            .reshape((1, c, 1, 1))
+                            .unwrap(),
+                    )
                     .unwrap();
                 if relu6 {
                     want = want.clamp(0f32, 6f32).unwrap();
@@ -468,14 +518,23 @@ mod tests {
     #[test]
     fn dense_and_pointwise_match_candle_conv2d() {
         let dev = Device::Cpu;
-        for &(k, s, h, w, cin, cout) in &[(3, 2, 9, 10, 3, 32), (1, 1, 5, 3, 24, 20), (3, 1, 4, 4, 2, 5)] {
+        for &(k, s, h, w, cin, cout) in &[
+            (3, 2, 9, 10, 3, 32),
+            (1, 1, 5, 3, 24, 20),
+            (3, 1, 4, 4, 2, 5),
+        ] {
             let x = Tensor::randn(0f32, 1.0, (1, cin, h, w), &dev).unwrap();
             let wt = Tensor::randn(0f32, 1.0, (cout, cin, k, k), &dev).unwrap();
             let bias: Vec<f32> = (0..cout).map(|i| 1.0 - i as f32 * 0.1).collect();
             let want = pad_same(&x, k, s)
                 .conv2d(&wt, 0, s, 1, 1)
                 .unwrap()
-                .broadcast_add(&Tensor::new(bias.as_slice(), &dev).unwrap().reshape((1, cout, 1, 1)).unwrap())
+                .broadcast_add(
+                    &Tensor::new(bias.as_slice(), &dev)
+                        .unwrap()
+                        .reshape((1, cout, 1, 1))
+                        .unwrap(),
+                )
                 .unwrap()
                 .clamp(0f32, 6f32)
                 .unwrap();
@@ -490,7 +549,13 @@ mod tests {
             );
             let shape = Hwc { h, w, c: cin };
             let mut got = vec![f32::NAN; dense.output_shape(shape).len()];
-            dense.run(&nchw_to_hwc(&x), shape, &mut Vec::new(), &mut got, Parallelism::None);
+            dense.run(
+                &nchw_to_hwc(&x),
+                shape,
+                &mut Vec::new(),
+                &mut got,
+                Parallelism::None,
+            );
             let d = max_diff(&got, &want);
             assert!(d < 1e-4, "dense k={k} s={s} cin={cin} cout={cout}: {d}");
             if k == 1 {
@@ -507,6 +572,16 @@ mod tests {
                 );
                 assert!(max_diff(&got, &want) < 1e-4, "pointwise");
             }
+        }
+    }
+
+    #[test]
+    fn dot_matches_the_plain_sum_at_every_length() {
+        for len in [0, 1, 7, 16, 17, 256, 1283] {
+            let a: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..len).map(|i| (i as f32 * 0.11).cos()).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            assert!((dot(&a, &b) as f64 - want).abs() < 1e-3, "len {len}");
         }
     }
 

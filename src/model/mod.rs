@@ -267,9 +267,7 @@ impl Encoder {
     /// ImageNet logits, for encoders that carry a classifier (used to check ports).
     pub fn classify(&self, input: &Tensor) -> Result<Option<Tensor>> {
         match &self.network {
-            Network::EfficientNetLite0(net) => {
-                net.classify(&net.pooled(input, Pooling::Average)?)
-            }
+            Network::EfficientNetLite0(net) => net.classify(&net.pooled(input, Pooling::Average)?),
             Network::Lite0Descriptor { .. } | Network::SmallCnn(_) => Ok(None),
         }
     }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Scale: synthetic indexes of COUNT vectors (clustered, with planted near-duplicate pairs,
+# each under an empty placeholder file), then
+#   - the build rate (records stored, graph built and saved),
+#   - a cold `query` of a real photo (fresh process: start, open, model, embed, search),
+#   - `info`, which opens the index and loads the graph snapshot,
+#   - `dedup` over everything: wall time, peak memory, planted pairs found.
+#
+#   bench/scale.sh [COUNT ...]        (default: 100000)
+#
+# Needs hyperfine and a release build; builds the example that writes the index. A
+# million points take about 1 GB per copy of the vectors and tens of minutes to build on
+# two cores. WORK=DIR keeps the indexes (default: a temporary folder, removed at the end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bin lookalike --example synthetic_index
+L=$(realpath target/release/lookalike)
+QUERY=$(realpath "$(ls -d samples/photos/* | head -1)")
+if [ -n "${WORK:-}" ]; then W=$WORK; mkdir -p "$W"; else W=$(mktemp -d); trap 'rm -rf "$W"' EXIT; fi
+[ $# -eq 0 ] && set -- 100000
+for COUNT in "$@"; do
+    D=$W/n$COUNT
+    echo "== $COUNT vectors"
+    if [ ! -e "$D/index/vectors.flat" ]; then
+        rm -rf "$D" && mkdir -p "$D"
+        target/release/examples/synthetic_index "$D" "$COUNT" 1000
+    fi
+    du -sh "$D/index"
+    hyperfine -N --warmup 2 --runs 10 -n "cold query" "$L query $QUERY --index $D/index -k 10"
+    hyperfine -N --warmup 1 --runs 3 -n "info (loads the graph)" "$L info --index $D/index"
+    /usr/bin/time -f "dedup: %e s wall, %U s user, peak RSS %M KB" \
+        "$L" dedup --index "$D/index" --json > "$D/dedup.json"
+    python3 - "$D/dedup.json" "$D/planted.tsv" <<'EOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+groups = [{m["path"] for m in g["members"]} for g in report["groups"]]
+planted = [tuple(l.rstrip("\n").split("\t")) for l in open(sys.argv[2])]
+group_of = {p: i for i, g in enumerate(groups) for p in g}
+found = sum(1 for a, b in planted if a in group_of and group_of.get(a) == group_of.get(b))
+extra = sum(len(g) for g in groups) - 2 * found
+print(f"planted pairs found: {found}/{len(planted)}; {len(groups)} groups; files in groups beyond the planted pairs: {extra}")
+EOF
+done
