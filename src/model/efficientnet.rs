@@ -308,14 +308,13 @@ impl EfficientNetLite0 {
         shape
     }
 
-    /// Runs `f` on every image of a normalised `(N, 3, H, W)` batch: images in parallel, or
-    /// one image with the matrix products spread over all threads.
+    /// Runs `f` on every image of a normalised `(N, 3, H, W)` batch, images in parallel.
     fn per_image<T: Send>(
         &self,
         x: &Tensor,
         f: impl Fn(&[f32], (usize, usize), &mut Workspace, Parallelism) -> T + Sync,
     ) -> Result<Vec<T>> {
-        let (n, c, h, w) = x.dims4()?;
+        let (_, c, h, w) = x.dims4()?;
         if c != 3 {
             return Err(Error::InvalidArgument(format!(
                 "EfficientNet-Lite0 takes 3 channels, the input has {c}"
@@ -325,19 +324,11 @@ impl EfficientNetLite0 {
             static WORKSPACE: std::cell::RefCell<Workspace> = Default::default();
         }
         let data = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        let run = |img: &[f32], par| WORKSPACE.with_borrow_mut(|ws| f(img, (h, w), ws, par));
-        if n == 1 {
-            let threads = rayon::current_num_threads();
-            let par = if threads > 1 {
-                Parallelism::Rayon(threads)
-            } else {
-                Parallelism::None
-            };
-            return Ok(vec![run(&data, par)]);
-        }
+        // One image per thread; a lone image (a query) runs on one thread too: splitting
+        // its small matrix products over two cores was slower (benches/encoder.rs, batch 1).
         Ok(data
             .par_chunks(3 * h * w)
-            .map(|img| run(img, Parallelism::None))
+            .map(|img| WORKSPACE.with_borrow_mut(|ws| f(img, (h, w), ws, Parallelism::None)))
             .collect())
     }
 

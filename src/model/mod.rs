@@ -89,8 +89,9 @@ const ARCH_EFFICIENTNET_LITE0: &str = "efficientnet-lite0";
 /// EfficientNet-Lite0 with a GeM + linear descriptor head (written by `lookalike train`).
 pub const ARCH_LITE0_DESCRIPTOR: &str = "efficientnet-lite0-gem";
 
-/// Images run through the network at once by [`Encoder::embed`] (see benches/encoder.rs:
-/// 4 is the fastest on a 2-core CPU; 16 and 32 are 25-30 % slower).
+/// Images turned into one input tensor by [`Encoder::embed`]: EfficientNet-Lite0 then runs
+/// them one per thread (benches/encoder.rs: batches of 4 to 32 are equally fast); the small
+/// CNN runs the chunk as one candle batch.
 const EMBED_CHUNK: usize = 16;
 
 impl Encoder {
@@ -276,7 +277,7 @@ impl Encoder {
     /// finite or is zero, which no similarity can be computed from.
     pub fn embed(&self, images: &[PreparedImage]) -> Result<Vec<Option<Vec<f32>>>> {
         let mut out = Vec::with_capacity(images.len());
-        // Activations of larger batches fall out of cache: small chunks are faster on CPU.
+        // Bounded chunks: the input tensor (and the small CNN's activations) stay small.
         for chunk in images.chunks(EMBED_CHUNK) {
             let features = self
                 .features(&self.input_tensor(chunk)?)?
