@@ -26,7 +26,7 @@ for COUNT in "$@"; do
         target/release/examples/synthetic_index "$D" "$COUNT" 1000
     fi
     du -sh "$D/index"
-    hyperfine -N --warmup 2 --runs 10 -n "cold query" "$L query $QUERY --index $D/index -k 10"
+    hyperfine -N --warmup 3 --runs 20 -n "cold query" "$L query $QUERY --index $D/index -k 10"
     hyperfine -N --warmup 1 --runs 3 -n "info (loads the graph)" "$L info --index $D/index"
     /usr/bin/time -f "dedup: %e s wall, %U s user, peak RSS %M KB" \
         "$L" dedup --index "$D/index" --json > "$D/dedup.json"
