@@ -19,10 +19,13 @@ const QUERIES: usize = 1000;
 const K: usize = 10;
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this file without it:
+    // then only a small smoke run.
+    let benchmarking = std::env::args().any(|a| a == "--bench");
     let points: usize = std::env::var("LOOKALIKE_ANN_POINTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(if benchmarking { 100_000 } else { 2_000 });
     let mut gen = synthetic::Generator::new(points, DIM, 7);
     // Spread 1.0: points of a cluster at cosine ~0.5 of each other, so the true neighbours
     // are not obvious; queries are fresh points of the same clusters.
