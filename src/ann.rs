@@ -137,15 +137,19 @@ impl Graph {
     /// `f(id, vector)` for every point, in parallel, results in no particular order.
     pub fn par_map_points<R: Send>(&self, f: impl Fn(u64, &[f32]) -> R + Sync) -> Vec<R> {
         use rayon::prelude::*;
-        if self.is_empty() {
-            // (hnsw_rs's point iterator panics on an empty graph.)
-            return Vec::new();
-        }
-        let points: Vec<_> = self.hnsw.get_point_indexation().into_iter().collect();
-        points
+        self.points()
             .par_iter()
             .map(|p| f(p.get_origin_id() as u64, p.get_v()))
             .collect()
+    }
+
+    /// Every point of the graph.
+    fn points(&self) -> Vec<std::sync::Arc<hnsw_rs::hnsw::Point<'static, f32>>> {
+        if self.is_empty() {
+            // hnsw_rs's point iterator panics on an empty graph.
+            return Vec::new();
+        }
+        self.hnsw.get_point_indexation().into_iter().collect()
     }
 
     /// Points in the graph (including ones deleted from the store since).
@@ -250,12 +254,7 @@ impl Graph {
         std::fs::rename(&manifest_tmp, &manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
         // The flat vector file last: until it is renamed in, the old one names an older
         // generation and is not used.
-        // (hnsw_rs's point iterator panics on an empty graph.)
-        let points: Vec<_> = if self.is_empty() {
-            Vec::new()
-        } else {
-            self.hnsw.get_point_indexation().into_iter().collect()
-        };
+        let points = self.points();
         crate::flat::write(
             dir,
             generation,

@@ -28,13 +28,14 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
-/// Writes the file atomically (temporary file, fsync, rename); `points` yields `(id, vector)`.
+/// Writes the file atomically (temporary file, fsync, rename); `points` yields `(id, vector)`
+/// and is walked twice (ids, then vectors), so nothing is buffered beyond the writer.
 pub fn write<'a>(
     dir: &Path,
     generation: u64,
     dim: usize,
     count: usize,
-    points: impl Iterator<Item = (u64, &'a [f32])>,
+    points: impl Iterator<Item = (u64, &'a [f32])> + Clone,
 ) -> Result<()> {
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
     let io = |e| Error::io(&tmp, e);
@@ -44,16 +45,18 @@ pub fn write<'a>(
     out.write_all(&(dim as u32).to_le_bytes()).map_err(io)?;
     out.write_all(&[0; 4]).map_err(io)?;
     out.write_all(&(count as u64).to_le_bytes()).map_err(io)?;
-    let mut vectors = Vec::with_capacity(count * dim * 4);
     let mut written = 0;
-    for (id, v) in points {
-        assert_eq!(v.len(), dim, "vector of another dimension");
+    for (id, _) in points.clone() {
         out.write_all(&id.to_le_bytes()).map_err(io)?;
-        vectors.extend(v.iter().flat_map(|x| x.to_le_bytes()));
         written += 1;
     }
     assert_eq!(written, count, "flat file: point count");
-    out.write_all(&vectors).map_err(io)?;
+    for (_, v) in points {
+        assert_eq!(v.len(), dim, "vector of another dimension");
+        for x in v {
+            out.write_all(&x.to_le_bytes()).map_err(io)?;
+        }
+    }
     let file = out.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
     let target = path(dir);

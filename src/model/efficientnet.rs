@@ -99,7 +99,7 @@ impl Pointwise {
     }
 
     /// `input` (shape `shape`) into `out`, resized to fit; returns the output shape.
-    fn run(&self, input: &[f32], shape: Hwc, out: &mut Vec<f32>, par: Parallelism) -> Hwc {
+    fn run(&self, input: &[f32], shape: Hwc, out: &mut Vec<f32>) -> Hwc {
         let shape_out = Hwc {
             c: self.cout(),
             ..shape
@@ -113,7 +113,7 @@ impl Pointwise {
             &self.bias,
             self.relu6,
             out,
-            par,
+            Parallelism::None,
         );
         shape_out
     }
@@ -190,9 +190,9 @@ impl MbConv {
     }
 
     /// Runs the block on `ws.x` (shape `shape`), leaving the result in `ws.x`.
-    fn run(&self, ws: &mut Workspace, shape: Hwc, par: Parallelism) -> Hwc {
+    fn run(&self, ws: &mut Workspace, shape: Hwc) -> Hwc {
         let expanded = match &self.expand {
-            Some(e) => e.run(&ws.x, shape, &mut ws.a, par),
+            Some(e) => e.run(&ws.x, shape, &mut ws.a),
             None => {
                 ws.a.clone_from(&ws.x);
                 shape
@@ -201,7 +201,7 @@ impl MbConv {
         let dw_shape = self.depthwise.output_shape(expanded);
         ws.b.resize(dw_shape.len(), 0.0);
         self.depthwise.run(&ws.a, expanded, &mut ws.b);
-        let out = self.project.run(&ws.b, dw_shape, &mut ws.a, par);
+        let out = self.project.run(&ws.b, dw_shape, &mut ws.a);
         if self.residual {
             for (y, x) in ws.a.iter_mut().zip(&ws.x) {
                 *y += x;
@@ -287,7 +287,6 @@ impl EfficientNetLite0 {
         blocks: usize,
         head: bool,
         ws: &mut Workspace,
-        par: Parallelism,
     ) -> Hwc {
         let plane = h * w;
         ws.a.resize(3 * plane, 0.0);
@@ -297,12 +296,13 @@ impl EfficientNetLite0 {
         let input = Hwc { h, w, c: 3 };
         let mut shape = self.stem.output_shape(input);
         ws.x.resize(shape.len(), 0.0);
-        self.stem.run(&ws.a, input, &mut ws.b, &mut ws.x, par);
+        self.stem
+            .run(&ws.a, input, &mut ws.b, &mut ws.x, Parallelism::None);
         for block in self.blocks.iter().take(blocks) {
-            shape = block.run(ws, shape, par);
+            shape = block.run(ws, shape);
         }
         if head {
-            shape = self.head.run(&ws.x, shape, &mut ws.a, par);
+            shape = self.head.run(&ws.x, shape, &mut ws.a);
             std::mem::swap(&mut ws.x, &mut ws.a);
         }
         shape
@@ -312,7 +312,7 @@ impl EfficientNetLite0 {
     fn per_image<T: Send>(
         &self,
         x: &Tensor,
-        f: impl Fn(&[f32], (usize, usize), &mut Workspace, Parallelism) -> T + Sync,
+        f: impl Fn(&[f32], (usize, usize), &mut Workspace) -> T + Sync,
     ) -> Result<Vec<T>> {
         let (_, c, h, w) = x.dims4()?;
         if c != 3 {
@@ -328,15 +328,15 @@ impl EfficientNetLite0 {
         // its small matrix products over two cores was slower (benches/encoder.rs, batch 1).
         Ok(data
             .par_chunks(3 * h * w)
-            .map(|img| WORKSPACE.with_borrow_mut(|ws| f(img, (h, w), ws, Parallelism::None)))
+            .map(|img| WORKSPACE.with_borrow_mut(|ws| f(img, (h, w), ws)))
             .collect())
     }
 
     /// Output `(N, C, h, w)` of the stem and the first `blocks` blocks of a normalised
     /// `(N, 3, H, W)` batch (training runs frozen blocks through this fast path).
     pub fn prefix(&self, x: &Tensor, blocks: usize) -> Result<Tensor> {
-        let maps = self.per_image(x, |img, hw, ws, par| {
-            let shape = self.run(img, hw, blocks, false, ws, par);
+        let maps = self.per_image(x, |img, hw, ws| {
+            let shape = self.run(img, hw, blocks, false, ws);
             (shape, ws.x.clone())
         })?;
         let shape = maps
@@ -356,8 +356,8 @@ impl EfficientNetLite0 {
     pub fn pooled(&self, x: &Tensor, pooling: Pooling) -> Result<Tensor> {
         let n = x.dim(0)?;
         let dim = self.head.cout();
-        let pooled = self.per_image(x, |img, hw, ws, par| {
-            let shape = self.run(img, hw, self.blocks.len(), true, ws, par);
+        let pooled = self.per_image(x, |img, hw, ws| {
+            let shape = self.run(img, hw, self.blocks.len(), true, ws);
             let mut v = vec![0f32; shape.c];
             kernels::pool(&ws.x, shape.c, pooling, &mut v);
             v

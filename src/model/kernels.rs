@@ -121,6 +121,15 @@ pub fn same_padding(n: usize, k: usize, stride: usize) -> (usize, usize) {
     (out, total / 2)
 }
 
+/// Output shape of a "SAME" `k x k` convolution with `stride` and `c` output channels.
+fn same_output(shape: Hwc, k: usize, stride: usize, c: usize) -> Hwc {
+    Hwc {
+        h: same_padding(shape.h, k, stride).0,
+        w: same_padding(shape.w, k, stride).0,
+        c,
+    }
+}
+
 /// Shape of an NHWC map of one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hwc {
@@ -183,11 +192,7 @@ impl Depthwise {
 
     /// Output shape for an input of shape `shape`.
     pub fn output_shape(&self, shape: Hwc) -> Hwc {
-        Hwc {
-            h: same_padding(shape.h, self.k, self.stride).0,
-            w: same_padding(shape.w, self.k, self.stride).0,
-            c: shape.c,
-        }
+        same_output(shape, self.k, self.stride, shape.c)
     }
 
     /// Runs the convolution; `out` must hold `self.output_shape(shape).len()` values.
@@ -329,11 +334,7 @@ impl Dense {
     }
 
     pub fn output_shape(&self, shape: Hwc) -> Hwc {
-        Hwc {
-            h: same_padding(shape.h, self.k, self.stride).0,
-            w: same_padding(shape.w, self.k, self.stride).0,
-            c: self.bias.len(),
-        }
+        same_output(shape, self.k, self.stride, self.bias.len())
     }
 
     /// Runs the convolution; `columns` is scratch space, `out` must hold
@@ -443,17 +444,8 @@ mod tests {
             .fold(0.0, f32::max)
     }
 
-    /// Zero-pads an NCHW tensor the way TensorFlow's "SAME" does.
     fn pad_same(x: &Tensor, k: usize, s: usize) -> Tensor {
-        let (_, _, h, w) = x.dims4().unwrap();
-        let (oh, pt) = same_padding(h, k, s);
-        let (ow, pl) = same_padding(w, k, s);
-        let pb = ((oh - 1) * s + k).saturating_sub(h) - pt;
-        let pr = ((ow - 1) * s + k).saturating_sub(w) - pl;
-        x.pad_with_zeros(2, pt, pb)
-            .unwrap()
-            .pad_with_zeros(3, pl, pr)
-            .unwrap()
+        crate::model::ops::pad_same(x, k, s).unwrap()
     }
 
     #[test]
