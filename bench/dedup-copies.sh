@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Dedup on the `eval copies` set-up: camera photos (originals), their edited copies and the
-# Imagenette val distractors in one folder, indexed and grouped by lookalike (and by
-# czkawka's similar-images mode, when czkawka_cli is installed: cargo install czkawka_cli). Prints pairwise precision
-# and recall per edit for each.
+# Imagenette val distractors in one folder, indexed and grouped by lookalike (normalised
+# similarity, the default, and plain cosine) and, when czkawka_cli is installed
+# (cargo install czkawka_cli --locked), by czkawka's similar-images mode at its default
+# and at a looser setting. Prints one table: pairwise precision and recall per edit.
 # Needs the datasets unpacked as BENCHMARKS.md says. Usage: bench/dedup-copies.sh [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,14 +16,18 @@ cp -r target/data/imagenette/val "$W/set/distractors"
 "$L" eval copies target/data/camera-photos --method raw-pixels --save-copies "$W/set/copies" -q --json > /dev/null
 "$L" index "$W/set" --index "$W/index" -q
 "$L" dedup --index "$W/index" --json > "$W/lookalike.json"
-python3 bench/score_dedup.py lookalike "$W/lookalike.json" "$W/set/copies"
+"$L" dedup --index "$W/index" --json --cosine > "$W/lookalike-cosine.json"
+results=("lookalike:lookalike:$W/lookalike.json" "lookalike:lookalike --cosine:$W/lookalike-cosine.json")
 if command -v czkawka_cli > /dev/null; then
-    # czkawka_cli 12: --max-difference 5 is its default, 10 a looser setting (hash size 8).
-    for diff in 5 10; do
-        czkawka_cli image --directories "$(realpath "$W/set")" --max-difference "$diff" \
-            --disable-cache --ignore-error-code-on-found \
-            --compact-file-to-save "$W/czkawka-$diff.json" > /dev/null
-        echo "czkawka --max-difference $diff:"
-        python3 bench/score_dedup.py czkawka "$W/czkawka-$diff.json" "$W/set/copies"
-    done
+    # czkawka_cli 12 defaults: gradient hash of size 16, --max-difference 5, files under 16 KB
+    # skipped (--minimal-file-size; that drops most downscaled copies and distractors). The
+    # loose run takes every size, the largest difference its help recommends for hash size 16
+    # (20) and also compares mirrored, flipped and 90-degree-rotated variants.
+    czkawka_cli image --directories "$(realpath "$W/set")" --disable-cache \
+        --ignore-error-code-on-found --compact-file-to-save "$W/czkawka-default.json" > /dev/null
+    czkawka_cli image --directories "$(realpath "$W/set")" --disable-cache \
+        --max-difference 20 --minimal-file-size 1 --geometric-invariance mirror-flip-rotate90 \
+        --ignore-error-code-on-found --compact-file-to-save "$W/czkawka-loose.json" > /dev/null
+    results+=("czkawka:czkawka (default):$W/czkawka-default.json" "czkawka:czkawka (loose):$W/czkawka-loose.json")
 fi
+python3 bench/score_dedup.py "$W/set/copies" "${results[@]}"

@@ -7,8 +7,9 @@ they derive from the same original. Every pair inside a reported group counts on
 pairwise precision = true pairs / reported pairs; recall per transform = share of the copies
 X__T that share a group with their original X.
 
-usage: score_dedup.py lookalike DEDUP.json COPIES_DIR   (from `lookalike dedup --json`)
-       score_dedup.py czkawka RESULT.json COPIES_DIR     (from czkawka_cli's JSON output)
+usage: score_dedup.py COPIES_DIR KIND:LABEL:FILE...
+  KIND lookalike: FILE from `lookalike dedup --json`; KIND czkawka: czkawka_cli's JSON output.
+Prints one table, a column per result: groups, pairs, pairwise precision, recall per edit.
 """
 import json
 import os
@@ -38,6 +39,18 @@ def load_lookalike(path):
     return [[m["path"] for m in g["members"]] for g in doc["groups"]]
 
 
+def lookalike_tiers(path):
+    """Tier given to each copy that shares a group with its original (lookalike only)."""
+    doc = json.load(open(path))
+    tiers = {}
+    for g in doc["groups"]:
+        originals = {source(m["path"]) for m in g["members"] if "originals" in m["path"].split("/")}
+        for m in g["members"]:
+            if transform(m["path"]) and source(m["path"]) in originals:
+                tiers[m["path"]] = m["tier"]
+    return tiers
+
+
 def load_czkawka(path):
     doc = json.load(open(path))
     # A list of groups, each a list of {"path": ...}; some versions nest by image size.
@@ -57,9 +70,8 @@ def load_czkawka(path):
     return groups
 
 
-def main():
-    kind, path, copies_dir = sys.argv[1], sys.argv[2], sys.argv[3]
-    groups = load_lookalike(path) if kind == "lookalike" else load_czkawka(path)
+def score(groups):
+    """(groups, reported pairs, pairwise precision, {transform: originals found})."""
     true_pairs = reported = 0
     found = defaultdict(set)  # transform -> originals whose copy shares a group with them
     for g in groups:
@@ -74,17 +86,44 @@ def main():
             if t and s in originals:
                 found[t].add(s)
     precision = true_pairs / reported if reported else float("nan")
-    print(f"{kind}: {len(groups)} groups, {reported} pairs, pairwise precision {precision:.4f}")
+    return len(groups), reported, precision, found
+
+
+def main():
+    copies_dir, results = sys.argv[1], sys.argv[2:]
     per = defaultdict(int)
     for f in os.listdir(copies_dir):
         t = transform(f)
         if t:
             per[t] += 1
-    total_found = sum(len(v) for v in found.values())
     total = sum(per.values())
-    print(f"recall overall {total_found}/{total} = {total_found / max(total, 1):.3f}")
+    labels, scores = [], []
+    for spec in results:
+        kind, label, path = spec.split(":", 2)
+        groups = load_lookalike(path) if kind == "lookalike" else load_czkawka(path)
+        labels.append(label)
+        scores.append(score(groups))
+    width = max(14, *(len(l) for l in labels))
+    row = lambda name, cells: print(f"{name:16s}" + "".join(f"{c:>{width + 2}}" for c in cells))
+    row("", labels)
+    row("groups", [str(s[0]) for s in scores])
+    row("pairs", [str(s[1]) for s in scores])
+    row("precision", [f"{s[2]:.4f}" for s in scores])
+    row(f"recall ({total})", [f"{sum(len(v) for v in s[3].values()) / max(total, 1):.3f}" for s in scores])
     for t in sorted(per):
-        print(f"  {t:15s} {len(found[t]):3d}/{per[t]:3d} = {len(found[t]) / per[t]:.3f}")
+        row(f"  {t}", [f"{len(s[3][t]) / per[t]:.3f}" for s in scores])
+    # How lookalike's tiers split the copies it found, per edit (the near-exact tier is meant
+    # for resized and recompressed copies only).
+    for spec in results:
+        kind, label, path = spec.split(":", 2)
+        if kind != "lookalike":
+            continue
+        tiers = lookalike_tiers(path)
+        print(f"\n{label}: tier of the copies found (exact / near-exact / similar)")
+        for t in sorted(per):
+            found = [v for p, v in tiers.items() if transform(p) == t]
+            counts = [sum(v == k for v in found) for k in ("exact", "near_exact", "similar")]
+            print(f"  {t:16s}" + " / ".join(f"{c:3d}" for c in counts))
 
 
 if __name__ == "__main__":

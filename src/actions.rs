@@ -457,6 +457,7 @@ mod tests {
         Member {
             path: path.to_path_buf(),
             similarity: if keeper { 1.0 } else { 0.97 },
+            score: if keeper { 1.0 } else { 0.97 },
             tier,
             keeper,
             reference,

@@ -7,6 +7,7 @@
 //! member. Keepers are chosen by a [`Keep`] policy; files under a reference folder are always
 //! keepers and are marked so that no action ever touches them.
 
+use crate::background::{normalised, Background};
 use crate::error::Result;
 use crate::index::Index;
 use crate::store::{FileRecord, Hash};
@@ -15,10 +16,16 @@ use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Default near-duplicate threshold (cosine similarity): the embedded encoder's threshold at
-/// precision 0.99 in `lookalike eval copies` (see README, "Choosing the threshold").
+/// Default near-duplicate threshold for models without a background set (cosine
+/// similarity): the embedded encoder's cosine threshold at precision 0.99 in
+/// `lookalike eval copies` (see README, "Choosing the threshold").
 pub const DEFAULT_THRESHOLD: f32 = 0.94;
+/// Default threshold of the normalised similarity (see [`crate::background`]), used when the
+/// model carries a background set: the embedded encoder's threshold at precision 0.99 in
+/// `lookalike eval copies` (method `encoder-norm`).
+pub const DEFAULT_NORMALISED_THRESHOLD: f32 = 0.17;
 /// Default near-exact limit: a copy whose small grey thumbnail differs from its keeper's by
 /// at most this many grey levels on average (and whose aspect ratio is the same) is the same
 /// picture resized or recompressed (see README, "Tiers").
@@ -100,7 +107,11 @@ impl Keep {
 /// How to group.
 #[derive(Debug, Clone)]
 pub struct DedupOptions {
+    /// Pairs at or above it are similar: a normalised similarity with a `background`, a
+    /// cosine similarity without.
     pub threshold: f32,
+    /// The model's background set: pairs are scored by normalised similarity.
+    pub background: Option<Arc<Background>>,
     /// Near-exact limit: mean absolute difference of the thumbnails, in grey levels.
     pub near_exact: f32,
     pub keep: Keep,
@@ -112,6 +123,7 @@ impl Default for DedupOptions {
     fn default() -> Self {
         DedupOptions {
             threshold: DEFAULT_THRESHOLD,
+            background: None,
             near_exact: DEFAULT_NEAR_EXACT,
             keep: Keep::Best,
             references: Vec::new(),
@@ -125,6 +137,9 @@ pub struct Member {
     pub path: PathBuf,
     /// Cosine similarity to the keeper (1 for the keeper and its exact copies).
     pub similarity: f32,
+    /// What the threshold was compared with: the normalised similarity to the keeper with a
+    /// background set, else the cosine similarity.
+    pub score: f32,
     /// How close it is to the keeper (the keeper itself: `exact`).
     pub tier: Tier,
     pub keeper: bool,
@@ -261,22 +276,41 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         .map(|(i, c)| (c.id, i))
         .collect();
     let graph = index.graph()?;
-    let pairs: Vec<Vec<(usize, usize, f32)>> = graph.par_map_points(|id, v| {
+    // Background levels, by position, when pairs are scored by normalised similarity.
+    let levels: Option<Vec<f32>> = opts.background.as_ref().map(|bg| {
+        let by_id: HashMap<u64, f32> = graph
+            .par_map_blocks(256, |ids, vectors| {
+                ids.iter().copied().zip(bg.levels(vectors)).collect()
+            })
+            .into_iter()
+            .collect();
+        contents
+            .iter()
+            .map(|c| by_id.get(&c.id).copied().unwrap_or(1.0))
+            .collect()
+    });
+    let score = |i: usize, j: usize, cos: f32| match &levels {
+        Some(l) => normalised(cos, l[i], l[j]),
+        None => cos,
+    };
+    let pairs: Vec<Vec<(usize, usize, f32, f32)>> = graph.par_map_points(|id, v| {
         let Some(&i) = position.get(&id) else {
             return Vec::new();
         };
         graph
             .search(v, NEIGHBOURS, 2 * NEIGHBOURS)
             .into_iter()
-            .filter(|h| h.similarity >= opts.threshold)
             .filter_map(|h| position.get(&h.id).map(|&j| (i, j, h.similarity)))
             .filter(|&(i, j, _)| i != j)
+            .map(|(i, j, cos)| (i, j, score(i, j, cos), cos))
+            .filter(|&(_, _, s, _)| s >= opts.threshold)
             .collect()
     });
-    let mut similar: Vec<HashMap<usize, f32>> = vec![HashMap::new(); contents.len()];
-    for (i, j, s) in pairs.into_iter().flatten() {
-        similar[i].insert(j, s);
-        similar[j].insert(i, s);
+    // Per image: the images similar to it, with (score, cosine).
+    let mut similar: Vec<HashMap<usize, (f32, f32)>> = vec![HashMap::new(); contents.len()];
+    for (i, j, s, cos) in pairs.into_iter().flatten() {
+        similar[i].insert(j, (s, cos));
+        similar[j].insert(i, (s, cos));
     }
 
     // Keepers in order of preference; each takes the unassigned images similar to it
@@ -290,12 +324,12 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
             continue;
         }
         assigned[k] = true;
-        let mut others: Vec<(usize, f32)> = similar[k]
+        let mut others: Vec<(usize, (f32, f32))> = similar[k]
             .iter()
             .filter(|(j, _)| !assigned[**j] && !contents[**j].reference())
             .map(|(j, s)| (*j, *s))
             .collect();
-        others.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        others.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(a.0.cmp(&b.0)));
         for (j, _) in &others {
             assigned[*j] = true;
         }
@@ -307,16 +341,17 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
                 path,
                 rec,
                 *reference,
-                1.0,
+                (1.0, score(k, k, 1.0)),
                 Tier::Exact,
                 n == 0,
             ));
         }
-        for (j, s) in others {
+        for (j, (s, cos)) in others {
             let c = &contents[j];
             for (path, rec, reference) in &c.files {
                 // Similar until the pixels say near-exact (below).
-                let m = member(c, path, rec, *reference, s.min(1.0), Tier::Similar, false);
+                let sims = (cos.min(1.0), s.min(1.0));
+                let m = member(c, path, rec, *reference, sims, Tier::Similar, false);
                 members.push(m);
             }
         }
@@ -402,13 +437,14 @@ fn member(
     path: &Path,
     rec: &FileRecord,
     reference: bool,
-    similarity: f32,
+    (similarity, score): (f32, f32),
     tier: Tier,
     keeper: bool,
 ) -> Member {
     Member {
         path: path.to_path_buf(),
         similarity,
+        score,
         tier,
         keeper,
         reference,
@@ -435,6 +471,7 @@ mod tests {
         Member {
             path: path.to_path_buf(),
             similarity: 0.95,
+            score: 0.95,
             tier: Tier::Similar,
             keeper: false,
             reference: false,

@@ -7,6 +7,7 @@
 
 pub mod actions;
 pub mod ann;
+pub mod background;
 pub mod decode;
 pub mod dedup;
 pub mod error;

@@ -112,7 +112,8 @@ window.addEventListener('load', () => {
 });
 "#;
 
-fn member_html(out: &mut String, m: &Member, thumb: Option<&String>, lazy: bool) {
+/// One member's figure; `normalised`: show the normalised similarity the threshold applied to.
+fn member_html(out: &mut String, m: &Member, thumb: Option<&String>, lazy: bool, normalised: bool) {
     let mut classes = String::from("member");
     if m.keeper {
         classes.push_str(" keeper");
@@ -151,6 +152,9 @@ fn member_html(out: &mut String, m: &Member, thumb: Option<&String>, lazy: bool)
     if m.reference {
         out.push_str(r#"<span class="badge">reference</span> "#);
     }
+    if normalised && !m.keeper {
+        let _ = write!(out, "score {:+.3} · ", m.score);
+    }
     let _ = write!(
         out,
         "similarity {:.4} · {}×{} · {}<br><span class=\"path\">{}</span></figcaption></figure>",
@@ -181,7 +185,7 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
          <meta name=\"viewport\" content=\"width=device-width\">\
          <title>lookalike: {n} duplicate groups</title><style>{STYLE}</style></head>\n\
          <body data-groups=\"{n}\"><header><h1>lookalike: {n} duplicate groups</h1>\
-         <p>{copies} files ({size}) duplicate a keeper. Similarity threshold {t}; near-exact: same picture within {ne} grey levels. \
+         <p>{copies} files ({size}) duplicate a keeper. Threshold {t} on the {scoring} similarity; near-exact: same picture within {ne} grey levels. \
          The keeper of each group has a green frame.</p>\
          <label><input type=\"checkbox\" data-tier=\"exact\" checked> exact</label>\
          <label><input type=\"checkbox\" data-tier=\"near_exact\" checked> near-exact</label>\
@@ -190,6 +194,7 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
         n = groups.len(),
         size = human_bytes(bytes),
         t = opts.threshold,
+        scoring = if opts.background.is_some() { "normalised" } else { "cosine" },
         ne = opts.near_exact,
     );
     let mut shown = 0;
@@ -203,7 +208,13 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
             n = i + 1
         );
         for m in &g.members {
-            member_html(&mut out, m, thumbs.get(&m.path), shown >= EAGER_THUMBNAILS);
+            member_html(
+                &mut out,
+                m,
+                thumbs.get(&m.path),
+                shown >= EAGER_THUMBNAILS,
+                opts.background.is_some(),
+            );
             shown += 1;
         }
         out.push_str("</div></section>\n");
@@ -227,6 +238,7 @@ mod tests {
         let member = |keeper| Member {
             path: path.clone(),
             similarity: 1.0,
+            score: 1.0,
             tier: Tier::Exact,
             keeper,
             reference: false,

@@ -201,10 +201,45 @@ fn dedup_groups_planted_duplicates_and_nothing_else() {
     );
     assert_eq!(near["members"][0]["keeper"], true);
     let copy = &near["members"][1];
-    let sim = copy["similarity"].as_f64().unwrap();
-    assert!(sim >= v["threshold"].as_f64().unwrap());
+    // The built-in encoder has a background set: the threshold applies to the normalised
+    // similarity, which is below the cosine one.
+    assert_eq!(v["scoring"], "normalised");
+    let (sim, score) = (
+        copy["similarity"].as_f64().unwrap(),
+        copy["score"].as_f64().unwrap(),
+    );
+    assert!(
+        score >= v["threshold"].as_f64().unwrap() && score < sim,
+        "{copy}"
+    );
     assert_eq!(copy["tier"], "near_exact", "{copy}");
     assert_eq!(near["tier"], "near_exact");
+
+    // A threshold above the copy's score leaves only the exact group.
+    let strict = format!("{}", score + 0.01);
+    let v = stdout_json(&run(&index, &["dedup", "--json", "--threshold", &strict]));
+    let tiers: Vec<&str> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["tier"].as_str().unwrap())
+        .collect();
+    assert_eq!(tiers, ["exact"], "{v}");
+
+    // --cosine scores by plain cosine similarity, with its own default threshold.
+    let v = stdout_json(&run(&index, &["dedup", "--json", "--cosine"]));
+    assert_eq!(
+        (v["scoring"].as_str(), v["threshold"].as_f64()),
+        (Some("cosine"), Some(0.94f32 as f64))
+    );
+    assert_eq!(v["groups"].as_array().unwrap().len(), 2, "{v}");
+    let out = run(&index, &["dedup", "--cosine", "--threshold", "1.5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cosine similarity between -1 and 1"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -242,3 +242,68 @@ fn the_html_report_shows_every_group_with_loading_thumbnails_in_a_browser() {
     assert_eq!(dom.matches("class=\"member keeper\"").count(), 2);
     assert_eq!(dom.matches(">KEEP<").count(), 2);
 }
+
+#[test]
+fn trash_moves_copies_to_the_freedesktop_trash_and_undo_restores_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, index) = planted(tmp.path());
+    let copies = root.join("copies");
+    let before_exact = std::fs::read(copies.join("rocket-backup.jpg")).unwrap();
+    // A private trash: the freedesktop home trash lives under $XDG_DATA_HOME (same
+    // filesystem as the photos here, so the trash crate uses it).
+    let data_home = tmp.path().join("data-home");
+    let trash = data_home.join("Trash");
+    let journal = tmp.path().join("journal.jsonl");
+    let with_trash = |args: &[&str]| {
+        bin()
+            .args(args)
+            .arg("--index")
+            .arg(&index)
+            .env("XDG_DATA_HOME", &data_home)
+            .output()
+            .expect("lookalike runs")
+    };
+
+    let out = with_trash(&[
+        "dedup",
+        "--trash",
+        "--yes",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["done"], 2);
+    for name in ["rocket-backup.jpg", "chelsea-small.jpg"] {
+        assert!(!copies.join(name).exists(), "{name} still in place");
+        assert!(
+            trash.join("files").join(name).exists(),
+            "{name} not in the trash"
+        );
+        let info =
+            std::fs::read_to_string(trash.join("info").join(format!("{name}.trashinfo"))).unwrap();
+        assert!(
+            info.contains("[Trash Info]") && info.contains(name),
+            "{info}"
+        );
+    }
+    assert!(root.join("photos/rocket.jpg").exists());
+    assert!(root.join("photos/chelsea.png").exists());
+
+    let out = with_trash(&["undo", journal.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["restored"], 2, "{v}");
+    assert_eq!(
+        std::fs::read(copies.join("rocket-backup.jpg")).unwrap(),
+        before_exact
+    );
+    assert!(copies.join("chelsea-small.jpg").exists());
+    assert!(!trash.join("files/rocket-backup.jpg").exists());
+
+    // A second undo finds nothing left in the trash and says so.
+    let out = with_trash(&["undo", journal.to_str().unwrap(), "--json"]);
+    let v = stdout_json(&out);
+    assert_eq!(v["restored"], 0, "{v}");
+    assert_eq!(v["problems"].as_array().unwrap().len(), 2, "{v}");
+}

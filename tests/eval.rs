@@ -208,3 +208,68 @@ fn copy_detection_reports_every_method_and_transform_and_plots() {
     let b = std::fs::read(again.join("coffee__chain.jpg")).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn normalised_scoring_needs_a_background_set_and_takes_one_from_a_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let originals = tmp.path().join("originals");
+    let background = tmp.path().join("background");
+    copy_photos(&originals, &["chelsea.png", "coffee.png", "rocket.jpg"]);
+    copy_photos(&background, &["astronaut.png", "camera.png", "gravel.png"]);
+    let eval = |extra: &[&str]| {
+        bin()
+            .args(["eval", "copies", originals.to_str().unwrap()])
+            .args(["--seed", "2", "--max-side", "256", "--json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let imagenet = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/efficientnet-lite0-imagenet-f16.safetensors"
+    );
+
+    // The built-in encoder carries a background set: `all` includes encoder-norm.
+    let out = eval(&["--method", "all"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["methods"][1]["method"], "encoder-norm", "{v}");
+    assert!(
+        v["methods"][1]["recall_at_1"].as_f64().unwrap() >= 0.8,
+        "{v}"
+    );
+
+    // The ImageNet features have none: `all` leaves it out, naming it is an error...
+    let out = eval(&["--model", imagenet, "--method", "all"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert!(v["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["method"] != "encoder-norm"));
+    let out = eval(&["--model", imagenet, "--method", "encoder-norm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no background set"),
+        "{}",
+        stderr(&out)
+    );
+
+    // ...unless --background gives one.
+    let out = eval(
+        &[
+            "--model",
+            imagenet,
+            "--method",
+            "encoder-norm",
+            "--background",
+        ]
+        .into_iter()
+        .chain([background.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["methods"][0]["method"], "encoder-norm", "{v}");
+}

@@ -47,6 +47,8 @@ fn a_short_training_run_writes_a_usable_model_and_resumes() {
     );
     assert!(first["final_loss"].as_f64().unwrap().is_finite());
     assert!(tmp.path().join("m.ckpt.safetensors").exists());
+    // The training photos became the model's background set.
+    assert_eq!(first["background"]["images"], 4, "{first}");
 
     let second = train("2", true);
     assert_eq!(
@@ -87,6 +89,44 @@ fn a_short_training_run_writes_a_usable_model_and_resumes() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(neighbor_paths(&stdout_json(&out))[0].ends_with("coins.png"));
+
+    // `calibrate` gives it another background set, of at most --max-images photos, which
+    // `eval copies` then scores with (method encoder-norm).
+    let calibrated = tmp.path().join("m2.safetensors");
+    let out = bin()
+        .args(["calibrate", photos.to_str().unwrap(), "--model"])
+        .args([model.as_os_str(), "--out".as_ref(), calibrated.as_os_str()])
+        .args(["--max-images", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(
+        (v["found"].as_u64(), v["images"].as_u64()),
+        (Some(4), Some(2)),
+        "{v}"
+    );
+    let out = bin()
+        .args(["eval", "copies", photos.to_str().unwrap(), "--model"])
+        .arg(&calibrated)
+        .args([
+            "--method",
+            "encoder,encoder-norm",
+            "--max-side",
+            "128",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    let names: Vec<&str> = v["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["encoder", "encoder-norm"]);
 }
 
 /// Two classes of generated 32x32 pictures: warm diagonal gradients and cool stripes.

@@ -7,8 +7,11 @@ mod progress;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use lookalike::actions::{self, Action};
+use lookalike::background::{self as bg, CalibrateOptions};
 use lookalike::decode::{self, DecodeOptions};
-use lookalike::dedup::{self, DedupOptions, Keep, DEFAULT_NEAR_EXACT, DEFAULT_THRESHOLD};
+use lookalike::dedup::{
+    self, DedupOptions, Keep, DEFAULT_NEAR_EXACT, DEFAULT_NORMALISED_THRESHOLD, DEFAULT_THRESHOLD,
+};
 use lookalike::eval;
 use lookalike::eval::copies::{self, CopiesOptions};
 use lookalike::eval::methods::Method;
@@ -120,9 +123,18 @@ enum Command {
     /// List groups of duplicates (exact, near-exact and similar), and optionally move,
     /// hard-link, trash or delete the copies (a dry run unless --yes)
     Dedup {
-        /// Cosine similarity at or above which two images are duplicates ("similar" tier)
-        #[arg(long, default_value_t = DEFAULT_THRESHOLD, value_name = "S")]
-        threshold: f32,
+        /// Similarity at or above which two images are duplicates ("similar" tier): the
+        /// normalised similarity when the model carries a background set [default: 0.17],
+        /// else the cosine similarity [default: 0.94]
+        #[arg(long, value_name = "S")]
+        threshold: Option<f32>,
+        /// Score pairs by plain cosine similarity even when the model has a background set
+        #[arg(long)]
+        cosine: bool,
+        /// The model the index was built with, for its background set [default: the
+        /// built-in encoder, when the index was built with it]
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
         /// A copy is "near-exact" (the same picture resized or recompressed) when it has its
         /// keeper's aspect ratio and their small grey thumbnails differ by at most this many
         /// grey levels on average
@@ -245,6 +257,28 @@ enum Command {
         /// Continue from the checkpoint, if there is one
         #[arg(long)]
         resume: bool,
+        /// After training, describe up to N of the training photos as the model's background
+        /// set (see `lookalike calibrate`); 0: none
+        #[arg(long, default_value_t = CalibrateOptions::default().max_images, value_name = "N")]
+        background_images: usize,
+    },
+    /// Give a model a background set described from unrelated photos (written into a copy of
+    /// the model file): dedup and `eval copies` then score pairs by normalised similarity
+    Calibrate {
+        /// Folders of photos
+        #[arg(required = true, value_name = "DIR")]
+        paths: Vec<PathBuf>,
+        /// The model to calibrate (safetensors, written by `lookalike train`)
+        #[arg(long, value_name = "FILE")]
+        model: PathBuf,
+        /// Where to write the calibrated model
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// At most this many photos, drawn at random when there are more
+        #[arg(long, default_value_t = CalibrateOptions::default().max_images, value_name = "N")]
+        max_images: usize,
+        #[arg(long, default_value_t = CalibrateOptions::default().seed)]
+        seed: u64,
     },
     /// Measure quality: retrieval on labelled folders, copy detection on generated copies
     Eval {
@@ -268,8 +302,8 @@ enum EvalCommand {
         /// Query (test) folder of the k-NN protocol
         #[arg(long, value_name = "DIR", requires = "train")]
         test: Option<PathBuf>,
-        /// Methods, comma-separated: encoder, mean-hash, gradient-hash, dct-hash, block-hash,
-        /// raw-pixels, hashes, all
+        /// Methods, comma-separated: encoder, encoder-norm (needs a background set), mean-hash,
+        /// gradient-hash, dct-hash, block-hash, raw-pixels, hashes, all
         #[arg(long, default_value = "encoder,raw-pixels")]
         method: String,
         #[command(flatten)]
@@ -299,6 +333,10 @@ enum EvalCommand {
         /// Keep the generated copies in this folder
         #[arg(long, value_name = "DIR")]
         save_copies: Option<PathBuf>,
+        /// Photos unrelated to the originals and distractors: the background set of the
+        /// encoder-norm method (instead of the model's own)
+        #[arg(long, value_name = "DIR")]
+        background: Option<PathBuf>,
         #[command(flatten)]
         model: ModelArg,
     },
@@ -423,6 +461,8 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         }
         Command::Dedup {
             threshold,
+            cosine,
+            model,
             near_exact,
             keep,
             reference,
@@ -435,10 +475,6 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             yes,
             journal,
         } => {
-            anyhow::ensure!(
-                (-1.0..=1.0).contains(&threshold),
-                "--threshold must be a cosine similarity between -1 and 1, got {threshold}"
-            );
             anyhow::ensure!(
                 (0.0..=255.0).contains(&near_exact),
                 "--near-exact is a number of grey levels between 0 and 255, got {near_exact}"
@@ -454,8 +490,30 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 !yes || action.is_some(),
                 "--yes confirms an action: add --move-to DIR, --hardlink, --trash or --delete"
             );
+            let mut index = Index::open(&cli.index, wait)?;
+            let background = if cosine {
+                None
+            } else {
+                dedup_background(&index, model.as_deref(), out)?
+            };
+            let threshold = threshold.unwrap_or(if background.is_some() {
+                DEFAULT_NORMALISED_THRESHOLD
+            } else {
+                DEFAULT_THRESHOLD
+            });
+            let range = if background.is_some() { 2.0 } else { 1.0 };
+            anyhow::ensure!(
+                (-range..=range).contains(&threshold),
+                "--threshold must be a {} similarity between -{range} and {range}, got {threshold}",
+                if background.is_some() {
+                    "normalised"
+                } else {
+                    "cosine"
+                }
+            );
             let opts = DedupOptions {
                 threshold,
+                background,
                 near_exact,
                 keep: Keep::parse(&keep).expect("clap checked the name"),
                 references: reference
@@ -466,7 +524,6 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                     })
                     .collect::<Result<_>>()?,
             };
-            let mut index = Index::open(&cli.index, wait)?;
             announce_rebuild(&mut index, out)?;
             let groups = dedup::find_duplicates(&mut index, &opts)?;
             if let Some(path) = &html {
@@ -563,6 +620,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             checkpoint,
             checkpoint_minutes,
             resume,
+            background_images,
         } => {
             let mut files = Vec::new();
             for p in &paths {
@@ -612,8 +670,42 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 &bar,
             )?;
             bar.finish();
-            out.train_report(&report, &model_out)?;
+            let calibrated = if background_images > 0 {
+                let opts = CalibrateOptions {
+                    max_images: background_images,
+                    seed,
+                };
+                let bar = progress::Bar::new(out.shows_progress());
+                let report = bg::calibrate(&model_out, &files, &paths, &model_out, &opts, &bar)?;
+                bar.finish();
+                Some(report)
+            } else {
+                None
+            };
+            out.train_report(&report, calibrated.as_ref(), &model_out)?;
             Ok(EXIT_OK)
+        }
+        Command::Calibrate {
+            paths,
+            model,
+            out: model_out,
+            max_images,
+            seed,
+        } => {
+            let mut files = Vec::new();
+            for p in &paths {
+                files.extend(eval::image_files(p)?);
+            }
+            let opts = CalibrateOptions { max_images, seed };
+            let bar = progress::Bar::new(out.shows_progress());
+            let report = bg::calibrate(&model, &files, &paths, &model_out, &opts, &bar)?;
+            bar.finish();
+            out.calibrate_report(&report, &model_out)?;
+            Ok(if report.skipped > 0 {
+                EXIT_PARTIAL
+            } else {
+                EXIT_OK
+            })
         }
         Command::Compact => {
             let mut index = Index::open(&cli.index, wait)?;
@@ -652,8 +744,8 @@ fn run_eval(what: EvalCommand, out: &Out) -> Result<u8> {
             method,
             model,
         } => {
-            let methods = Method::parse_list(&method).map_err(|e| anyhow::anyhow!(e))?;
             let encoder = model.load()?;
+            let methods = methods_for(&method, &encoder)?;
             let (train, test) = match (dir, train, test) {
                 (Some(d), _, _) => (None, Labelled::from_folder(&d)?),
                 (None, Some(tr), Some(te)) => (
@@ -679,10 +771,16 @@ fn run_eval(what: EvalCommand, out: &Out) -> Result<u8> {
             max_side,
             plot,
             save_copies,
+            background,
             model,
         } => {
-            let methods = Method::parse_list(&method).map_err(|e| anyhow::anyhow!(e))?;
-            let encoder = model.load()?;
+            let mut encoder = model.load()?;
+            if let Some(dir) = &background {
+                let files = eval::image_files(dir)?;
+                let (set, _) = bg::build(&encoder, &files, &CalibrateOptions::default(), &bar)?;
+                encoder.set_background(set);
+            }
+            let methods = methods_for(&method, &encoder)?;
             let originals = eval::image_files(&dir)?;
             let distractors = match distractors {
                 Some(d) => eval::image_files(&d)?,
@@ -710,6 +808,19 @@ fn run_eval(what: EvalCommand, out: &Out) -> Result<u8> {
     }
 }
 
+/// The methods of a `--method` list; `all` leaves out encoder-norm when the encoder has no
+/// background set (naming it is an error then).
+fn methods_for(spec: &str, encoder: &Encoder) -> Result<Vec<Method>> {
+    let mut methods = Method::parse_list(spec).map_err(|e| anyhow::anyhow!(e))?;
+    let named = spec
+        .split(',')
+        .any(|m| m.trim() == Method::EncoderNormalised.name());
+    if !encoder.has_background() && !named {
+        methods.retain(|m| *m != Method::EncoderNormalised);
+    }
+    Ok(methods)
+}
+
 /// Query images up to which `query` scans the flat vector file instead of loading the graph.
 const EXACT_QUERIES_MAX: usize = 16;
 
@@ -718,6 +829,35 @@ fn open_for_model(dir: &Path, encoder: &Encoder, wait: Wait) -> Result<Index> {
     let index = Index::open(dir, wait)?;
     index.check_model(encoder.info())?;
     Ok(index)
+}
+
+/// The background set `dedup` scores with: that of `--model` (which must be the index's
+/// model), or of the built-in encoder when the index was built with it; `None` (cosine
+/// scoring) for a model without one.
+fn dedup_background(
+    index: &Index,
+    model: Option<&Path>,
+    out: &Out,
+) -> Result<Option<Arc<lookalike::background::Background>>> {
+    let encoder = match model {
+        Some(path) => {
+            let encoder = Encoder::from_file(path)?;
+            index.check_model(encoder.info())?;
+            encoder
+        }
+        None => {
+            let encoder = Encoder::default_model()?;
+            if index.check_model(encoder.info()).is_err() {
+                out.note(
+                    "the index was built with another model: scoring by cosine similarity \
+                     (pass --model FILE to use its background set)",
+                );
+                return Ok(None);
+            }
+            encoder
+        }
+    };
+    Ok(encoder.background()?.cloned().map(Arc::new))
 }
 
 /// Loads the graph, telling the user when it had to be rebuilt from the database.

@@ -2,6 +2,7 @@
 //! (`lookalike query x | head -1`) ends the process quietly with status 0.
 
 use lookalike::actions::{JournalEntry, Outcome, Status, Step, UndoReport};
+use lookalike::background::CalibrateReport;
 use lookalike::dedup::{DedupOptions, Group};
 use lookalike::eval::copies::CopiesReport;
 use lookalike::eval::methods::Method;
@@ -194,12 +195,14 @@ impl Out {
         if self.json {
             let mut v = json!({
                 "threshold": opts.threshold,
+                "scoring": scoring(opts),
                 "near_exact": opts.near_exact,
                 "groups": groups.iter().map(|g| json!({
                     "tier": g.tier,
                     "members": g.members.iter().map(|m| json!({
                         "path": path_text(&m.path),
                         "similarity": m.similarity,
+                        "score": m.score,
                         "tier": m.tier,
                         "keeper": m.keeper,
                         "reference": m.reference,
@@ -236,8 +239,14 @@ impl Out {
                     "     "
                 };
                 let tier = if m.keeper { "" } else { m.tier.name() };
+                // With a background set, the normalised similarity the threshold applies to.
+                let score = match (opts.background.is_some(), m.keeper) {
+                    (false, _) => String::new(),
+                    (true, true) => " ".repeat(7),
+                    (true, false) => format!(" {:+.3}", m.score),
+                };
                 s.push_str(&format!(
-                    "  {mark} {:.4} {:<10} {:>9}  {:>9}  {}\n",
+                    "  {mark} {:.4}{score} {:<10} {:>9}  {:>9}  {}\n",
                     m.similarity,
                     tier,
                     format!("{}x{}", m.width, m.height),
@@ -247,11 +256,12 @@ impl Out {
             }
         }
         s.push_str(&format!(
-            "{} groups, {} files ({}) that duplicate a keeper (threshold {}, near-exact within {} grey levels)\n",
+            "{} groups, {} files ({}) that duplicate a keeper (threshold {} on the {} similarity, near-exact within {} grey levels)\n",
             groups.len(),
             files,
             human_bytes(bytes),
             opts.threshold,
+            scoring(opts),
             opts.near_exact
         ));
         if let Some(steps) = plan {
@@ -284,6 +294,7 @@ impl Out {
             "reference",
             "tier",
             "similarity",
+            "score",
             "width",
             "height",
             "size",
@@ -298,6 +309,7 @@ impl Out {
                     m.reference.to_string(),
                     m.tier.name().to_string(),
                     format!("{:.4}", m.similarity),
+                    format!("{:.4}", m.score),
                     m.width.to_string(),
                     m.height.to_string(),
                     m.size.to_string(),
@@ -432,15 +444,20 @@ impl Out {
                 m.recall_at_1
             ));
         }
-        // Per transform: the encoder next to the best hash (by µAP), or every method if neither.
-        let encoder = r.methods.iter().find(|m| m.method == Method::Encoder);
+        // Per transform: the encoder methods next to the best hash (by µAP), or every method
+        // if there is no hash or no encoder.
+        let encoders: Vec<_> = r
+            .methods
+            .iter()
+            .filter(|m| matches!(m.method, Method::Encoder | Method::EncoderNormalised))
+            .collect();
         let best_hash = r
             .methods
             .iter()
             .filter(|m| m.method.is_hash())
             .max_by(|a, b| a.micro_ap.total_cmp(&b.micro_ap));
-        let shown: Vec<_> = match (encoder, best_hash) {
-            (Some(e), Some(h)) => vec![e, h],
+        let shown: Vec<_> = match best_hash {
+            Some(h) if !encoders.is_empty() => encoders.into_iter().chain([h]).collect(),
             _ => r.methods.iter().collect(),
         };
         s.push_str("\nper transform: recall@1 / recall at the overall precision-0.90 threshold\n");
@@ -463,10 +480,16 @@ impl Out {
         self.emit(&s)
     }
 
-    pub fn train_report(&self, r: &TrainReport, model: &Path) -> anyhow::Result<()> {
+    pub fn train_report(
+        &self,
+        r: &TrainReport,
+        background: Option<&CalibrateReport>,
+        model: &Path,
+    ) -> anyhow::Result<()> {
         if self.json {
             let mut v = serde_json::to_value(r)?;
             v["model"] = json!(path_text(model));
+            v["background"] = serde_json::to_value(background)?;
             return self.emit_json(&v);
         }
         let mut text = String::new();
@@ -491,6 +514,26 @@ impl Out {
             r.elapsed_s,
             r.final_loss,
             r.images_per_s,
+            path_text(model)
+        ))?;
+        match background {
+            Some(b) => self.calibrate_report(b, model),
+            None => Ok(()),
+        }
+    }
+
+    pub fn calibrate_report(&self, r: &CalibrateReport, model: &Path) -> anyhow::Result<()> {
+        if self.json {
+            let mut v = serde_json::to_value(r)?;
+            v["model"] = json!(path_text(model));
+            return self.emit_json(&v);
+        }
+        self.emit(&format!(
+            "background set of {} photos ({} found, {} skipped) in {:.1} s; wrote {}\n",
+            r.images,
+            r.found,
+            r.skipped,
+            r.elapsed_s,
             path_text(model)
         ))
     }
@@ -535,5 +578,14 @@ mod tests {
         use std::os::unix::ffi::OsStrExt;
         let p = Path::new(std::ffi::OsStr::from_bytes(b"/a/caf\xe9.jpg"));
         assert_eq!(path_text(p), "/a/caf\\xe9.jpg");
+    }
+}
+
+/// What dedup's threshold applied to: `normalised` (with a background set) or `cosine`.
+fn scoring(opts: &DedupOptions) -> &'static str {
+    if opts.background.is_some() {
+        "normalised"
+    } else {
+        "cosine"
     }
 }

@@ -14,6 +14,10 @@ use image_hasher::{HashAlg, HasherConfig};
 pub enum Method {
     /// The neural encoder (cosine of embeddings).
     Encoder,
+    /// The neural encoder, normalised similarity against the model's background set
+    /// (see [`crate::background`]).
+    #[serde(rename = "encoder-norm")]
+    EncoderNormalised,
     /// Average hash (aHash).
     MeanHash,
     /// Difference hash (dHash): horizontal gradient signs.
@@ -27,8 +31,9 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 6] = [
+    pub const ALL: [Method; 7] = [
         Method::Encoder,
+        Method::EncoderNormalised,
         Method::MeanHash,
         Method::GradientHash,
         Method::DctHash,
@@ -45,6 +50,7 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::Encoder => "encoder",
+            Method::EncoderNormalised => "encoder-norm",
             Method::MeanHash => "mean-hash",
             Method::GradientHash => "gradient-hash",
             Method::DctHash => "dct-hash",
@@ -73,7 +79,7 @@ impl Method {
                     Some(m) => vec![*m],
                     None => {
                         return Err(format!(
-                            "unknown method `{other}` (known: encoder, mean-hash, gradient-hash, dct-hash, block-hash, raw-pixels, hashes, all)"
+                            "unknown method `{other}` (known: encoder, encoder-norm, mean-hash, gradient-hash, dct-hash, block-hash, raw-pixels, hashes, all)"
                         ))
                     }
                 },
@@ -98,14 +104,19 @@ pub enum Descriptor {
     Vector(Vec<f32>),
     /// A 64-bit hash, compared by Hamming distance.
     Hash(u64),
+    /// A unit vector and its background level, compared by normalised similarity.
+    Normalised(Vec<f32>, f32),
 }
 
 impl Descriptor {
-    /// Similarity in [-1, 1] (vectors) or [0, 1] (hashes).
+    /// Similarity in [-1, 1] (vectors), [0, 1] (hashes) or [-2, 2] (normalised).
     pub fn similarity(&self, other: &Descriptor) -> f32 {
         match (self, other) {
             (Descriptor::Vector(a), Descriptor::Vector(b)) => crate::ann::dot(a, b),
             (Descriptor::Hash(a), Descriptor::Hash(b)) => 1.0 - (a ^ b).count_ones() as f32 / 64.0,
+            (Descriptor::Normalised(a, la), Descriptor::Normalised(b, lb)) => {
+                crate::background::normalised(crate::ann::dot(a, b), *la, *lb)
+            }
             _ => f32::NAN,
         }
     }
@@ -148,13 +159,40 @@ pub fn describe(
     images: &[PreparedImage],
 ) -> Result<Vec<Vec<Descriptor>>> {
     let mut out = Vec::with_capacity(methods.len());
+    // Embedded once for both encoder methods.
+    let mut vectors: Option<Vec<Vec<f32>>> = None;
+    let mut embedded = || -> Result<Vec<Vec<f32>>> {
+        if vectors.is_none() {
+            let dim = encoder.info().dim;
+            vectors = Some(
+                encoder
+                    .embed(images)?
+                    .into_iter()
+                    .map(|v| v.unwrap_or_else(|| vec![0.0; dim]))
+                    .collect(),
+            );
+        }
+        Ok(vectors.clone().expect("just computed"))
+    };
     for &m in methods {
         let ds: Vec<Descriptor> = match m {
-            Method::Encoder => encoder
-                .embed(images)?
-                .into_iter()
-                .map(|v| Descriptor::Vector(v.unwrap_or_else(|| vec![0.0; encoder.info().dim])))
-                .collect(),
+            Method::Encoder => embedded()?.into_iter().map(Descriptor::Vector).collect(),
+            Method::EncoderNormalised => {
+                let background = encoder.background()?.ok_or_else(|| {
+                    crate::Error::InvalidArgument(format!(
+                        "method encoder-norm: model {} has no background set (give one with \
+                         --background DIR, or `lookalike calibrate` the model)",
+                        encoder.info()
+                    ))
+                })?;
+                let vs = embedded()?;
+                let refs: Vec<&[f32]> = vs.iter().map(Vec::as_slice).collect();
+                let levels = background.par_levels(&refs);
+                vs.into_iter()
+                    .zip(levels)
+                    .map(|(v, l)| Descriptor::Normalised(v, l))
+                    .collect()
+            }
             _ => {
                 use rayon::prelude::*;
                 images
@@ -187,9 +225,26 @@ mod tests {
             vec![Method::Encoder, Method::RawPixels]
         );
         assert_eq!(Method::parse_list("hashes").unwrap().len(), 4);
-        assert_eq!(Method::parse_list("all,encoder").unwrap().len(), 6);
+        assert_eq!(Method::parse_list("all,encoder").unwrap().len(), 7);
         assert_eq!(Method::parse_list("phash").unwrap(), vec![Method::DctHash]);
         assert!(Method::parse_list("sift").is_err());
+    }
+
+    #[test]
+    fn json_names_are_the_names_the_command_line_takes() {
+        for m in Method::ALL {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.name(), "{m:?}");
+            assert_eq!(Method::parse_list(m.name()).unwrap(), vec![m]);
+        }
+    }
+
+    #[test]
+    fn normalised_descriptors_subtract_the_mean_background_level() {
+        let a = Descriptor::Normalised(vec![1.0, 0.0], 0.5);
+        let b = Descriptor::Normalised(vec![0.6, 0.8], 0.3);
+        assert!((a.similarity(&b) - (0.6 - 0.4)).abs() < 1e-6);
+        // Not comparable with a plain vector.
+        assert!(a.similarity(&Descriptor::Vector(vec![1.0, 0.0])).is_nan());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod kernels;
 pub mod ops;
 pub mod small_cnn;
 
+use crate::background::Background;
 use crate::decode::PreparedImage;
 use crate::error::{Error, Result};
 use candle_core::{Device, Tensor};
@@ -83,6 +84,10 @@ enum Network {
 pub struct Encoder {
     info: ModelInfo,
     network: Network,
+    /// The model's background set (`(count, dim)`), converted on first use: a query never
+    /// needs it.
+    background_tensor: Option<Tensor>,
+    background: std::sync::OnceLock<std::result::Result<Background, String>>,
 }
 
 const ARCH_EFFICIENTNET_LITE0: &str = "efficientnet-lite0";
@@ -129,6 +134,7 @@ impl Encoder {
         let weights = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
             .map_err(|e| Error::model("file", e))?;
         let get = |key: &str| meta.get(&format!("{META_PREFIX}{key}")).cloned();
+        let background_tensor = weights.get(crate::background::TENSOR).cloned();
         let arch = get("arch").unwrap_or_else(|| {
             if weights.contains_key("_blocks.0._depthwise_conv.weight") {
                 ARCH_EFFICIENTNET_LITE0.to_string()
@@ -217,11 +223,56 @@ impl Encoder {
             dim,
             weights_hash: blake3::hash(bytes).to_hex().to_string(),
         };
-        Ok(Encoder { info, network })
+        if let Some(t) = &background_tensor {
+            match t.dims() {
+                [_, d] if *d == dim => {}
+                other => {
+                    return Err(Error::model(
+                        "background",
+                        format!(
+                            "`{}` has shape {other:?}, not (count, {dim})",
+                            crate::background::TENSOR
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(Encoder {
+            info,
+            network,
+            background_tensor,
+            background: std::sync::OnceLock::new(),
+        })
     }
 
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// Whether the model carries a background set (or was given one).
+    pub fn has_background(&self) -> bool {
+        self.background_tensor.is_some() || self.background.get().is_some()
+    }
+
+    /// The background set (see [`crate::background`]), if the model carries one.
+    pub fn background(&self) -> Result<Option<&Background>> {
+        let Some(t) = &self.background_tensor else {
+            return Ok(self.background.get().and_then(|b| b.as_ref().ok()));
+        };
+        let dim = self.info.dim;
+        match self
+            .background
+            .get_or_init(|| Background::from_tensor(t, dim).map_err(|e| e.to_string()))
+        {
+            Ok(b) => Ok(Some(b)),
+            Err(e) => Err(Error::model(format!("model {}", self.info), e)),
+        }
+    }
+
+    /// Uses `background` instead of the model's own (for `eval copies --background`).
+    pub fn set_background(&mut self, background: Background) {
+        self.background_tensor = None;
+        self.background = std::sync::OnceLock::from(Ok(background));
     }
 
     /// Normalised `(N, 3, S, S)` input tensor for a batch of prepared images.
