@@ -57,7 +57,7 @@ pub fn normalised(similarity: f32, level_a: f32, level_b: f32) -> f32 {
 impl Background {
     /// From `count` rows of `dim` values (each a unit vector).
     pub fn from_rows(rows: &[f32], dim: usize) -> Result<Background> {
-        if dim == 0 || rows.is_empty() || rows.len() % dim != 0 {
+        if dim == 0 || rows.is_empty() || !rows.len().is_multiple_of(dim) {
             return Err(Error::model(
                 "background",
                 format!("{} values do not form rows of {dim}", rows.len()),

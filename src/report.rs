@@ -185,7 +185,7 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
          <meta name=\"viewport\" content=\"width=device-width\">\
          <title>lookalike: {n} duplicate groups</title><style>{STYLE}</style></head>\n\
          <body data-groups=\"{n}\"><header><h1>lookalike: {n} duplicate groups</h1>\
-         <p>{copies} files ({size}) duplicate a keeper. Threshold {t} on the {scoring} similarity; near-exact: same picture within {ne} grey levels. \
+         <p>{copies} files ({size}) duplicate a keeper. Threshold {t} on the {scoring} similarity; near-exact: same picture within {ne} levels. \
          The keeper of each group has a green frame.</p>\
          <label><input type=\"checkbox\" data-tier=\"exact\" checked> exact</label>\
          <label><input type=\"checkbox\" data-tier=\"near_exact\" checked> near-exact</label>\

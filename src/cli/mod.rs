@@ -136,8 +136,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
         /// A copy is "near-exact" (the same picture resized or recompressed) when it has its
-        /// keeper's aspect ratio and their small grey thumbnails differ by at most this many
-        /// grey levels on average
+        /// keeper's aspect ratio and their 32x32 colour thumbnails differ by at most this many
+        /// levels on average, and by at most 6 times as many at 99 % of their pixels
         #[arg(long, default_value_t = DEFAULT_NEAR_EXACT, value_name = "LEVELS")]
         near_exact: f32,
         /// Which image of a group is kept: best (resolution, then size, then age), largest,
@@ -477,7 +477,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         } => {
             anyhow::ensure!(
                 (0.0..=255.0).contains(&near_exact),
-                "--near-exact is a number of grey levels between 0 and 255, got {near_exact}"
+                "--near-exact is a number of levels between 0 and 255, got {near_exact}"
             );
             let action = match (move_to, hardlink, trash, delete) {
                 (Some(dir), ..) => Some(Action::MoveTo(std::path::absolute(&dir)?)),

@@ -256,7 +256,7 @@ impl Out {
             }
         }
         s.push_str(&format!(
-            "{} groups, {} files ({}) that duplicate a keeper (threshold {} on the {} similarity, near-exact within {} grey levels)\n",
+            "{} groups, {} files ({}) that duplicate a keeper (threshold {} on the {} similarity, near-exact within {} levels)\n",
             groups.len(),
             files,
             human_bytes(bytes),
@@ -561,6 +561,15 @@ impl Out {
     }
 }
 
+/// What dedup's threshold applied to: `normalised` (with a background set) or `cosine`.
+fn scoring(opts: &DedupOptions) -> &'static str {
+    if opts.background.is_some() {
+        "normalised"
+    } else {
+        "cosine"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,14 +587,5 @@ mod tests {
         use std::os::unix::ffi::OsStrExt;
         let p = Path::new(std::ffi::OsStr::from_bytes(b"/a/caf\xe9.jpg"));
         assert_eq!(path_text(p), "/a/caf\\xe9.jpg");
-    }
-}
-
-/// What dedup's threshold applied to: `normalised` (with a background set) or `cosine`.
-fn scoring(opts: &DedupOptions) -> &'static str {
-    if opts.background.is_some() {
-        "normalised"
-    } else {
-        "cosine"
     }
 }
