@@ -252,13 +252,6 @@ pub fn calibrate(
     let start = std::time::Instant::now();
     let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
     let encoder = Encoder::from_bytes(&bytes, "model")?;
-    if encoder.info().arch == "efficientnet-lite0" {
-        return Err(Error::InvalidArgument(format!(
-            "{} has no descriptor head (ImageNet features): calibrate a model written by \
-             `lookalike train`, or pass `eval copies --background DIR`",
-            model.display()
-        )));
-    }
     let (background, skipped) = build(&encoder, files, opts, progress)?;
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| Error::model("file", format!("not a safetensors file ({e})")))?;

@@ -268,7 +268,7 @@ enum Command {
         /// Folders of photos
         #[arg(required = true, value_name = "DIR")]
         paths: Vec<PathBuf>,
-        /// The model to calibrate (safetensors, written by `lookalike train`)
+        /// The model to calibrate (safetensors)
         #[arg(long, value_name = "FILE")]
         model: PathBuf,
         /// Where to write the calibrated model
