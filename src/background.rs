@@ -16,8 +16,9 @@
 //! background set is stored in the model file (`descriptor.background`, f16) by
 //! [`calibrate`]; `dedup` and `eval copies` use it, `query` ranks by plain cosine.
 
-use crate::decode::{self, DecodeOptions};
 use crate::error::{Error, Result};
+use crate::eval::methods::{Descriptor, Method};
+use crate::eval::{describe_all, Source};
 use crate::model::kernels::pointwise;
 use crate::model::{save_safetensors, Encoder, META_PREFIX};
 use crate::progress::Progress;
@@ -199,36 +200,23 @@ pub fn build(
         chosen.truncate(opts.max_images);
         chosen.sort();
     }
-    let decode_opts = DecodeOptions::new(encoder.info().input_size as u32);
-    let pool = decode::decode_pool(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let dim = encoder.info().dim;
-    let mut rows = Vec::with_capacity(chosen.len() * dim);
-    let mut skipped = 0;
-    progress.start("describing background photos", chosen.len());
-    for chunk in chosen.chunks(64) {
-        let prepared: Vec<_> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|p| decode::prepare_file(p, &decode_opts))
-                .collect()
-        });
-        let mut ok = Vec::with_capacity(chunk.len());
-        for (p, r) in chunk.iter().zip(prepared) {
-            match r {
-                Ok(img) => ok.push(img),
-                Err(reason) => {
-                    progress.skipped(p, &reason);
-                    skipped += 1;
-                }
-            }
+    // Decoded and embedded in bounded chunks by eval's describer; undecodable photos and
+    // unusable embeddings (all zero) are left out.
+    let sources: Vec<Source> = chosen.iter().map(|p| Source::File(p)).collect();
+    let described = describe_all(
+        &sources,
+        &[Method::Encoder],
+        encoder,
+        "describing background photos",
+        progress,
+    )?;
+    let mut rows = Vec::with_capacity(chosen.len() * encoder.info().dim);
+    let mut skipped = described.skipped.len();
+    for d in described.descriptors.into_iter().flatten().flatten() {
+        match d {
+            Descriptor::Vector(v) if v.iter().any(|&x| x != 0.0) => rows.extend(v),
+            _ => skipped += 1,
         }
-        for v in encoder.embed(&ok)? {
-            match v {
-                Some(v) => rows.extend(v),
-                None => skipped += 1,
-            }
-        }
-        progress.advance(chunk.len());
     }
     if rows.is_empty() {
         return Err(Error::InvalidArgument(format!(
@@ -236,7 +224,7 @@ pub fn build(
             chosen.len()
         )));
     }
-    Ok((Background::from_rows(&rows, dim)?, skipped))
+    Ok((Background::from_rows(&rows, encoder.info().dim)?, skipped))
 }
 
 /// Writes a copy of the model file `model` to `out` with a background set described from

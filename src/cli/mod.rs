@@ -622,10 +622,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             resume,
             background_images,
         } => {
-            let mut files = Vec::new();
-            for p in &paths {
-                files.extend(eval::image_files(p)?);
-            }
+            let files = eval::image_files_in(&paths)?;
             let epoch_eval = match (eval_train, eval_test) {
                 (Some(train), Some(test)) => Some(trainer::EpochEval {
                     train: Labelled::from_folder(&train)?,
@@ -692,10 +689,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             max_images,
             seed,
         } => {
-            let mut files = Vec::new();
-            for p in &paths {
-                files.extend(eval::image_files(p)?);
-            }
+            let files = eval::image_files_in(&paths)?;
             let opts = CalibrateOptions { max_images, seed };
             let bar = progress::Bar::new(out.shows_progress());
             let report = bg::calibrate(&model, &files, &paths, &model_out, &opts, &bar)?;

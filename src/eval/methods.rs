@@ -160,23 +160,22 @@ pub fn describe(
 ) -> Result<Vec<Vec<Descriptor>>> {
     let mut out = Vec::with_capacity(methods.len());
     // Embedded once for both encoder methods.
-    let mut vectors: Option<Vec<Vec<f32>>> = None;
-    let mut embedded = || -> Result<Vec<Vec<f32>>> {
-        if vectors.is_none() {
-            let dim = encoder.info().dim;
-            vectors = Some(
-                encoder
-                    .embed(images)?
-                    .into_iter()
-                    .map(|v| v.unwrap_or_else(|| vec![0.0; dim]))
-                    .collect(),
-            );
-        }
-        Ok(vectors.clone().expect("just computed"))
+    let vectors: Vec<Vec<f32>> = if methods
+        .iter()
+        .any(|m| matches!(m, Method::Encoder | Method::EncoderNormalised))
+    {
+        let dim = encoder.info().dim;
+        encoder
+            .embed(images)?
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| vec![0.0; dim]))
+            .collect()
+    } else {
+        Vec::new()
     };
     for &m in methods {
         let ds: Vec<Descriptor> = match m {
-            Method::Encoder => embedded()?.into_iter().map(Descriptor::Vector).collect(),
+            Method::Encoder => vectors.iter().cloned().map(Descriptor::Vector).collect(),
             Method::EncoderNormalised => {
                 let background = encoder.background()?.ok_or_else(|| {
                     crate::Error::InvalidArgument(format!(
@@ -185,12 +184,12 @@ pub fn describe(
                         encoder.info()
                     ))
                 })?;
-                let vs = embedded()?;
-                let refs: Vec<&[f32]> = vs.iter().map(Vec::as_slice).collect();
+                let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
                 let levels = background.par_levels(&refs);
-                vs.into_iter()
+                vectors
+                    .iter()
                     .zip(levels)
-                    .map(|(v, l)| Descriptor::Normalised(v, l))
+                    .map(|(v, l)| Descriptor::Normalised(v.clone(), l))
                     .collect()
             }
             _ => {

@@ -89,6 +89,15 @@ pub fn describe_all(
     })
 }
 
+/// [`image_files`] of several folders, one after the other.
+pub fn image_files_in(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        files.extend(image_files(dir)?);
+    }
+    Ok(files)
+}
+
 /// Regular files under `dir`, sorted, that are named like images.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
