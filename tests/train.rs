@@ -127,6 +127,46 @@ fn a_short_training_run_writes_a_usable_model_and_resumes() {
         .map(|m| m["method"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["encoder", "encoder-norm"]);
+
+    // Training on from the calibrated model must not carry its background set (descriptors
+    // of the old network) into the new model: with --background-images 0 it has none.
+    let retrained = tmp.path().join("m3.safetensors");
+    let out = bin()
+        .args(["train", photos.to_str().unwrap(), "--init"])
+        .args([
+            calibrated.as_os_str(),
+            "--out".as_ref(),
+            retrained.as_os_str(),
+        ])
+        .args(["--batch-size", "2", "--input-size", "64", "--dim", "16"])
+        .args(["--background-images", "0", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(tensor_names(&calibrated).contains(&"descriptor.background".to_string()));
+    let names = tensor_names(&retrained);
+    assert!(
+        names.iter().any(|n| n.starts_with("descriptor.")),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"descriptor.background".to_string()),
+        "{names:?}"
+    );
+}
+
+/// The tensor names in a safetensors file's header.
+fn tensor_names(path: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect()
 }
 
 /// Two classes of generated 32x32 pictures: warm diagonal gradients and cool stripes.

@@ -7,6 +7,7 @@ use super::augment::{random_view, AugmentConfig};
 use super::loss::{koleo, nt_xent};
 use super::net::{preload, TrainNet};
 use super::optim::{learning_rate, AdamW};
+use crate::background;
 use crate::decode::{self, DecodeOptions};
 use crate::error::{Error, Result};
 use crate::eval::methods::Method;
@@ -265,7 +266,7 @@ pub fn train(
             )));
         }
         let tensors = candle_core::safetensors::load_buffer(&bytes, &device)?;
-        preload(&varmap, &tensors, &["adamw."])?;
+        preload(&varmap, &tensors, &["adamw.", background::TENSOR])?;
         opt_state = tensors
             .into_iter()
             .filter(|(n, _)| n.starts_with("adamw."))
@@ -275,7 +276,9 @@ pub fn train(
             Some(p) => candle_core::safetensors::load(p, &device)?,
             None => candle_core::safetensors::load_buffer(IMAGENET_MODEL, &device)?,
         };
-        preload(&varmap, &tensors, &["_fc."])?;
+        // An --init model's background set describes that model's network, not the one being
+        // trained: it is left out (the new model gets its own when training ends).
+        preload(&varmap, &tensors, &["_fc.", background::TENSOR])?;
     } else if opts.init.is_some() || opts.freeze_blocks > 0 {
         return Err(Error::InvalidArgument(format!(
             "`{}` trains from scratch: --init and --freeze-blocks apply to {ARCH_LITE0_DESCRIPTOR}",
