@@ -390,7 +390,9 @@ impl TrainNet {
 }
 
 /// Puts `tensors` (e.g. pretrained weights) into `varmap` as f32 variables, before the network
-/// is built, skipping `num_batches_tracked` and any name in `skip_prefixes`.
+/// is built, skipping `num_batches_tracked`, the background set (descriptors of the network
+/// the file came from, never a variable: a trained model gets its own when training ends) and
+/// any name in `skip_prefixes`.
 pub fn preload(
     varmap: &VarMap,
     tensors: &HashMap<String, Tensor>,
@@ -400,6 +402,7 @@ pub fn preload(
     let mut n = 0;
     for (name, t) in tensors {
         if name.ends_with("num_batches_tracked")
+            || name == crate::background::TENSOR
             || skip_prefixes.iter().any(|p| name.starts_with(p))
         {
             continue;

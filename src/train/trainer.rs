@@ -7,7 +7,6 @@ use super::augment::{random_view, AugmentConfig};
 use super::loss::{koleo, nt_xent};
 use super::net::{preload, TrainNet};
 use super::optim::{learning_rate, AdamW};
-use crate::background;
 use crate::decode::{self, DecodeOptions};
 use crate::error::{Error, Result};
 use crate::eval::methods::Method;
@@ -266,7 +265,7 @@ pub fn train(
             )));
         }
         let tensors = candle_core::safetensors::load_buffer(&bytes, &device)?;
-        preload(&varmap, &tensors, &["adamw.", background::TENSOR])?;
+        preload(&varmap, &tensors, &["adamw."])?;
         opt_state = tensors
             .into_iter()
             .filter(|(n, _)| n.starts_with("adamw."))
@@ -276,9 +275,7 @@ pub fn train(
             Some(p) => candle_core::safetensors::load(p, &device)?,
             None => candle_core::safetensors::load_buffer(IMAGENET_MODEL, &device)?,
         };
-        // An --init model's background set describes that model's network, not the one being
-        // trained: it is left out (the new model gets its own when training ends).
-        preload(&varmap, &tensors, &["_fc.", background::TENSOR])?;
+        preload(&varmap, &tensors, &["_fc."])?;
     } else if opts.init.is_some() || opts.freeze_blocks > 0 {
         return Err(Error::InvalidArgument(format!(
             "`{}` trains from scratch: --init and --freeze-blocks apply to {ARCH_LITE0_DESCRIPTOR}",
