@@ -3,8 +3,10 @@
 # each under an empty placeholder file), then
 #   - the build rate (records stored, graph built and saved),
 #   - a cold `query` of a real photo (fresh process: start, open, model, embed, search),
-#   - `info`, which opens the index and loads the graph snapshot,
-#   - `dedup` over everything: wall time, peak memory, planted pairs found.
+#   - `info`, which opens the index (the graph's size comes from its manifest),
+#   - `verify`, which loads the graph snapshot and checks every record,
+#   - `dedup` over everything (from vectors.flat; no graph load): wall time, peak memory,
+#     planted pairs found.
 #
 #   bench/scale.sh [COUNT ...]        (default: 100000)
 #
@@ -27,7 +29,9 @@ for COUNT in "$@"; do
     fi
     du -sh "$D/index"
     hyperfine -N --warmup 3 --runs 20 -n "cold query" "$L query $QUERY --index $D/index -k 10"
-    hyperfine -N --warmup 1 --runs 3 -n "info (loads the graph)" "$L info --index $D/index"
+    hyperfine -N --warmup 1 --runs 5 -n "info (opens the index)" "$L info --index $D/index"
+    /usr/bin/time -f "verify (loads the graph): %e s wall, peak RSS %M KB" \
+        "$L" verify --index "$D/index" > /dev/null
     /usr/bin/time -f "dedup: %e s wall, %U s user, peak RSS %M KB" \
         "$L" dedup --index "$D/index" --json > "$D/dedup.json"
     python3 - "$D/dedup.json" "$D/planted.tsv" <<'EOF'

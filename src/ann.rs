@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 const MAX_CONNECTIONS: usize = 16;
 /// Layers of the hierarchy.
 const MAX_LAYERS: usize = 16;
+/// Neighbours per point in `vectors.flat`: all of a point's layer-0 links (hnsw_rs keeps up
+/// to twice `MAX_CONNECTIONS` there).
+pub const FLAT_NEIGHBOURS: usize = 2 * MAX_CONNECTIONS;
 /// Candidate list size while building.
 const EF_CONSTRUCTION: usize = 200;
 /// Snapshot file base name (hnsw_rs appends `.hnsw.graph` and `.hnsw.data`).
@@ -272,17 +275,37 @@ impl Graph {
         std::fs::rename(&manifest_tmp, &manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
         // The flat vector file last: until it is renamed in, the old one names an older
         // generation and is not used.
+        self.write_flat(dir, generation)?;
+        sync_dir(dir)?;
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(())
+    }
+
+    /// Writes `vectors.flat` (see [`crate::flat`]): every point's id, vector and layer-0
+    /// neighbours.
+    pub fn write_flat(&self, dir: &Path, generation: u64) -> Result<()> {
         let points = self.points();
         crate::flat::write(
             dir,
             generation,
             self.dim,
+            FLAT_NEIGHBOURS,
             points.len(),
-            points.iter().map(|p| (p.get_origin_id() as u64, p.get_v())),
-        )?;
-        sync_dir(dir)?;
-        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        Ok(())
+            points.iter().map(|p| crate::flat::FlatPoint {
+                id: p.get_origin_id() as u64,
+                vector: p.get_v(),
+                neighbours: p
+                    .get_neighborhood_id()
+                    .first()
+                    .map(|layer0| {
+                        layer0
+                            .iter()
+                            .map(|n| (n.d_id as u64, 1.0 - n.distance))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+        )
     }
 
     /// Loads the snapshot in `dir` if it exists, is intact and matches `generation` and `dim`.

@@ -7,8 +7,10 @@
 //! member. Keepers are chosen by a [`Keep`] policy; files under a reference folder are always
 //! keepers and are marked so that no action ever touches them.
 
+use crate::ann::dot;
 use crate::background::{normalised, Background};
 use crate::error::Result;
+use crate::flat::FlatVectors;
 use crate::index::Index;
 use crate::store::{FileRecord, Hash};
 use rayon::prelude::*;
@@ -40,8 +42,10 @@ const FINGERPRINT_SIDE: u32 = 32;
 /// A near-exact copy's thumbnail pixels (99th percentile) stay within this many times the
 /// near-exact limit of the keeper's.
 const NEAR_EXACT_PEAK: f32 = 6.0;
-/// Neighbours examined per image.
+/// Similar images kept per image.
 const NEIGHBOURS: usize = 32;
+/// Points whose links the self-join follows from one image, at most (see [`similar_pairs`]).
+const EXPANDED: usize = 4 * NEIGHBOURS;
 
 /// How close a member is to its keeper. Ordered from closest to loosest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -276,56 +280,69 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         });
     }
 
-    // Self-join through the graph, searching with the vectors it holds (no second copy):
-    // similar pairs above the threshold, in both directions.
+    // Self-join over the graph's own neighbour lists, read from the flat vector file (the
+    // graph itself is not loaded): pairs whose cosine reaches the floor, scored below.
     let position: HashMap<u64, usize> = contents
         .iter()
         .enumerate()
         .map(|(i, c)| (c.id, i))
         .collect();
-    let graph = index.graph()?;
-    // Background levels, by position, when pairs are scored by normalised similarity.
+    let flat = index.neighbourhood()?;
+    let floor = if opts.background.is_some() {
+        NORMALISED_MIN_COSINE
+    } else {
+        opts.threshold
+    };
+    let pairs = similar_pairs(flat, floor, |id| position.get(&id).copied());
+    // Background levels, by position, of the images in a pair or with several files, when
+    // pairs are scored by normalised similarity.
     let levels: Option<Vec<f32>> = opts.background.as_ref().map(|bg| {
-        let by_id: HashMap<u64, f32> = graph
-            .par_map_blocks(256, |ids, vectors| {
-                ids.iter().copied().zip(bg.levels(vectors)).collect()
-            })
-            .into_iter()
+        let mut row_of: Vec<Option<usize>> = vec![None; contents.len()];
+        for row in 0..flat.len() {
+            if let Some(&i) = position.get(&flat.id(row)) {
+                row_of[i] = Some(row);
+            }
+        }
+        let mut needed = vec![false; contents.len()];
+        for &(i, j, _) in &pairs {
+            needed[i] = true;
+            needed[j] = true;
+        }
+        for (i, c) in contents.iter().enumerate() {
+            needed[i] |= c.files.len() > 1;
+        }
+        let wanted: Vec<(usize, usize)> = (0..contents.len())
+            .filter(|&i| needed[i])
+            .filter_map(|i| row_of[i].map(|row| (i, row)))
             .collect();
-        contents
-            .iter()
-            .map(|c| by_id.get(&c.id).copied().unwrap_or(1.0))
-            .collect()
+        let vectors: Vec<&[f32]> = wanted.iter().map(|&(_, row)| flat.vector(row)).collect();
+        let mut levels = vec![1.0; contents.len()];
+        for (&(i, _), level) in wanted.iter().zip(bg.par_levels(&vectors)) {
+            levels[i] = level;
+        }
+        levels
     });
     let score = |i: usize, j: usize, cos: f32| match &levels {
         Some(l) => normalised(cos, l[i], l[j]),
         None => cos,
     };
-    let pairs: Vec<Vec<(usize, usize, f32, f32)>> = graph.par_map_points(|id, v| {
-        let Some(&i) = position.get(&id) else {
-            return Vec::new();
-        };
-        graph
-            .search(v, NEIGHBOURS, 2 * NEIGHBOURS)
-            .into_iter()
-            .filter_map(|h| position.get(&h.id).map(|&j| (i, j, h.similarity)))
-            .filter(|&(i, j, _)| i != j)
-            .map(|(i, j, cos)| (i, j, score(i, j, cos), cos))
-            .filter(|&(_, _, s, cos)| {
-                s >= opts.threshold && (levels.is_none() || cos >= NORMALISED_MIN_COSINE)
-            })
-            .collect()
-    });
+    let pairs = pairs
+        .into_iter()
+        .map(|(i, j, cos)| (i, j, score(i, j, cos), cos))
+        .filter(|&(_, _, s, _)| s >= opts.threshold);
     // Per image: the images similar to it, with (score, cosine).
     let mut similar: Vec<HashMap<usize, (f32, f32)>> = vec![HashMap::new(); contents.len()];
-    for (i, j, s, cos) in pairs.into_iter().flatten() {
+    for (i, j, s, cos) in pairs {
         similar[i].insert(j, (s, cos));
         similar[j].insert(i, (s, cos));
     }
 
     // Keepers in order of preference; each takes the unassigned images similar to it
-    // (reference images are never taken: they keep their own groups).
-    let mut order: Vec<usize> = (0..contents.len()).collect();
+    // (reference images are never taken: they keep their own groups). An image with one file
+    // and nothing similar to it forms no group and needs no place in the order.
+    let mut order: Vec<usize> = (0..contents.len())
+        .filter(|&i| !similar[i].is_empty() || contents[i].files.len() > 1)
+        .collect();
     order.sort_by(|&a, &b| content_order(opts.keep, &contents[a], &contents[b]));
     let mut assigned = vec![false; contents.len()];
     let mut groups = Vec::new();
@@ -380,6 +397,67 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
     classify_near_exact(&mut groups, opts.near_exact);
     groups.sort_by(|a, b| a.members[0].path.cmp(&b.members[0].path));
     Ok(groups)
+}
+
+/// Pairs of positions `(i, j, cosine)` with cosine at or above `floor`, at most
+/// [`NEIGHBOURS`] per image and each pair possibly in both directions; `position` maps a
+/// point's id to its image (`None`: deleted since the graph was built).
+///
+/// A range search over the graph's links: from a point, every linked point is scored, and
+/// every one that reaches the floor is expanded in turn, best first, up to [`EXPANDED`]
+/// points. The graph keeps a point's nearest neighbour but prunes other near ones that are
+/// closer to a kept link than to the point, so the rest of a tight group of copies is only
+/// reached through its other members. A point none of whose links reaches the floor (most
+/// of them) costs nothing: the similarities of its own links are stored.
+fn similar_pairs(
+    flat: &FlatVectors,
+    floor: f32,
+    position: impl Fn(u64) -> Option<usize> + Sync,
+) -> Vec<(usize, usize, f32)> {
+    (0..flat.len())
+        .into_par_iter()
+        .flat_map_iter(|row| {
+            let Some(i) = position(flat.id(row)) else {
+                return Vec::new();
+            };
+            let mut found: Vec<(usize, f32)> = flat
+                .neighbours(row)
+                .filter(|&(_, cos)| cos >= floor)
+                .collect();
+            if !found.is_empty() {
+                let v = flat.vector(row);
+                let mut seen: std::collections::HashSet<usize> =
+                    flat.neighbours(row).map(|(m, _)| m).collect();
+                seen.insert(row);
+                let mut frontier = found.clone();
+                for _ in 0..EXPANDED {
+                    let Some(best) = (0..frontier.len())
+                        .max_by(|&a, &b| frontier[a].1.total_cmp(&frontier[b].1))
+                    else {
+                        break;
+                    };
+                    let (n, _) = frontier.swap_remove(best);
+                    for (m, _) in flat.neighbours(n) {
+                        if seen.insert(m) {
+                            let cos = dot(v, flat.vector(m));
+                            if cos >= floor {
+                                found.push((m, cos));
+                                frontier.push((m, cos));
+                            }
+                        }
+                    }
+                }
+            }
+            let mut found: Vec<(usize, f32)> = found
+                .into_iter()
+                .filter_map(|(m, cos)| position(flat.id(m)).map(|j| (j, cos)))
+                .filter(|&(j, _)| j != i)
+                .collect();
+            found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            found.truncate(NEIGHBOURS);
+            found.into_iter().map(|(j, cos)| (i, j, cos)).collect()
+        })
+        .collect()
 }
 
 /// An RGB `FINGERPRINT_SIDE`² thumbnail of the upright picture, or `None` if unreadable now.
@@ -513,6 +591,73 @@ mod tests {
 
     /// Regression: with normalised scoring, photos far from every background photo (levels
     /// near 0) once grouped at cosines around 0.5; a pair must also reach the cosine floor.
+    #[test]
+    fn the_self_join_finds_every_pair_of_tight_groups() {
+        use std::collections::HashSet;
+        // 2,000 scattered points, then 40 groups of 6 copies of a point (pairwise cosine
+        // about 0.94): the graph keeps each point's nearest copy and prunes the rest of its
+        // group from its links, which the second step must recover.
+        let dim = 64;
+        let mut state = 20261201u64;
+        let mut noise = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        let mut vectors: Vec<Vec<f32>> = (0..2000)
+            .map(|_| crate::model::normalised((0..dim).map(|_| noise()).collect()).unwrap())
+            .collect();
+        for _ in 0..40 {
+            let base: Vec<f32> = (0..dim).map(|_| noise()).collect();
+            let base = crate::model::normalised(base).unwrap();
+            for _ in 0..6 {
+                let copy = base.iter().map(|x| x + 0.03 * noise()).collect();
+                vectors.push(crate::model::normalised(copy).unwrap());
+            }
+        }
+        let items: Vec<(Vec<f32>, u64)> = vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.clone(), i as u64))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        crate::ann::Graph::build(dim, &items)
+            .write_flat(dir.path(), 1)
+            .unwrap();
+        let flat = FlatVectors::open(dir.path(), 1, dim).unwrap();
+        let floor = 0.85;
+        let found: HashSet<(usize, usize)> = similar_pairs(&flat, floor, |id| Some(id as usize))
+            .into_iter()
+            .map(|(i, j, cos)| {
+                assert!((cos - dot(&vectors[i], &vectors[j])).abs() < 1e-5);
+                (i.min(j), i.max(j))
+            })
+            .collect();
+        let mut exhaustive = HashSet::new();
+        for i in 0..vectors.len() {
+            for j in i + 1..vectors.len() {
+                if dot(&vectors[i], &vectors[j]) >= floor {
+                    exhaustive.insert((i, j));
+                }
+            }
+        }
+        assert_eq!(
+            exhaustive.len(),
+            40 * 15,
+            "every pair of a group, nothing else"
+        );
+        let missed: Vec<_> = exhaustive.difference(&found).collect();
+        let extra: Vec<_> = found.difference(&exhaustive).collect();
+        assert!(
+            missed.is_empty() && extra.is_empty(),
+            "missed {missed:?}, extra {extra:?}"
+        );
+        // Deleted points (no position) are in no pair.
+        let kept = similar_pairs(&flat, floor, |id| (id % 2 == 0).then_some(id as usize));
+        assert!(!kept.is_empty() && kept.iter().all(|&(i, j, _)| i % 2 == 0 && j % 2 == 0));
+    }
+
     #[test]
     fn normalised_pairs_need_the_cosine_floor_too() {
         use crate::store::{ChangeSet, ContentRecord};

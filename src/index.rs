@@ -56,7 +56,7 @@ pub struct IndexStats {
     pub distinct_images: u64,
     pub dim: usize,
     pub generation: u64,
-    pub graph_points: Option<usize>,
+    pub graph_points: usize,
     pub size_on_disk_bytes: u64,
 }
 
@@ -170,7 +170,14 @@ impl Index {
         if self.graph.is_none() {
             let dim = self.meta.model.dim;
             let graph = match Graph::load(&self.dir, generation, dim) {
-                Ok(g) => g,
+                Ok(g) => {
+                    // A snapshot from before the flat file held neighbours, or one whose flat
+                    // file went missing: write it, so that queries and dedup need no graph.
+                    if FlatVectors::open(&self.dir, generation, dim).is_none() {
+                        g.write_flat(&self.dir, generation)?;
+                    }
+                    g
+                }
                 Err(problem) => {
                     let g = self.rebuild_graph()?;
                     // An empty index has nothing worth announcing.
@@ -295,6 +302,29 @@ impl Index {
         self.flat.is_some()
     }
 
+    /// The mapped flat vector file with every point's graph neighbours, for a self-join that
+    /// never loads the graph. If the file is not current, the graph is loaded (or rebuilt),
+    /// which writes it, and let go again.
+    pub fn neighbourhood(&mut self) -> Result<&FlatVectors> {
+        if !self.can_search_exactly() {
+            let had_graph = self.graph.is_some();
+            self.graph()?;
+            let (dir, generation) = (self.dir.clone(), self.meta.generation);
+            let dim = self.meta.model.dim;
+            if FlatVectors::open(&dir, generation, dim).is_none() {
+                self.graph()?.write_flat(&dir, generation)?;
+            }
+            if !had_graph {
+                self.graph = None;
+            }
+            self.flat = FlatVectors::open(&dir, generation, dim);
+        }
+        self.flat.as_ref().ok_or_else(|| Error::Corrupt {
+            path: crate::flat::path(&self.dir),
+            detail: "the flat vector file was written but does not read back".into(),
+        })
+    }
+
     /// The `want` best `(id, similarity)` hits: from the graph once it is loaded, else by an
     /// exact scan of the flat vector file if it is current, else from the graph (loading or
     /// rebuilding it).
@@ -352,12 +382,16 @@ impl Index {
         self.store.paths_of(hash)
     }
 
-    /// Counts and sizes for `info`; loads the graph snapshot only if `with_graph`.
-    pub fn stats(&mut self, with_graph: bool) -> Result<IndexStats> {
-        let graph_points = if with_graph {
-            Some(self.graph()?.len())
-        } else {
-            None
+    /// Counts and sizes for `info`. The graph's point count comes from its snapshot's
+    /// manifest when that is current (no load); otherwise the graph is loaded or rebuilt.
+    pub fn stats(&mut self) -> Result<IndexStats> {
+        let graph_points = match (
+            &self.graph,
+            Graph::snapshot_points(&self.dir, self.meta.generation),
+        ) {
+            (Some(g), _) => g.len(),
+            (None, Some(points)) => points,
+            (None, None) => self.graph()?.len(),
         };
         Ok(IndexStats {
             path: self.dir.clone(),

@@ -349,11 +349,41 @@ fn reopening_uses_the_saved_graph_and_a_missing_one_is_rebuilt() {
         before
     );
 
-    // Without the flat vector file, a query loads the graph, with the same answer.
+    // Without the flat vector file, a query loads the graph, with the same answer, and
+    // writes the file again.
     std::fs::remove_file(index.join("vectors.flat")).unwrap();
     let out = run(&index, &["query", q, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(neighbor_paths(&stdout_json(&out)), before);
+    assert!(index.join("vectors.flat").exists());
+
+    // dedup and info answer from the flat file and the manifest: a damaged graph file goes
+    // unread (and unreported) until a command that needs the graph finds and rebuilds it.
+    let dedup_before = stdout_json(&run(&index, &["dedup", "--json", "--cosine"]));
+    let graph_file = index.join("graph.hnsw.graph");
+    let mut bytes = std::fs::read(&graph_file).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&graph_file, bytes).unwrap();
+    for args in [
+        &["dedup", "--json", "--cosine"][..],
+        &["info", "--json"][..],
+    ] {
+        let out = run(&index, args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("rebuilt"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        if args[0] == "dedup" {
+            assert_eq!(stdout_json(&out), dedup_before);
+        } else {
+            assert_eq!(stdout_json(&out)["graph_points"], 3);
+        }
+    }
+    let out = run(&index, &["verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
 }
 
 #[test]

@@ -555,7 +555,7 @@ impl Out {
             s.dim,
             s.files,
             s.distinct_images,
-            s.graph_points.map_or("-".into(), |n| n.to_string()),
+            s.graph_points,
             human_bytes(s.size_on_disk_bytes),
         ))
     }
