@@ -137,33 +137,6 @@ impl Graph {
         }
     }
 
-    /// `f(id, vector)` for every point, in parallel, results in no particular order.
-    pub fn par_map_points<R: Send>(&self, f: impl Fn(u64, &[f32]) -> R + Sync) -> Vec<R> {
-        use rayon::prelude::*;
-        self.points()
-            .par_iter()
-            .map(|p| f(p.get_origin_id() as u64, p.get_v()))
-            .collect()
-    }
-
-    /// `f` on blocks of at most `block` points `(id, vector)`, in parallel; the results of
-    /// all blocks concatenated.
-    pub fn par_map_blocks<R: Send>(
-        &self,
-        block: usize,
-        f: impl Fn(&[u64], &[&[f32]]) -> Vec<R> + Sync,
-    ) -> Vec<R> {
-        use rayon::prelude::*;
-        self.points()
-            .par_chunks(block.max(1))
-            .flat_map_iter(|points| {
-                let ids: Vec<u64> = points.iter().map(|p| p.get_origin_id() as u64).collect();
-                let vectors: Vec<&[f32]> = points.iter().map(|p| p.get_v()).collect();
-                f(&ids, &vectors)
-            })
-            .collect()
-    }
-
     /// Every point of the graph.
     fn points(&self) -> Vec<std::sync::Arc<hnsw_rs::hnsw::Point<'static, f32>>> {
         if self.is_empty() {

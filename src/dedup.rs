@@ -1,7 +1,8 @@
 //! Duplicate grouping: exact copies (same content hash), near-exact copies (the same picture
 //! resized or recompressed: very high similarity) and similar images (edits and crops, down
-//! to the threshold), found by searching the HNSW graph from every image (a self-join), never
-//! by comparing all pairs.
+//! to the threshold), found by a range search from every image over the HNSW graph's links
+//! as `vectors.flat` stores them (a self-join that neither loads the graph nor compares all
+//! pairs).
 //!
 //! Groups never chain: every member is similar to the group's keeper, not merely to another
 //! member. Keepers are chosen by a [`Keep`] policy; files under a reference folder are always
@@ -280,7 +281,7 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         });
     }
 
-    // Self-join over the graph's own neighbour lists, read from the flat vector file (the
+    // Self-join by a range search over the graph's links, read from the flat vector file (the
     // graph itself is not loaded): pairs whose cosine reaches the floor, scored below.
     let position: HashMap<u64, usize> = contents
         .iter()
@@ -596,7 +597,7 @@ mod tests {
         use std::collections::HashSet;
         // 2,000 scattered points, then 40 groups of 6 copies of a point (pairwise cosine
         // about 0.94): the graph keeps each point's nearest copy and prunes the rest of its
-        // group from its links, which the second step must recover.
+        // group from its links, which following the links must recover.
         let dim = 64;
         let mut state = 20261201u64;
         let mut noise = || {

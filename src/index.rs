@@ -304,13 +304,17 @@ impl Index {
 
     /// The mapped flat vector file with every point's graph neighbours, for a self-join that
     /// never loads the graph. If the file is not current, the graph is loaded (or rebuilt),
-    /// which writes it, and let go again.
+    /// which writes it, and let go again (a graph already in memory is kept, and is the
+    /// source of the file when it is newer than the one on disk).
     pub fn neighbourhood(&mut self) -> Result<&FlatVectors> {
-        if !self.can_search_exactly() {
+        let (dir, generation, dim) = (self.dir.clone(), self.meta.generation, self.meta.model.dim);
+        // A file mapped before the graph was loaded may be older than the graph.
+        if self.graph.is_some() || !self.can_search_exactly() {
+            self.flat = FlatVectors::open(&dir, generation, dim);
+        }
+        if self.flat.is_none() {
             let had_graph = self.graph.is_some();
             self.graph()?;
-            let (dir, generation) = (self.dir.clone(), self.meta.generation);
-            let dim = self.meta.model.dim;
             if FlatVectors::open(&dir, generation, dim).is_none() {
                 self.graph()?.write_flat(&dir, generation)?;
             }
@@ -320,7 +324,7 @@ impl Index {
             self.flat = FlatVectors::open(&dir, generation, dim);
         }
         self.flat.as_ref().ok_or_else(|| Error::Corrupt {
-            path: crate::flat::path(&self.dir),
+            path: crate::flat::path(&dir),
             detail: "the flat vector file was written but does not read back".into(),
         })
     }
