@@ -43,6 +43,9 @@ pub struct CompactReport {
     /// Graph points before and after the rebuild.
     pub points_before: usize,
     pub points_after: usize,
+    /// Size of the database on disk before and after it was rewritten compactly.
+    pub database_bytes_before: u64,
+    pub database_bytes_after: u64,
 }
 
 /// What `info` reports.
@@ -205,8 +208,9 @@ impl Index {
     }
 
     /// Drops the records of files that no longer exist (and the contents no file holds any
-    /// more), then rebuilds the graph without the points of deleted contents. `index` does the
-    /// same for the folders it scans; this covers the whole index at once.
+    /// more), rebuilds the graph without the points of deleted contents, and rewrites the
+    /// database compactly (see [`Store::rewrite`]). `index` drops records for the folders it
+    /// scans; this covers the whole index at once.
     pub fn compact(&mut self) -> Result<CompactReport> {
         let mut report = CompactReport {
             points_before: self.graph()?.len(),
@@ -238,6 +242,7 @@ impl Index {
         self.refresh_meta()?;
         self.compact_graph()?;
         report.points_after = self.graph()?.len();
+        (report.database_bytes_before, report.database_bytes_after) = self.store.rewrite()?;
         Ok(report)
     }
 

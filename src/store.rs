@@ -22,6 +22,10 @@ use std::path::{Path, PathBuf};
 pub const FORMAT_VERSION: u32 = 1;
 /// Name of the sled database inside the index folder.
 pub const DB_DIR: &str = "db";
+/// Where [`Store::rewrite`] builds the compact copy, and where the old database waits while
+/// the copy is renamed into place.
+const REWRITE_DIR: &str = "db.rewrite";
+const OLD_DIR: &str = "db.old";
 /// sled's page cache (its default is 1 GiB, which a scan of every record at a million images
 /// fills; the records are read in order or one at a time, and the OS caches the files).
 const CACHE_BYTES: u64 = 64 << 20;
@@ -142,6 +146,49 @@ impl ChangeSet {
     }
 }
 
+fn open_db(path: &Path) -> Result<sled::Db> {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_BYTES)
+        .open()
+        .map_err(|source| Error::Storage {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn remove_dir_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Finishes or undoes an interrupted [`Store::rewrite`]. The copy is complete (flushed)
+/// before the old database is renamed away, so: no `db` but a copy → the copy goes in; no
+/// `db` and no copy → the old one comes back; `db` present → leftovers are removed.
+fn recover_rewrite(index_dir: &Path) -> Result<()> {
+    let (db, new, old) = (
+        index_dir.join(DB_DIR),
+        index_dir.join(REWRITE_DIR),
+        index_dir.join(OLD_DIR),
+    );
+    if !db.exists() && old.exists() {
+        let from = if new.exists() { &new } else { &old };
+        std::fs::rename(from, &db).map_err(|e| Error::io(from, e))?;
+        sync_dir(index_dir)?;
+    }
+    remove_dir_if_present(&new)?;
+    remove_dir_if_present(&old)
+}
+
 /// The sled database of one index. Cloning is cheap and shares the database.
 #[derive(Clone)]
 pub struct Store {
@@ -150,23 +197,73 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `index_dir`.
+    /// Opens (creating if needed) the database in `index_dir`, first finishing or undoing a
+    /// [`Store::rewrite`] that a crash interrupted. The caller holds the index lock.
     pub fn open(index_dir: &Path) -> Result<Store> {
+        recover_rewrite(index_dir)?;
         let path = index_dir.join(DB_DIR);
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|source| Error::Storage {
-                path: path.clone(),
-                source,
-            })?;
+        let db = open_db(&path)?;
         Ok(Store { db, path })
     }
 
-    /// Whether a database exists in `index_dir` (without creating one).
+    /// Whether a database exists in `index_dir` (without creating one), counting one that an
+    /// interrupted rewrite left under its old name.
     pub fn exists(index_dir: &Path) -> bool {
-        index_dir.join(DB_DIR).join("conf").is_file()
+        [DB_DIR, OLD_DIR]
+            .iter()
+            .any(|d| index_dir.join(d).join("conf").is_file())
+    }
+
+    /// Rewrites the database compactly: every record is copied, in key order, into a fresh
+    /// database that then replaces this one (the generation and every record are unchanged).
+    /// sled's log keeps the space of rewritten pages as free segments, which it overwrites at
+    /// every open (1.2 GB per open on a database of a million images, 5.97 GB before the
+    /// rewrite and 2.88 GB after). Returns the sizes on disk before and after. No other clone
+    /// of this store may be in use.
+    pub fn rewrite(&mut self) -> Result<(u64, u64)> {
+        let dir = self
+            .path
+            .parent()
+            .expect("the database is inside the index folder");
+        let (new_path, old_path) = (dir.join(REWRITE_DIR), dir.join(OLD_DIR));
+        remove_dir_if_present(&new_path)?;
+        let before = self.db.size_on_disk().map_err(|e| self.storage(e))?;
+        self.db.flush().map_err(|e| self.storage(e))?;
+        let after = {
+            let new = open_db(&new_path)?;
+            // sled's import panics on a storage error instead of returning it.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                new.import(self.db.export())
+            }))
+            .map_err(|_| Error::Corrupt {
+                path: new_path.clone(),
+                detail: "copying the database failed".into(),
+            })?;
+            let storage = |source| Error::Storage {
+                path: new_path.clone(),
+                source,
+            };
+            new.flush().map_err(storage)?;
+            new.size_on_disk().map_err(storage)?
+        };
+        // Close the old database (a temporary one stands in), then swap the folders: a crash
+        // between the two renames is finished by the next open (`recover_rewrite`).
+        self.db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(|e| self.storage(e))?;
+        let swapped = std::fs::rename(&self.path, &old_path)
+            .map_err(|e| Error::io(&self.path, e))
+            .and_then(|()| {
+                std::fs::rename(&new_path, &self.path).map_err(|e| Error::io(&new_path, e))
+            })
+            .and_then(|()| sync_dir(dir));
+        // Whatever happened, the folders end as the next open would leave them, and this
+        // store serves the database that is then in place.
+        let recovered = recover_rewrite(dir);
+        self.db = open_db(&self.path)?;
+        swapped.and(recovered)?;
+        Ok((before, after))
     }
 
     fn storage(&self, source: sled::Error) -> Error {
@@ -487,6 +584,105 @@ mod tests {
             height: 2,
             vector: vec![0.6, 0.8],
         }
+    }
+
+    /// The metadata, file records and content records of a store, in key order.
+    type Everything = (Meta, Vec<(PathBuf, FileRecord)>, Vec<(Hash, ContentRecord)>);
+
+    fn everything(store: &Store) -> Everything {
+        (
+            store.meta().unwrap().unwrap(),
+            store.files().collect::<Result<_>>().unwrap(),
+            store.contents().collect::<Result<_>>().unwrap(),
+        )
+    }
+
+    /// A store of 300 files over 200 contents, committed in many small batches (the pattern
+    /// that leaves sled's log full of rewritten pages).
+    fn filled(dir: &Path) -> Store {
+        let store = Store::open(dir).unwrap();
+        store.init(&model()).unwrap();
+        for batch in 0..20u8 {
+            let mut cs = ChangeSet::default();
+            for i in 0..10u8 {
+                let hash = *blake3::hash(&[batch, i]).as_bytes();
+                cs.put_content(hash, content(u64::from(batch) * 10 + u64::from(i)));
+                for copy in 0..1 + usize::from(i % 2) {
+                    let path = PathBuf::from(format!("/p/{batch}/{i}-{copy}.jpg"));
+                    cs.put_file(
+                        path,
+                        FileRecord {
+                            size: 1,
+                            mtime_ns: 2,
+                            hash,
+                        },
+                    );
+                }
+            }
+            store.commit(cs).unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn a_rewrite_keeps_every_record_and_the_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = filled(dir.path());
+        let before = everything(&store);
+        assert_eq!((before.1.len(), before.2.len()), (300, 200));
+        // (Sizes of a store this small are sled's segment overhead, not worth comparing.)
+        let (size_before, size_after) = store.rewrite().unwrap();
+        assert!(size_before > 0 && size_after > 0);
+        assert_eq!(everything(&store), before);
+        // The rewritten store takes commits, and reopens with them.
+        let mut cs = ChangeSet::default();
+        cs.remove_file("/p/0/0-0.jpg".into());
+        store.commit(cs).unwrap();
+        let after = everything(&store);
+        drop(store);
+        assert_eq!(everything(&Store::open(dir.path()).unwrap()), after);
+        assert_eq!(after.0.generation, before.0.generation + 1);
+        for leftover in [REWRITE_DIR, OLD_DIR] {
+            assert!(!dir.path().join(leftover).exists(), "{leftover}");
+        }
+    }
+
+    #[test]
+    fn an_interrupted_rewrite_is_finished_or_undone_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = everything(&filled(dir.path()));
+        let (db, new, old) = (
+            dir.path().join(DB_DIR),
+            dir.path().join(REWRITE_DIR),
+            dir.path().join(OLD_DIR),
+        );
+        let copy = |from: &Path, to: &Path| {
+            std::fs::create_dir_all(to).unwrap();
+            for e in walkdir::WalkDir::new(from).min_depth(1) {
+                let e = e.unwrap();
+                let target = to.join(e.path().strip_prefix(from).unwrap());
+                if e.file_type().is_dir() {
+                    std::fs::create_dir_all(&target).unwrap();
+                } else {
+                    std::fs::copy(e.path(), &target).unwrap();
+                }
+            }
+        };
+        // Crashed while copying: the partial copy is dropped.
+        copy(&db, &new);
+        std::fs::write(new.join("db"), b"partial").unwrap();
+        assert_eq!(everything(&Store::open(dir.path()).unwrap()), before);
+        assert!(!new.exists());
+        // Crashed between the renames: the (complete) copy goes in.
+        copy(&db, &new);
+        std::fs::rename(&db, &old).unwrap();
+        assert!(Store::exists(dir.path()));
+        assert_eq!(everything(&Store::open(dir.path()).unwrap()), before);
+        assert!(!new.exists() && !old.exists());
+        // The old database renamed away and no copy: it comes back.
+        std::fs::rename(&db, &old).unwrap();
+        assert_eq!(everything(&Store::open(dir.path()).unwrap()), before);
+        assert!(!old.exists());
     }
 
     #[test]

@@ -156,8 +156,20 @@ fn deleted_files_leave_results_at_once_and_compact_drops_them() {
     assert_eq!(report["contents_removed"], 1, "{report}");
     assert_eq!(report["points_before"], 3, "{report}");
     assert_eq!(report["points_after"], 2, "{report}");
+    // The database was rewritten in place: no copy left beside it, and the index is whole.
+    assert!(
+        report["database_bytes_after"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert!(!index.join("db.rewrite").exists() && !index.join("db.old").exists());
     let info = stdout_json(&run(&index, &["info", "--json"]));
     assert_eq!(info["files"], 2);
+    let out = run(&index, &["verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        neighbor_paths(&stdout_json(&run(&index, &["query", "--json", q]))),
+        after
+    );
 }
 
 /// `kill -9` at random moments of `index`: after every kill the index opens, is consistent

@@ -154,8 +154,13 @@ impl Out {
             return self.emit_json(&serde_json::to_value(r)?);
         }
         self.emit(&format!(
-            "dropped {} records of deleted files and {} unused vectors; graph {} -> {} points\n",
-            r.files_removed, r.contents_removed, r.points_before, r.points_after
+            "dropped {} records of deleted files and {} unused vectors; graph {} -> {} points; database {} -> {}\n",
+            r.files_removed,
+            r.contents_removed,
+            r.points_before,
+            r.points_after,
+            human_bytes(r.database_bytes_before),
+            human_bytes(r.database_bytes_after)
         ))
     }
 
