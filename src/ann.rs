@@ -7,6 +7,7 @@
 //! unwraps on bad files) but rebuilt instead.
 
 use crate::error::{Error, Result};
+use crate::store::sync_dir;
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnswio::ReloadOptions;
 use hnsw_rs::prelude::{AnnT, Hnsw, HnswIo};
@@ -91,12 +92,6 @@ fn file_hash(path: &Path) -> std::io::Result<String> {
     let mut hasher = blake3::Hasher::new();
     hasher.update_mmap(path)?;
     Ok(hasher.finalize().to_hex().to_string())
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
 }
 
 impl Graph {

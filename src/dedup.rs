@@ -289,32 +289,28 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         .map(|(i, c)| (c.id, i))
         .collect();
     let flat = index.neighbourhood()?;
+    // The image of each row of the flat file (`None`: deleted since the graph was built).
+    let image_of_row: Vec<Option<usize>> = (0..flat.len())
+        .map(|row| position.get(&flat.id(row)).copied())
+        .collect();
     let floor = if opts.background.is_some() {
         NORMALISED_MIN_COSINE
     } else {
         opts.threshold
     };
-    let pairs = similar_pairs(flat, floor, |id| position.get(&id).copied());
+    let pairs = similar_pairs(flat, floor, &image_of_row);
     // Background levels, by position, of the images in a pair or with several files, when
     // pairs are scored by normalised similarity.
     let levels: Option<Vec<f32>> = opts.background.as_ref().map(|bg| {
-        let mut row_of: Vec<Option<usize>> = vec![None; contents.len()];
-        for row in 0..flat.len() {
-            if let Some(&i) = position.get(&flat.id(row)) {
-                row_of[i] = Some(row);
-            }
-        }
-        let mut needed = vec![false; contents.len()];
+        let mut needed: Vec<bool> = contents.iter().map(|c| c.files.len() > 1).collect();
         for &(i, j, _) in &pairs {
             needed[i] = true;
             needed[j] = true;
         }
-        for (i, c) in contents.iter().enumerate() {
-            needed[i] |= c.files.len() > 1;
-        }
-        let wanted: Vec<(usize, usize)> = (0..contents.len())
-            .filter(|&i| needed[i])
-            .filter_map(|i| row_of[i].map(|row| (i, row)))
+        let wanted: Vec<(usize, usize)> = image_of_row
+            .iter()
+            .enumerate()
+            .filter_map(|(row, image)| image.filter(|&i| needed[i]).map(|i| (i, row)))
             .collect();
         let vectors: Vec<&[f32]> = wanted.iter().map(|&(_, row)| flat.vector(row)).collect();
         let mut levels = vec![1.0; contents.len()];
@@ -401,8 +397,8 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
 }
 
 /// Pairs of positions `(i, j, cosine)` with cosine at or above `floor`, at most
-/// [`NEIGHBOURS`] per image and each pair possibly in both directions; `position` maps a
-/// point's id to its image (`None`: deleted since the graph was built).
+/// [`NEIGHBOURS`] per image and each pair possibly in both directions; `image_of_row` maps a
+/// row of `flat` to its image (`None`: deleted since the graph was built).
 ///
 /// A range search over the graph's links: from a point, every linked point is scored, and
 /// every one that reaches the floor is expanded in turn, best first, up to [`EXPANDED`]
@@ -413,12 +409,12 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
 fn similar_pairs(
     flat: &FlatVectors,
     floor: f32,
-    position: impl Fn(u64) -> Option<usize> + Sync,
+    image_of_row: &[Option<usize>],
 ) -> Vec<(usize, usize, f32)> {
     (0..flat.len())
         .into_par_iter()
         .flat_map_iter(|row| {
-            let Some(i) = position(flat.id(row)) else {
+            let Some(i) = image_of_row[row] else {
                 return Vec::new();
             };
             let mut found: Vec<(usize, f32)> = flat
@@ -451,7 +447,7 @@ fn similar_pairs(
             }
             let mut found: Vec<(usize, f32)> = found
                 .into_iter()
-                .filter_map(|(m, cos)| position(flat.id(m)).map(|j| (j, cos)))
+                .filter_map(|(m, cos)| image_of_row[m].map(|j| (j, cos)))
                 .filter(|&(j, _)| j != i)
                 .collect();
             found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -628,7 +624,9 @@ mod tests {
             .unwrap();
         let flat = FlatVectors::open(dir.path(), 1, dim).unwrap();
         let floor = 0.85;
-        let found: HashSet<(usize, usize)> = similar_pairs(&flat, floor, |id| Some(id as usize))
+        let every: Vec<Option<usize>> =
+            (0..flat.len()).map(|r| Some(flat.id(r) as usize)).collect();
+        let found: HashSet<(usize, usize)> = similar_pairs(&flat, floor, &every)
             .into_iter()
             .map(|(i, j, cos)| {
                 assert!((cos - dot(&vectors[i], &vectors[j])).abs() < 1e-5);
@@ -655,7 +653,8 @@ mod tests {
             "missed {missed:?}, extra {extra:?}"
         );
         // Deleted points (no position) are in no pair.
-        let kept = similar_pairs(&flat, floor, |id| (id % 2 == 0).then_some(id as usize));
+        let even: Vec<Option<usize>> = every.iter().map(|i| i.filter(|i| i % 2 == 0)).collect();
+        let kept = similar_pairs(&flat, floor, &even);
         assert!(!kept.is_empty() && kept.iter().all(|&(i, j, _)| i % 2 == 0 && j % 2 == 0));
     }
 

@@ -394,13 +394,12 @@ impl Index {
     /// Counts and sizes for `info`. The graph's point count comes from its snapshot's
     /// manifest when that is current (no load); otherwise the graph is loaded or rebuilt.
     pub fn stats(&mut self) -> Result<IndexStats> {
-        let graph_points = match (
-            &self.graph,
-            Graph::snapshot_points(&self.dir, self.meta.generation),
-        ) {
-            (Some(g), _) => g.len(),
-            (None, Some(points)) => points,
-            (None, None) => self.graph()?.len(),
+        let graph_points = match &self.graph {
+            Some(g) => g.len(),
+            None => match Graph::snapshot_points(&self.dir, self.meta.generation) {
+                Some(points) => points,
+                None => self.graph()?.len(),
+            },
         };
         Ok(IndexStats {
             path: self.dir.clone(),
