@@ -139,10 +139,25 @@ fn a_short_training_run_writes_a_usable_model_and_resumes() {
             retrained.as_os_str(),
         ])
         .args(["--batch-size", "2", "--input-size", "64", "--dim", "16"])
-        .args(["--background-images", "0", "--json"])
+        .args([
+            "--background-images",
+            "0",
+            "--hard-negatives",
+            "2",
+            "--json",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    // Its batches were grouped by the initial model's neighbours, and the recipe says so.
+    let v = stdout_json(&out);
+    let photos = v["hard_negatives"]["photos"].as_u64();
+    assert!(photos.is_some_and(|p| p <= 4), "{v}");
+    assert!(
+        model_metadata(&retrained, "recipe").contains("\"hard_negatives\":2"),
+        "{}",
+        model_metadata(&retrained, "recipe")
+    );
     assert!(tensor_names(&calibrated).contains(&"descriptor.background".to_string()));
     let names = tensor_names(&retrained);
     assert!(
@@ -155,12 +170,24 @@ fn a_short_training_run_writes_a_usable_model_and_resumes() {
     );
 }
 
-/// The tensor names in a safetensors file's header.
-fn tensor_names(path: &std::path::Path) -> Vec<String> {
+/// One `lookalike.` metadata value of a safetensors file.
+fn model_metadata(path: &std::path::Path, key: &str) -> String {
+    header(path)["__metadata__"][format!("lookalike.{key}")]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The JSON header of a safetensors file.
+fn header(path: &std::path::Path) -> serde_json::Value {
     let bytes = std::fs::read(path).unwrap();
     let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
-    header
+    serde_json::from_slice(&bytes[8..8 + len]).unwrap()
+}
+
+/// The tensor names in a safetensors file's header.
+fn tensor_names(path: &std::path::Path) -> Vec<String> {
+    header(path)
         .as_object()
         .unwrap()
         .keys()

@@ -2,6 +2,7 @@
 //! are a positive pair, the other photos of the batch are negatives.
 
 pub mod augment;
+pub mod hard;
 pub mod loss;
 pub mod net;
 pub mod optim;

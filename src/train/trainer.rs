@@ -4,6 +4,7 @@
 //! augmentations are drawn from `(seed, step, index)`, so a resumed run continues exactly.
 
 use super::augment::{random_view, AugmentConfig};
+use super::hard;
 use super::loss::{koleo, nt_xent};
 use super::net::{preload, TrainNet};
 use super::optim::{learning_rate, AdamW};
@@ -48,6 +49,10 @@ pub struct TrainOptions {
     /// again when a run resumes.
     #[serde(default)]
     pub queue: usize,
+    /// Batches made of groups of this many mutually similar photos (found by the `init`
+    /// encoder, else the ImageNet one; see [`super::hard`]); 0 or 1: random batches.
+    #[serde(default)]
+    pub hard_negatives: usize,
     pub freeze_blocks: usize,
     pub seed: u64,
     pub augment: AugmentConfig,
@@ -73,6 +78,7 @@ impl Default for TrainOptions {
             temperature: 0.1,
             koleo_weight: 0.1,
             queue: 0,
+            hard_negatives: 0,
             freeze_blocks: 0,
             seed: 1,
             augment: AugmentConfig::default(),
@@ -103,6 +109,8 @@ pub struct TrainReport {
     pub elapsed_s: f64,
     /// Retrieval figures after each epoch (epoch 0: before training), when asked for.
     pub epochs: Vec<EpochScores>,
+    /// What hard-negative mining found (`None`: random batches).
+    pub hard_negatives: Option<hard::MiningSummary>,
 }
 
 /// Labelled folders to measure k-NN retrieval on after every epoch (the test images query the
@@ -350,6 +358,29 @@ pub fn train(
         }
     }
     let mut epoch_losses: Vec<f64> = Vec::new();
+    // Hard-negative groups, mined with the initial weights (so a resumed run mines the same).
+    let (neighbours, mined) = if opts.hard_negatives > 1 {
+        let miner = match &opts.init {
+            Some(p) if opts.arch == ARCH_LITE0_DESCRIPTOR => Encoder::from_file(p)?,
+            _ => Encoder::imagenet()?,
+        };
+        let (lists, summary) = hard::mine(&miner, files, progress)?;
+        (Some(lists), Some(summary))
+    } else {
+        (None, None)
+    };
+    let order_of = |epoch: usize| {
+        let base = epoch_order(files.len(), opts.seed, epoch);
+        match &neighbours {
+            Some(lists) => hard::grouped_order(
+                lists,
+                &base,
+                opts.hard_negatives,
+                opts.seed ^ 0x5EED ^ epoch as u64,
+            ),
+            None => base,
+        }
+    };
 
     progress.start("training", total_steps);
     progress.advance(start_step);
@@ -366,7 +397,7 @@ pub fn train(
                 for step in start_step..total_steps {
                     let epoch = step / steps_per_epoch;
                     if epoch != order_epoch {
-                        order = epoch_order(files.len(), opts.seed, epoch);
+                        order = order_of(epoch);
                         order_epoch = epoch;
                     }
                     let at = (step % steps_per_epoch) * batch;
@@ -450,5 +481,6 @@ pub fn train(
         images_per_s: (steps_run * batch) as f64 / elapsed.max(1e-9),
         elapsed_s: elapsed,
         epochs,
+        hard_negatives: mined,
     })
 }
