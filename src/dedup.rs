@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::flat::FlatVectors;
 use crate::index::Index;
 use crate::store::{FileRecord, Hash};
+use crate::thumbnail::{verified, Thumbnail};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::cmp::Ordering;
@@ -29,10 +30,18 @@ pub const DEFAULT_THRESHOLD: f32 = 0.94;
 /// model carries a background set: the embedded encoder's threshold at precision 0.99 in
 /// `lookalike eval copies` (method `encoder-norm`).
 pub const DEFAULT_NORMALISED_THRESHOLD: f32 = 0.17;
+/// Default threshold with the pixel check (normalised similarity plus the thumbnails' bonus,
+/// see [`crate::thumbnail::verified`]): the embedded encoder's threshold at precision 0.99 in
+/// `lookalike eval copies` (method `encoder-verified`, 0.1989), rounded up.
+pub const DEFAULT_VERIFIED_THRESHOLD: f32 = 0.20;
 /// With normalised scoring, a pair must also reach this cosine similarity: photos unlike
 /// every background photo have low levels, and would otherwise pass on a low cosine (99.6 %
 /// of the true pairs `dedup` groups on the copy-detection set-up are above it; BENCHMARKS.md).
 pub const NORMALISED_MIN_COSINE: f32 = 0.70;
+/// The same floor with the pixel check: lower, since the thumbnails vouch for the copies the
+/// encoder loses most (a strong blur: 18 of 38 blurred copies fall below 0.70, 6 of all 646
+/// copies below 0.50; BENCHMARKS.md, "The pixel check").
+pub const VERIFIED_MIN_COSINE: f32 = 0.50;
 /// Default near-exact limit: a copy whose small RGB thumbnail differs from its keeper's by
 /// at most this many levels on average, and nowhere by much more (see [`NEAR_EXACT_PEAK`]),
 /// and whose aspect ratio is the same, is the same picture resized or recompressed (see
@@ -125,6 +134,9 @@ pub struct DedupOptions {
     pub threshold: f32,
     /// The model's background set: pairs are scored by normalised similarity.
     pub background: Option<Arc<Background>>,
+    /// With a background set, add the pixel check's bonus ([`crate::thumbnail`]) to pairs
+    /// whose thumbnails agree.
+    pub pixel_check: bool,
     /// Near-exact limit: mean absolute difference of the thumbnails, in levels of the RGB thumbnails.
     pub near_exact: f32,
     pub keep: Keep,
@@ -132,11 +144,24 @@ pub struct DedupOptions {
     pub references: Vec<PathBuf>,
 }
 
+impl DedupOptions {
+    /// What the threshold applies to: `verified` (normalised similarity plus the pixel
+    /// check), `normalised` (a background set without the pixel check) or `cosine`.
+    pub fn scoring(&self) -> &'static str {
+        match (&self.background, self.pixel_check) {
+            (Some(_), true) => "verified",
+            (Some(_), false) => "normalised",
+            (None, _) => "cosine",
+        }
+    }
+}
+
 impl Default for DedupOptions {
     fn default() -> Self {
         DedupOptions {
             threshold: DEFAULT_THRESHOLD,
             background: None,
+            pixel_check: true,
             near_exact: DEFAULT_NEAR_EXACT,
             keep: Keep::Best,
             references: Vec::new(),
@@ -175,6 +200,7 @@ pub struct Group {
 
 struct Content {
     id: u64,
+    hash: Hash,
     width: u32,
     height: u32,
     /// Paths with their records and whether each is a reference, keeper candidate first.
@@ -275,6 +301,7 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         files.sort_by(|a, b| file_order(opts.keep, a, b));
         contents.push(Content {
             id: rec.id,
+            hash,
             width: rec.width,
             height: rec.height,
             files,
@@ -293,10 +320,10 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
     let image_of_row: Vec<Option<usize>> = (0..flat.len())
         .map(|row| position.get(&flat.id(row)).copied())
         .collect();
-    let floor = if opts.background.is_some() {
-        NORMALISED_MIN_COSINE
-    } else {
-        opts.threshold
+    let floor = match (&opts.background, opts.pixel_check) {
+        (Some(_), true) => VERIFIED_MIN_COSINE,
+        (Some(_), false) => NORMALISED_MIN_COSINE,
+        (None, _) => opts.threshold,
     };
     let pairs = similar_pairs(flat, floor, &image_of_row);
     // Background levels, by position, of the images in a pair or with several files, when
@@ -323,9 +350,15 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         Some(l) => normalised(cos, l[i], l[j]),
         None => cos,
     };
-    let pairs = pairs
+    let mut pairs: Vec<(usize, usize, f32, f32)> = pairs
         .into_iter()
         .map(|(i, j, cos)| (i, j, score(i, j, cos), cos))
+        .collect();
+    if levels.is_some() && opts.pixel_check {
+        add_pixel_bonus(index, &contents, &mut pairs, opts.threshold)?;
+    }
+    let pairs = pairs
+        .into_iter()
         .filter(|&(_, _, s, _)| s >= opts.threshold);
     // Per image: the images similar to it, with (score, cosine).
     let mut similar: Vec<HashMap<usize, (f32, f32)>> = vec![HashMap::new(); contents.len()];
@@ -394,6 +427,52 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
     classify_near_exact(&mut groups, opts.near_exact);
     groups.sort_by(|a, b| a.members[0].path.cmp(&b.members[0].path));
     Ok(groups)
+}
+
+/// Adds the pixel check's bonus to every pair `(i, j, normalised score, cosine)` that could
+/// reach `threshold` with it. Thumbnails come from the index; an image indexed before
+/// thumbnails were kept has its first readable file decoded again (a pair with an image that
+/// cannot be read keeps its score).
+fn add_pixel_bonus(
+    index: &Index,
+    contents: &[Content],
+    pairs: &mut [(usize, usize, f32, f32)],
+    threshold: f32,
+) -> Result<()> {
+    let reach = threshold - crate::thumbnail::BONUS_WEIGHT * (1.0 - crate::thumbnail::BONUS_FROM);
+    let mut wanted: Vec<usize> = pairs
+        .iter()
+        .filter(|p| p.2 >= reach)
+        .flat_map(|p| [p.0, p.1])
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let side = index.meta().model.input_size as u32;
+    let stored: Vec<Option<Thumbnail>> = wanted
+        .iter()
+        .map(|&i| index.store().thumbnail(&contents[i].hash))
+        .collect::<Result<_>>()?;
+    let thumbnails: HashMap<usize, Thumbnail> = wanted
+        .par_iter()
+        .zip(stored)
+        .filter_map(|(&i, t)| {
+            t.or_else(|| {
+                let opts = crate::decode::DecodeOptions::new(side);
+                contents[i]
+                    .files
+                    .iter()
+                    .find_map(|(path, _, _)| crate::decode::prepare_file(path, &opts).ok())
+                    .map(|img| Thumbnail::of(&img))
+            })
+            .map(|t| (i, t))
+        })
+        .collect();
+    for p in pairs.iter_mut().filter(|p| p.2 >= reach) {
+        if let (Some(a), Some(b)) = (thumbnails.get(&p.0), thumbnails.get(&p.1)) {
+            p.2 = verified(p.2, a.similarity(b));
+        }
+    }
+    Ok(())
 }
 
 /// Pairs of positions `(i, j, cosine)` with cosine at or above `floor`, at most
@@ -659,7 +738,7 @@ mod tests {
     }
 
     #[test]
-    fn normalised_pairs_need_the_cosine_floor_too() {
+    fn normalised_pairs_need_the_cosine_floor_too_lower_with_the_pixel_check() {
         use crate::store::{ChangeSet, ContentRecord};
         let tmp = tempfile::tempdir().unwrap();
         let model = crate::model::Encoder::default_model()
@@ -676,7 +755,8 @@ mod tests {
             }
             crate::model::normalised(v).unwrap()
         };
-        // a-b: cosine 0.6 (not copies); c-d: cosine 0.95; the background is orthogonal to all.
+        // a-b: cosine 0.6 (below the floor without the pixel check, above it with); c-d:
+        // cosine 0.95; the background is orthogonal to all.
         let vectors = [
             unit(&[(0, 1.0)]),
             unit(&[(0, 0.6), (1, 0.8)]),
@@ -704,25 +784,37 @@ mod tests {
         }
         index.store().commit(changes).unwrap();
         let background = Background::from_rows(&unit(&[(9, 1.0)]), dim).unwrap();
-        let opts = DedupOptions {
+        let mut opts = DedupOptions {
             threshold: DEFAULT_NORMALISED_THRESHOLD,
             background: Some(Arc::new(background)),
+            pixel_check: false,
             ..DedupOptions::default()
         };
+        let names = |groups: &[Group]| -> Vec<Vec<String>> {
+            groups
+                .iter()
+                .map(|g| {
+                    let mut n: Vec<String> = g
+                        .members
+                        .iter()
+                        .map(|m| m.path.file_name().unwrap().to_string_lossy().into_owned())
+                        .collect();
+                    n.sort();
+                    n
+                })
+                .collect()
+        };
+        let pair = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
+        // With the pixel check the floor is lower (the files are not pictures: no bonus).
+        opts.pixel_check = true;
         let groups = find_duplicates(&mut index, &opts).unwrap();
-        let names: Vec<Vec<String>> = groups
-            .iter()
-            .map(|g| {
-                let mut n: Vec<String> = g
-                    .members
-                    .iter()
-                    .map(|m| m.path.file_name().unwrap().to_string_lossy().into_owned())
-                    .collect();
-                n.sort();
-                n
-            })
-            .collect();
-        assert_eq!(names, vec![vec!["2.jpg".to_string(), "3.jpg".to_string()]]);
+        assert_eq!(
+            names(&groups),
+            [pair("0.jpg", "1.jpg"), pair("2.jpg", "3.jpg")]
+        );
+        opts.pixel_check = false;
+        let groups = find_duplicates(&mut index, &opts).unwrap();
+        assert_eq!(names(&groups), [pair("2.jpg", "3.jpg")]);
         let copy = &groups[0].members[1];
         assert!((copy.similarity - 0.95).abs() < 1e-3, "{copy:?}");
         assert!(

@@ -360,6 +360,8 @@ impl Batch {
                     vector: vector.clone(),
                 },
             );
+            self.changes
+                .put_thumbnail(rec.hash, crate::thumbnail::Thumbnail::of(&img));
             self.changes.put_file(path, rec);
             added.push((vector, id));
             report.embedded += 1;

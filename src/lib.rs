@@ -22,6 +22,7 @@ pub mod progress;
 pub mod report;
 pub mod scan;
 pub mod store;
+pub mod thumbnail;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -194,7 +194,7 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
         n = groups.len(),
         size = human_bytes(bytes),
         t = opts.threshold,
-        scoring = if opts.background.is_some() { "normalised" } else { "cosine" },
+        scoring = opts.scoring(),
         ne = opts.near_exact,
     );
     let mut shown = 0;

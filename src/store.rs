@@ -15,6 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::ModelInfo;
+use crate::thumbnail::Thumbnail;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,7 @@ const FILE: u8 = b'F';
 const CONTENT: u8 = b'C';
 const ID: u8 = b'I';
 const PATHS: u8 = b'P';
+const THUMBNAIL: u8 = b'T';
 const META_FORMAT: &[u8] = b"Mformat";
 const META_MODEL: &[u8] = b"Mmodel";
 const META_GENERATION: &[u8] = b"Mgeneration";
@@ -118,6 +120,7 @@ fn u64_value(v: Option<sled::IVec>) -> u64 {
 pub struct ChangeSet {
     files: Vec<(PathBuf, Option<FileRecord>)>,
     contents: Vec<(Hash, Option<ContentRecord>)>,
+    thumbnails: Vec<(Hash, Thumbnail)>,
 }
 
 impl ChangeSet {
@@ -133,16 +136,20 @@ impl ChangeSet {
     pub fn put_content(&mut self, hash: Hash, record: ContentRecord) {
         self.contents.push((hash, Some(record)));
     }
-    /// Drops a content no file holds any more.
+    /// Stores the pixel-check thumbnail of a content (dropped with it).
+    pub fn put_thumbnail(&mut self, hash: Hash, thumbnail: Thumbnail) {
+        self.thumbnails.push((hash, thumbnail));
+    }
+    /// Drops a content no file holds any more (and its thumbnail).
     pub fn remove_content(&mut self, hash: Hash) {
         self.contents.push((hash, None));
     }
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty() && self.contents.is_empty()
+        self.files.is_empty() && self.contents.is_empty() && self.thumbnails.is_empty()
     }
     /// Number of changes.
     pub fn len(&self) -> usize {
-        self.files.len() + self.contents.len()
+        self.files.len() + self.contents.len() + self.thumbnails.len()
     }
 }
 
@@ -351,6 +358,21 @@ impl Store {
         }
     }
 
+    /// The pixel-check thumbnail of a content, if one was stored (indexes written before
+    /// thumbnails were kept have none).
+    pub fn thumbnail(&self, hash: &Hash) -> Result<Option<Thumbnail>> {
+        match self.get(&key(THUMBNAIL, &[hash]))? {
+            Some(v) => Thumbnail::from_bytes(&v).map(Some).ok_or_else(|| {
+                self.corrupt(format!(
+                    "a thumbnail of {} bytes, not {}",
+                    v.len(),
+                    crate::thumbnail::BYTES
+                ))
+            }),
+            None => Ok(None),
+        }
+    }
+
     /// The content behind a graph id, if it is still live.
     pub fn hash_of_id(&self, id: u64) -> Result<Option<Hash>> {
         match self.get(&key(ID, &[&id.to_be_bytes()]))? {
@@ -448,9 +470,14 @@ impl Store {
                         contents -= 1;
                     }
                     batch.remove(key(CONTENT, &[hash]));
+                    batch.remove(key(THUMBNAIL, &[hash]));
                 }
             }
             content_overlay.insert(*hash, record.is_some());
+        }
+
+        for (hash, thumbnail) in &changes.thumbnails {
+            batch.insert(key(THUMBNAIL, &[hash]), &thumbnail.0[..]);
         }
 
         for (path, record) in &changes.files {
@@ -529,6 +556,18 @@ impl Store {
                     rec.vector.len(),
                     meta.model.dim
                 ));
+            }
+        }
+        for item in self.db.scan_prefix([THUMBNAIL]) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let hash: Hash = k[1..]
+                .try_into()
+                .map_err(|_| self.corrupt("thumbnail key is not a 32-byte hash"))?;
+            if v.len() != crate::thumbnail::BYTES {
+                problems.push(format!("a thumbnail of {} bytes", v.len()));
+            }
+            if self.content(&hash)?.is_none() {
+                problems.push("a thumbnail whose content is missing".to_string());
             }
         }
         for item in self.db.scan_prefix([PATHS]) {
@@ -701,9 +740,12 @@ mod tests {
 
         let mut cs = ChangeSet::default();
         cs.put_content(h1, content(0));
+        let thumb = Thumbnail([7; crate::thumbnail::BYTES]);
+        cs.put_thumbnail(h1, thumb.clone());
         cs.put_file("/p/a.jpg".into(), rec(h1));
         cs.put_file("/p/copy.jpg".into(), rec(h1));
         assert_eq!(store.commit(cs).unwrap(), 1);
+        assert_eq!(store.thumbnail(&h1).unwrap(), Some(thumb));
         let m = store.meta().unwrap().unwrap();
         assert_eq!((m.files, m.contents, m.generation), (2, 1, 1));
         assert_eq!(
@@ -735,8 +777,20 @@ mod tests {
         assert_eq!((m.files, m.contents, m.generation), (1, 1, 3));
         assert_eq!(store.hash_of_id(0).unwrap(), None);
         assert!(store.content(&h1).unwrap().is_none());
+        // Its thumbnail went with it; the new content was stored without one.
+        assert_eq!(store.thumbnail(&h1).unwrap(), None);
+        assert_eq!(store.thumbnail(&h2).unwrap(), None);
         assert_eq!(store.files_under(Path::new("/p")).unwrap().len(), 1);
         assert_eq!(store.files_under(Path::new("/p/cop")).unwrap().len(), 0);
+        assert!(store.verify().unwrap().is_empty());
+        // A thumbnail without its content is reported.
+        let mut cs = ChangeSet::default();
+        cs.put_thumbnail([9; 32], Thumbnail([0; crate::thumbnail::BYTES]));
+        store.commit(cs).unwrap();
+        assert_eq!(
+            store.verify().unwrap(),
+            ["a thumbnail whose content is missing"]
+        );
     }
 
     #[cfg(unix)]

@@ -202,8 +202,8 @@ fn dedup_groups_planted_duplicates_and_nothing_else() {
     assert_eq!(near["members"][0]["keeper"], true);
     let copy = &near["members"][1];
     // The built-in encoder has a background set: the threshold applies to the normalised
-    // similarity, which is below the cosine one.
-    assert_eq!(v["scoring"], "normalised");
+    // similarity with the pixel check's bonus, which is below the cosine one.
+    assert_eq!(v["scoring"], "verified");
     let (sim, score) = (
         copy["similarity"].as_f64().unwrap(),
         copy["score"].as_f64().unwrap(),

@@ -1,5 +1,5 @@
-//! `dedup` end to end: tiers, keepers, reference folders, dry runs, actions with their journal
-//! and undo, CSV, and the HTML report checked in a headless browser.
+//! `dedup` end to end: tiers, keepers, reference folders, the pixel check, dry runs, actions
+//! with their journal and undo, CSV, and the HTML report checked in a headless browser.
 
 mod common;
 
@@ -46,6 +46,54 @@ fn keepers_and_copies(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
         .collect();
     out.sort();
     out
+}
+
+#[test]
+fn the_pixel_check_groups_strongly_blurred_copies_that_the_encoder_alone_misses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(
+        &photos,
+        &["astronaut.png", "coffee.png", "chelsea.png", "coins.png"],
+    );
+    // Gaussian blur of 4 % of the longer side, the strongest blur of `eval copies`.
+    for name in ["astronaut", "coffee"] {
+        let img = image::open(photos.join(format!("{name}.png"))).unwrap();
+        let sigma = 0.04 * img.width().max(img.height()) as f32;
+        image::imageops::blur(&img.to_rgb8(), sigma)
+            .save(photos.join(format!("{name}-blurred.png")))
+            .unwrap();
+    }
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", photos.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let v = stdout_json(&run(&index, &["dedup", "--json"]));
+    assert_eq!(
+        (v["scoring"].as_str(), v["threshold"].as_f64()),
+        (Some("verified"), Some(0.20f32 as f64))
+    );
+    assert_eq!(
+        keepers_and_copies(&v),
+        [
+            (
+                "astronaut.png".to_string(),
+                vec!["astronaut-blurred.png".to_string()]
+            ),
+            (
+                "coffee.png".to_string(),
+                vec!["coffee-blurred.png".to_string()]
+            ),
+        ],
+        "{v}"
+    );
+    // The encoder's normalised similarity alone scores them below its threshold.
+    let v = stdout_json(&run(&index, &["dedup", "--json", "--no-pixel-check"]));
+    assert_eq!(
+        (v["scoring"].as_str(), v["threshold"].as_f64()),
+        (Some("normalised"), Some(0.17f32 as f64))
+    );
+    assert!(keepers_and_copies(&v).is_empty(), "{v}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ use lookalike::background::{self as bg, CalibrateOptions};
 use lookalike::decode::{self, DecodeOptions};
 use lookalike::dedup::{
     self, DedupOptions, Keep, DEFAULT_NEAR_EXACT, DEFAULT_NORMALISED_THRESHOLD, DEFAULT_THRESHOLD,
+    DEFAULT_VERIFIED_THRESHOLD,
 };
 use lookalike::eval;
 use lookalike::eval::copies::{self, CopiesOptions};
@@ -123,14 +124,19 @@ enum Command {
     /// List groups of duplicates (exact, near-exact and similar), and optionally move,
     /// hard-link, trash or delete the copies (a dry run unless --yes)
     Dedup {
-        /// Similarity at or above which two images are duplicates ("similar" tier): the
-        /// normalised similarity when the model carries a background set [default: 0.17],
-        /// else the cosine similarity [default: 0.94]
+        /// Similarity at or above which two images are duplicates ("similar" tier): when the
+        /// model carries a background set, the normalised similarity plus the pixel check's
+        /// bonus [default: 0.20] (0.17 with --no-pixel-check), else the cosine similarity
+        /// [default: 0.94]
         #[arg(long, value_name = "S")]
         threshold: Option<f32>,
         /// Score pairs by plain cosine similarity even when the model has a background set
         #[arg(long)]
         cosine: bool,
+        /// Score pairs by normalised similarity alone, without the bonus for 16x16 grey
+        /// thumbnails that agree (under quarter turns and mirroring)
+        #[arg(long)]
+        no_pixel_check: bool,
         /// The model the index was built with, for its background set [default: the
         /// built-in encoder, when the index was built with it]
         #[arg(long, value_name = "FILE")]
@@ -243,6 +249,11 @@ enum Command {
         /// Keep the embeddings of the last N views as extra negatives (helps small batches)
         #[arg(long, default_value_t = 0, value_name = "N")]
         queue: usize,
+        /// Build batches from groups of N mutually similar photos (found before training by
+        /// the --init encoder, else the ImageNet one), so that distinct photos of one scene
+        /// are negatives of each other; 0: random batches
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        hard_negatives: usize,
         /// Train only blocks N and later (and the head)
         #[arg(long, default_value_t = 0, value_name = "N")]
         freeze_blocks: usize,
@@ -302,8 +313,9 @@ enum EvalCommand {
         /// Query (test) folder of the k-NN protocol
         #[arg(long, value_name = "DIR", requires = "train")]
         test: Option<PathBuf>,
-        /// Methods, comma-separated: encoder, encoder-norm (needs a background set), mean-hash,
-        /// gradient-hash, dct-hash, block-hash, raw-pixels, hashes, all
+        /// Methods, comma-separated: encoder, encoder-norm and encoder-verified (need a
+        /// background set), mean-hash, gradient-hash, dct-hash, block-hash, raw-pixels, hashes,
+        /// all
         #[arg(long, default_value = "encoder,raw-pixels")]
         method: String,
         #[command(flatten)]
@@ -334,7 +346,7 @@ enum EvalCommand {
         #[arg(long, value_name = "DIR")]
         save_copies: Option<PathBuf>,
         /// Photos unrelated to the originals and distractors: the background set of the
-        /// encoder-norm method (instead of the model's own)
+        /// encoder-norm and encoder-verified methods (instead of the model's own)
         #[arg(long, value_name = "DIR")]
         background: Option<PathBuf>,
         #[command(flatten)]
@@ -460,6 +472,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         Command::Dedup {
             threshold,
             cosine,
+            no_pixel_check,
             model,
             near_exact,
             keep,
@@ -494,10 +507,10 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             } else {
                 dedup_background(&index, model.as_deref(), out)?
             };
-            let threshold = threshold.unwrap_or(if background.is_some() {
-                DEFAULT_NORMALISED_THRESHOLD
-            } else {
-                DEFAULT_THRESHOLD
+            let threshold = threshold.unwrap_or(match (&background, no_pixel_check) {
+                (Some(_), false) => DEFAULT_VERIFIED_THRESHOLD,
+                (Some(_), true) => DEFAULT_NORMALISED_THRESHOLD,
+                (None, _) => DEFAULT_THRESHOLD,
             });
             let range = if background.is_some() { 2.0 } else { 1.0 };
             anyhow::ensure!(
@@ -512,6 +525,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             let opts = DedupOptions {
                 threshold,
                 background,
+                pixel_check: !no_pixel_check,
                 near_exact,
                 keep: Keep::parse(&keep).expect("clap checked the name"),
                 references: reference
@@ -613,6 +627,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             koleo,
             augment,
             queue,
+            hard_negatives,
             freeze_blocks,
             seed,
             checkpoint,
@@ -640,6 +655,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 temperature,
                 koleo_weight: koleo,
                 queue,
+                hard_negatives,
                 freeze_blocks,
                 seed,
                 augment: AugmentConfig::preset(&augment).expect("clap checked the name"),
@@ -800,15 +816,13 @@ fn run_eval(what: EvalCommand, out: &Out) -> Result<u8> {
     }
 }
 
-/// The methods of a `--method` list; `all` leaves out encoder-norm when the encoder has no
-/// background set (naming it is an error then).
+/// The methods of a `--method` list; `all` leaves out the methods that need a background set
+/// when the encoder has none (naming one is an error then).
 fn methods_for(spec: &str, encoder: &Encoder) -> Result<Vec<Method>> {
     let mut methods = Method::parse_list(spec).map_err(|e| anyhow::anyhow!(e))?;
-    let named = spec
-        .split(',')
-        .any(|m| m.trim() == Method::EncoderNormalised.name());
-    if !encoder.has_background() && !named {
-        methods.retain(|m| *m != Method::EncoderNormalised);
+    let named: Vec<&str> = spec.split(',').map(str::trim).collect();
+    if !encoder.has_background() {
+        methods.retain(|m| !m.needs_background() || named.contains(&m.name()));
     }
     Ok(methods)
 }

@@ -5,7 +5,6 @@ use lookalike::actions::{JournalEntry, Outcome, Status, Step, UndoReport};
 use lookalike::background::CalibrateReport;
 use lookalike::dedup::{DedupOptions, Group};
 use lookalike::eval::copies::CopiesReport;
-use lookalike::eval::methods::Method;
 use lookalike::eval::retrieval::RetrievalReport;
 use lookalike::index::{CompactReport, IndexStats, Neighbor};
 use lookalike::indexer::IndexReport;
@@ -200,7 +199,7 @@ impl Out {
         if self.json {
             let mut v = json!({
                 "threshold": opts.threshold,
-                "scoring": scoring(opts),
+                "scoring": opts.scoring(),
                 "near_exact": opts.near_exact,
                 "groups": groups.iter().map(|g| json!({
                     "tier": g.tier,
@@ -266,7 +265,7 @@ impl Out {
             files,
             human_bytes(bytes),
             opts.threshold,
-            scoring(opts),
+            opts.scoring(),
             opts.near_exact
         ));
         if let Some(steps) = plan {
@@ -451,11 +450,7 @@ impl Out {
         }
         // Per transform: the encoder methods next to the best hash (by µAP), or every method
         // if there is no hash or no encoder.
-        let encoders: Vec<_> = r
-            .methods
-            .iter()
-            .filter(|m| matches!(m.method, Method::Encoder | Method::EncoderNormalised))
-            .collect();
+        let encoders: Vec<_> = r.methods.iter().filter(|m| m.method.is_encoder()).collect();
         let best_hash = r
             .methods
             .iter()
@@ -498,6 +493,12 @@ impl Out {
             return self.emit_json(&v);
         }
         let mut text = String::new();
+        if let Some(h) = &r.hard_negatives {
+            text.push_str(&format!(
+                "hard negatives: {} photos with neighbours (median similarity to the nearest {:.3}); {} pairs left out as likely copies\n",
+                h.photos, h.median_nearest_similarity, h.copy_pairs_skipped
+            ));
+        }
         if !r.epochs.is_empty() {
             text.push_str("epoch  mean loss  k-NN acc  P@1     P@10\n");
             for e in &r.epochs {
@@ -563,15 +564,6 @@ impl Out {
             s.graph_points,
             human_bytes(s.size_on_disk_bytes),
         ))
-    }
-}
-
-/// What dedup's threshold applied to: `normalised` (with a background set) or `cosine`.
-fn scoring(opts: &DedupOptions) -> &'static str {
-    if opts.background.is_some() {
-        "normalised"
-    } else {
-        "cosine"
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::decode::PreparedImage;
 use crate::error::Result;
 use crate::model::Encoder;
+use crate::thumbnail::{verified, Thumbnail};
 use image::{DynamicImage, RgbImage};
 use image_hasher::{HashAlg, HasherConfig};
 
@@ -18,6 +19,9 @@ pub enum Method {
     /// (see [`crate::background`]).
     #[serde(rename = "encoder-norm")]
     EncoderNormalised,
+    /// The normalised similarity plus the pixel check's bonus (see [`crate::thumbnail`]):
+    /// how `dedup` scores pairs.
+    EncoderVerified,
     /// Average hash (aHash).
     MeanHash,
     /// Difference hash (dHash): horizontal gradient signs.
@@ -31,9 +35,10 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 8] = [
         Method::Encoder,
         Method::EncoderNormalised,
+        Method::EncoderVerified,
         Method::MeanHash,
         Method::GradientHash,
         Method::DctHash,
@@ -51,6 +56,7 @@ impl Method {
         match self {
             Method::Encoder => "encoder",
             Method::EncoderNormalised => "encoder-norm",
+            Method::EncoderVerified => "encoder-verified",
             Method::MeanHash => "mean-hash",
             Method::GradientHash => "gradient-hash",
             Method::DctHash => "dct-hash",
@@ -61,6 +67,19 @@ impl Method {
 
     pub fn is_hash(self) -> bool {
         Method::HASHES.contains(&self)
+    }
+
+    /// Whether the method runs the neural encoder.
+    pub fn is_encoder(self) -> bool {
+        matches!(
+            self,
+            Method::Encoder | Method::EncoderNormalised | Method::EncoderVerified
+        )
+    }
+
+    /// Whether the method needs the model's background set.
+    pub fn needs_background(self) -> bool {
+        matches!(self, Method::EncoderNormalised | Method::EncoderVerified)
     }
 
     /// Parses a comma-separated list: method names, `hashes` (all four) or `all`.
@@ -79,7 +98,7 @@ impl Method {
                     Some(m) => vec![*m],
                     None => {
                         return Err(format!(
-                            "unknown method `{other}` (known: encoder, encoder-norm, mean-hash, gradient-hash, dct-hash, block-hash, raw-pixels, hashes, all)"
+                            "unknown method `{other}` (known: encoder, encoder-norm, encoder-verified, mean-hash, gradient-hash, dct-hash, block-hash, raw-pixels, hashes, all)"
                         ))
                     }
                 },
@@ -106,10 +125,14 @@ pub enum Descriptor {
     Hash(u64),
     /// A unit vector and its background level, compared by normalised similarity.
     Normalised(Vec<f32>, f32),
+    /// A unit vector, its background level and its thumbnail, compared by
+    /// [`crate::thumbnail::verified`].
+    Verified(Vec<f32>, f32, Box<Thumbnail>),
 }
 
 impl Descriptor {
-    /// Similarity in [-1, 1] (vectors), [0, 1] (hashes) or [-2, 2] (normalised).
+    /// Similarity in [-1, 1] (vectors), [0, 1] (hashes), [-2, 2] (normalised) or
+    /// [-2, 2.3] (verified).
     pub fn similarity(&self, other: &Descriptor) -> f32 {
         match (self, other) {
             (Descriptor::Vector(a), Descriptor::Vector(b)) => crate::ann::dot(a, b),
@@ -117,6 +140,10 @@ impl Descriptor {
             (Descriptor::Normalised(a, la), Descriptor::Normalised(b, lb)) => {
                 crate::background::normalised(crate::ann::dot(a, b), *la, *lb)
             }
+            (Descriptor::Verified(a, la, ta), Descriptor::Verified(b, lb, tb)) => verified(
+                crate::background::normalised(crate::ann::dot(a, b), *la, *lb),
+                ta.similarity(tb),
+            ),
             _ => f32::NAN,
         }
     }
@@ -160,10 +187,7 @@ pub fn describe(
 ) -> Result<Vec<Vec<Descriptor>>> {
     let mut out = Vec::with_capacity(methods.len());
     // Embedded once for both encoder methods.
-    let vectors: Vec<Vec<f32>> = if methods
-        .iter()
-        .any(|m| matches!(m, Method::Encoder | Method::EncoderNormalised))
-    {
+    let vectors: Vec<Vec<f32>> = if methods.iter().any(|m| m.is_encoder()) {
         let dim = encoder.info().dim;
         encoder
             .embed(images)?
@@ -176,11 +200,12 @@ pub fn describe(
     for &m in methods {
         let ds: Vec<Descriptor> = match m {
             Method::Encoder => vectors.iter().cloned().map(Descriptor::Vector).collect(),
-            Method::EncoderNormalised => {
+            Method::EncoderNormalised | Method::EncoderVerified => {
                 let background = encoder.background()?.ok_or_else(|| {
                     crate::Error::InvalidArgument(format!(
-                        "method encoder-norm: model {} has no background set (give one with \
+                        "method {}: model {} has no background set (give one with \
                          --background DIR, or `lookalike calibrate` the model)",
+                        m.name(),
                         encoder.info()
                     ))
                 })?;
@@ -189,7 +214,13 @@ pub fn describe(
                 vectors
                     .iter()
                     .zip(levels)
-                    .map(|(v, l)| Descriptor::Normalised(v.clone(), l))
+                    .zip(images)
+                    .map(|((v, l), img)| match m {
+                        Method::EncoderVerified => {
+                            Descriptor::Verified(v.clone(), l, Box::new(Thumbnail::of(img)))
+                        }
+                        _ => Descriptor::Normalised(v.clone(), l),
+                    })
                     .collect()
             }
             _ => {
@@ -224,7 +255,7 @@ mod tests {
             vec![Method::Encoder, Method::RawPixels]
         );
         assert_eq!(Method::parse_list("hashes").unwrap().len(), 4);
-        assert_eq!(Method::parse_list("all,encoder").unwrap().len(), 7);
+        assert_eq!(Method::parse_list("all,encoder").unwrap().len(), 8);
         assert_eq!(Method::parse_list("phash").unwrap(), vec![Method::DctHash]);
         assert!(Method::parse_list("sift").is_err());
     }
