@@ -38,9 +38,11 @@ pub const DEFAULT_VERIFIED_THRESHOLD: f32 = 0.20;
 /// every background photo have low levels, and would otherwise pass on a low cosine (99.6 %
 /// of the true pairs `dedup` groups on the copy-detection set-up are above it; BENCHMARKS.md).
 pub const NORMALISED_MIN_COSINE: f32 = 0.70;
-/// The same floor with the pixel check: lower, since the thumbnails vouch for the copies the
-/// encoder loses most (a strong blur: 18 of 38 blurred copies fall below 0.70, 6 of all 646
-/// copies below 0.50; BENCHMARKS.md, "The pixel check").
+/// With the pixel check, an image's own graph links down to this cosine are candidates too,
+/// and count only when the thumbnails vouch for them: the copies the encoder loses most (a
+/// strong blur: 18 of 38 blurred copies fall below 0.70, 6 of all 646 copies below 0.50;
+/// BENCHMARKS.md, "The pixel check"). They are not followed further (the range search runs
+/// above [`NORMALISED_MIN_COSINE`]).
 pub const VERIFIED_MIN_COSINE: f32 = 0.50;
 /// Default near-exact limit: a copy whose small RGB thumbnail differs from its keeper's by
 /// at most this many levels on average, and nowhere by much more (see [`NEAR_EXACT_PEAK`]),
@@ -320,12 +322,12 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
     let image_of_row: Vec<Option<usize>> = (0..flat.len())
         .map(|row| position.get(&flat.id(row)).copied())
         .collect();
-    let floor = match (&opts.background, opts.pixel_check) {
-        (Some(_), true) => VERIFIED_MIN_COSINE,
-        (Some(_), false) => NORMALISED_MIN_COSINE,
-        (None, _) => opts.threshold,
+    let (floor, link_floor) = match (&opts.background, opts.pixel_check) {
+        (Some(_), true) => (NORMALISED_MIN_COSINE, VERIFIED_MIN_COSINE),
+        (Some(_), false) => (NORMALISED_MIN_COSINE, NORMALISED_MIN_COSINE),
+        (None, _) => (opts.threshold, opts.threshold),
     };
-    let pairs = similar_pairs(flat, floor, &image_of_row);
+    let pairs = similar_pairs(flat, floor, link_floor, &image_of_row);
     // Background levels, by position, of the images in a pair or with several files, when
     // pairs are scored by normalised similarity.
     let levels: Option<Vec<f32>> = opts.background.as_ref().map(|bg| {
@@ -430,9 +432,10 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
 }
 
 /// Adds the pixel check's bonus to every pair `(i, j, normalised score, cosine)` that could
-/// reach `threshold` with it. Thumbnails come from the index; an image indexed before
-/// thumbnails were kept has its first readable file decoded again (a pair with an image that
-/// cannot be read keeps its score).
+/// reach `threshold` with it, and drops the pairs below [`NORMALISED_MIN_COSINE`] whose
+/// thumbnails do not agree beyond [`crate::thumbnail::BONUS_FROM`]. Thumbnails come from the
+/// index; an image indexed before thumbnails were kept has its first readable file decoded
+/// again (a pair with an image that cannot be read keeps its normalised score).
 fn add_pixel_bonus(
     index: &Index,
     contents: &[Content],
@@ -452,32 +455,47 @@ fn add_pixel_bonus(
         .iter()
         .map(|&i| index.store().thumbnail(&contents[i].hash))
         .collect::<Result<_>>()?;
-    let thumbnails: HashMap<usize, Thumbnail> = wanted
-        .par_iter()
-        .zip(stored)
-        .filter_map(|(&i, t)| {
-            t.or_else(|| {
-                let opts = crate::decode::DecodeOptions::new(side);
-                contents[i]
-                    .files
-                    .iter()
-                    .find_map(|(path, _, _)| crate::decode::prepare_file(path, &opts).ok())
-                    .map(|img| Thumbnail::of(&img))
+    // Missing ones are decoded on the decode threads (their contained panics stay quiet).
+    let pool =
+        crate::decode::decode_pool(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let thumbnails: HashMap<usize, Thumbnail> = pool.install(|| {
+        wanted
+            .par_iter()
+            .zip(stored)
+            .filter_map(|(&i, t)| {
+                t.or_else(|| {
+                    let opts = crate::decode::DecodeOptions::new(side);
+                    contents[i]
+                        .files
+                        .iter()
+                        .find_map(|(path, _, _)| crate::decode::prepare_file(path, &opts).ok())
+                        .map(|img| Thumbnail::of(&img))
+                })
+                .map(|t| (i, t))
             })
-            .map(|t| (i, t))
-        })
-        .collect();
-    for p in pairs.iter_mut().filter(|p| p.2 >= reach) {
-        if let (Some(a), Some(b)) = (thumbnails.get(&p.0), thumbnails.get(&p.1)) {
-            p.2 = verified(p.2, a.similarity(b));
-        }
+            .collect()
+    });
+    for p in pairs.iter_mut() {
+        let pixels = match (thumbnails.get(&p.0), thumbnails.get(&p.1)) {
+            (Some(a), Some(b)) if p.2 >= reach => Some(a.similarity(b)),
+            _ => None,
+        };
+        p.2 = match pixels {
+            Some(s) if p.3 >= NORMALISED_MIN_COSINE || s > crate::thumbnail::BONUS_FROM => {
+                verified(p.2, s)
+            }
+            // Below the normalised floor only the thumbnails can vouch for a pair.
+            _ if p.3 < NORMALISED_MIN_COSINE => f32::NEG_INFINITY,
+            _ => p.2,
+        };
     }
     Ok(())
 }
 
 /// Pairs of positions `(i, j, cosine)` with cosine at or above `floor`, at most
-/// [`NEIGHBOURS`] per image and each pair possibly in both directions; `image_of_row` maps a
-/// row of `flat` to its image (`None`: deleted since the graph was built).
+/// [`NEIGHBOURS`] per image and each pair possibly in both directions, and the point's own
+/// graph links down to `link_floor` (at most `floor`); `image_of_row` maps a row of `flat` to
+/// its image (`None`: deleted since the graph was built).
 ///
 /// A range search over the graph's links: from a point, every linked point is scored, and
 /// every one that reaches the floor is expanded in turn, best first, up to [`EXPANDED`]
@@ -488,8 +506,10 @@ fn add_pixel_bonus(
 fn similar_pairs(
     flat: &FlatVectors,
     floor: f32,
+    link_floor: f32,
     image_of_row: &[Option<usize>],
 ) -> Vec<(usize, usize, f32)> {
+    let link_floor = link_floor.min(floor);
     (0..flat.len())
         .into_par_iter()
         .flat_map_iter(|row| {
@@ -498,14 +518,15 @@ fn similar_pairs(
             };
             let mut found: Vec<(usize, f32)> = flat
                 .neighbours(row)
-                .filter(|&(_, cos)| cos >= floor)
+                .filter(|&(_, cos)| cos >= link_floor)
                 .collect();
-            if !found.is_empty() {
+            let mut frontier: Vec<(usize, f32)> =
+                found.iter().filter(|p| p.1 >= floor).copied().collect();
+            if !frontier.is_empty() {
                 let v = flat.vector(row);
                 let mut seen: std::collections::HashSet<usize> =
                     flat.neighbours(row).map(|(m, _)| m).collect();
                 seen.insert(row);
-                let mut frontier = found.clone();
                 for _ in 0..EXPANDED {
                     let Some(best) = (0..frontier.len())
                         .max_by(|&a, &b| frontier[a].1.total_cmp(&frontier[b].1))
@@ -705,7 +726,7 @@ mod tests {
         let floor = 0.85;
         let every: Vec<Option<usize>> =
             (0..flat.len()).map(|r| Some(flat.id(r) as usize)).collect();
-        let found: HashSet<(usize, usize)> = similar_pairs(&flat, floor, &every)
+        let found: HashSet<(usize, usize)> = similar_pairs(&flat, floor, floor, &every)
             .into_iter()
             .map(|(i, j, cos)| {
                 assert!((cos - dot(&vectors[i], &vectors[j])).abs() < 1e-5);
@@ -733,7 +754,7 @@ mod tests {
         );
         // Deleted points (no position) are in no pair.
         let even: Vec<Option<usize>> = every.iter().map(|i| i.filter(|i| i % 2 == 0)).collect();
-        let kept = similar_pairs(&flat, floor, &even);
+        let kept = similar_pairs(&flat, floor, floor, &even);
         assert!(!kept.is_empty() && kept.iter().all(|&(i, j, _)| i % 2 == 0 && j % 2 == 0));
     }
 
@@ -755,18 +776,39 @@ mod tests {
             }
             crate::model::normalised(v).unwrap()
         };
-        // a-b: cosine 0.6 (below the floor without the pixel check, above it with); c-d:
-        // cosine 0.95; the background is orthogonal to all.
+        // a-b: cosine 0.6 (below the normalised floor, above the pixel check's link floor);
+        // c-d: cosine 0.95; the background is orthogonal to all.
         let vectors = [
             unit(&[(0, 1.0)]),
             unit(&[(0, 0.6), (1, 0.8)]),
             unit(&[(2, 1.0)]),
             unit(&[(2, 0.95), (3, 0.312)]),
         ];
+        // 0 and 1 show one picture (so their thumbnails agree; the index keeps none, so they
+        // are decoded from the files); 2 and 3 are not pictures. `picture(true)` is another
+        // picture: no quarter turn or mirror image of the first.
+        let picture = |other: bool| {
+            let img = image::RgbImage::from_fn(64, 64, |x, y| {
+                let v = if other {
+                    ((x * y) % 256) as u8
+                } else {
+                    (x * 3 + y / 2 + if x > 40 && y < 20 { 60 } else { 0 }) as u8
+                };
+                image::Rgb([v, v / 2, 90])
+            });
+            let mut bytes = Vec::new();
+            img.write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+            bytes
+        };
         let mut changes = ChangeSet::default();
         for (i, v) in vectors.iter().enumerate() {
-            let path = tmp.path().join(format!("{i}.jpg"));
-            std::fs::write(&path, b"x").unwrap();
+            let path = tmp.path().join(format!("{i}.png"));
+            let bytes = if i < 2 { picture(false) } else { b"x".to_vec() };
+            std::fs::write(&path, bytes).unwrap();
             let hash: Hash = *blake3::hash(&[i as u8]).as_bytes();
             let rec = ContentRecord {
                 id: i as u64,
@@ -805,16 +847,22 @@ mod tests {
                 .collect()
         };
         let pair = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
-        // With the pixel check the floor is lower (the files are not pictures: no bonus).
+        // With the pixel check, a pair below the floor counts when the thumbnails vouch for it.
         opts.pixel_check = true;
         let groups = find_duplicates(&mut index, &opts).unwrap();
         assert_eq!(
             names(&groups),
-            [pair("0.jpg", "1.jpg"), pair("2.jpg", "3.jpg")]
+            [pair("0.png", "1.png"), pair("2.png", "3.png")]
         );
+        let vouched = &groups[0].members[1];
+        assert!(vouched.score > vouched.similarity, "{vouched:?}");
+        // Thumbnails that disagree do not vouch.
+        std::fs::write(tmp.path().join("1.png"), picture(true)).unwrap();
+        let groups = find_duplicates(&mut index, &opts).unwrap();
+        assert_eq!(names(&groups), [pair("2.png", "3.png")]);
         opts.pixel_check = false;
         let groups = find_duplicates(&mut index, &opts).unwrap();
-        assert_eq!(names(&groups), [pair("2.jpg", "3.jpg")]);
+        assert_eq!(names(&groups), [pair("2.png", "3.png")]);
         let copy = &groups[0].members[1];
         assert!((copy.similarity - 0.95).abs() < 1e-3, "{copy:?}");
         assert!(
