@@ -2,7 +2,7 @@
 //! resized or recompressed: very high similarity) and similar images (edits and crops, down
 //! to the threshold), found by a range search from every image over the HNSW graph's links
 //! as `vectors.flat` stores them (a self-join that neither loads the graph nor compares all
-//! pairs).
+//! pairs), scored by normalised similarity and the pixel check ([`crate::thumbnail`]).
 //!
 //! Groups never chain: every member is similar to the group's keeper, not merely to another
 //! member. Keepers are chosen by a [`Keep`] policy; files under a reference folder are always
@@ -131,8 +131,8 @@ impl Keep {
 /// How to group.
 #[derive(Debug, Clone)]
 pub struct DedupOptions {
-    /// Pairs at or above it are similar: a normalised similarity with a `background`, a
-    /// cosine similarity without.
+    /// Pairs at or above it are similar: a normalised similarity (plus the pixel check's
+    /// bonus with `pixel_check`) with a `background`, a cosine similarity without.
     pub threshold: f32,
     /// The model's background set: pairs are scored by normalised similarity.
     pub background: Option<Arc<Background>>,
