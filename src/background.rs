@@ -17,8 +17,7 @@
 //! [`calibrate`]; `dedup` and `eval copies` use it, `query` ranks by plain cosine.
 
 use crate::error::{Error, Result};
-use crate::eval::methods::{Descriptor, Method};
-use crate::eval::{describe_all, Source};
+use crate::eval::encoder_vectors;
 use crate::model::kernels::pointwise;
 use crate::model::{save_safetensors, Encoder, META_PREFIX};
 use crate::progress::Progress;
@@ -200,22 +199,15 @@ pub fn build(
         chosen.truncate(opts.max_images);
         chosen.sort();
     }
-    // Decoded and embedded in bounded chunks by eval's describer; undecodable photos and
-    // unusable embeddings (all zero) are left out.
-    let sources: Vec<Source> = chosen.iter().map(|p| Source::File(p)).collect();
-    let described = describe_all(
-        &sources,
-        &[Method::Encoder],
-        encoder,
-        "describing background photos",
-        progress,
-    )?;
+    // Undecodable photos and unusable embeddings are left out.
+    let paths: Vec<&Path> = chosen.iter().map(|p| p.as_path()).collect();
+    let vectors = encoder_vectors(&paths, encoder, "describing background photos", progress)?;
     let mut rows = Vec::with_capacity(chosen.len() * encoder.info().dim);
-    let mut skipped = described.skipped.len();
-    for d in described.descriptors.into_iter().flatten().flatten() {
-        match d {
-            Descriptor::Vector(v) if v.iter().any(|&x| x != 0.0) => rows.extend(v),
-            _ => skipped += 1,
+    let mut skipped = 0;
+    for v in vectors {
+        match v {
+            Some(v) => rows.extend(v),
+            None => skipped += 1,
         }
     }
     if rows.is_empty() {

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::flat::FlatVectors;
 use crate::index::Index;
 use crate::store::{FileRecord, Hash};
-use crate::thumbnail::{verified, Thumbnail};
+use crate::thumbnail::{verified, Pattern, Thumbnail};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::cmp::Ordering;
@@ -458,7 +458,7 @@ fn add_pixel_bonus(
     // Missing ones are decoded on the decode threads (their contained panics stay quiet).
     let pool =
         crate::decode::decode_pool(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let thumbnails: HashMap<usize, Thumbnail> = pool.install(|| {
+    let patterns: HashMap<usize, Pattern> = pool.install(|| {
         wanted
             .par_iter()
             .zip(stored)
@@ -471,23 +471,22 @@ fn add_pixel_bonus(
                         .find_map(|(path, _, _)| crate::decode::prepare_file(path, &opts).ok())
                         .map(|img| Thumbnail::of(&img))
                 })
-                .map(|t| (i, t))
+                .map(|t| (i, t.pattern()))
             })
             .collect()
     });
     for p in pairs.iter_mut() {
-        let pixels = match (thumbnails.get(&p.0), thumbnails.get(&p.1)) {
+        let agreement = match (patterns.get(&p.0), patterns.get(&p.1)) {
             (Some(a), Some(b)) if p.2 >= reach => Some(a.similarity(b)),
             _ => None,
         };
-        p.2 = match pixels {
-            Some(s) if p.3 >= NORMALISED_MIN_COSINE || s > crate::thumbnail::BONUS_FROM => {
-                verified(p.2, s)
-            }
-            // Below the normalised floor only the thumbnails can vouch for a pair.
-            _ if p.3 < NORMALISED_MIN_COSINE => f32::NEG_INFINITY,
-            _ => p.2,
-        };
+        // Below the normalised floor only the thumbnails can vouch for a pair.
+        let vouched = agreement.is_some_and(|s| s > crate::thumbnail::BONUS_FROM);
+        if p.3 < NORMALISED_MIN_COSINE && !vouched {
+            p.2 = f32::NEG_INFINITY;
+        } else if let Some(s) = agreement {
+            p.2 = verified(p.2, s);
+        }
     }
     Ok(())
 }

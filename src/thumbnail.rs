@@ -52,8 +52,8 @@ impl Thumbnail {
         Some(Thumbnail(bytes.try_into().ok()?))
     }
 
-    /// Mean removed, unit length; all zero for a flat picture (it correlates with nothing).
-    fn centred(&self) -> [f32; BYTES] {
+    /// The thumbnail prepared for comparison ([`Pattern::similarity`]).
+    pub fn pattern(&self) -> Pattern {
         let mean = self.0.iter().map(|&v| v as f32).sum::<f32>() / BYTES as f32;
         let mut v = [0f32; BYTES];
         for (o, &p) in v.iter_mut().zip(&self.0) {
@@ -65,14 +65,25 @@ impl Thumbnail {
         } else {
             v = [0.0; BYTES];
         }
-        v
+        Pattern(v)
     }
 
+    /// [`Pattern::similarity`] of the two thumbnails' patterns.
+    pub fn similarity(&self, other: &Thumbnail) -> f32 {
+        self.pattern().similarity(&other.pattern())
+    }
+}
+
+/// A thumbnail with its mean removed, at unit length; all zero for a flat picture (it
+/// correlates with nothing). Made once per photo, compared with many.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pattern([f32; BYTES]);
+
+impl Pattern {
     /// The best normalised cross-correlation of the two thumbnails over the eight rotations
     /// and mirror images of `other`, in [-1, 1]; 0 when either picture is flat.
-    pub fn similarity(&self, other: &Thumbnail) -> f32 {
-        let a = self.centred();
-        let b = other.centred();
+    pub fn similarity(&self, other: &Pattern) -> f32 {
+        let (a, b) = (&self.0, &other.0);
         let mut best = f32::NEG_INFINITY;
         for t in 0..8 {
             let mut dot = 0.0;

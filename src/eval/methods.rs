@@ -5,7 +5,7 @@
 use crate::decode::PreparedImage;
 use crate::error::Result;
 use crate::model::Encoder;
-use crate::thumbnail::{verified, Thumbnail};
+use crate::thumbnail::{verified, Pattern, Thumbnail};
 use image::{DynamicImage, RgbImage};
 use image_hasher::{HashAlg, HasherConfig};
 
@@ -125,9 +125,9 @@ pub enum Descriptor {
     Hash(u64),
     /// A unit vector and its background level, compared by normalised similarity.
     Normalised(Vec<f32>, f32),
-    /// A unit vector, its background level and its thumbnail, compared by
+    /// A unit vector, its background level and its thumbnail's pattern, compared by
     /// [`crate::thumbnail::verified`].
-    Verified(Vec<f32>, f32, Box<Thumbnail>),
+    Verified(Vec<f32>, f32, Box<Pattern>),
 }
 
 impl Descriptor {
@@ -216,9 +216,11 @@ pub fn describe(
                     .zip(levels)
                     .zip(images)
                     .map(|((v, l), img)| match m {
-                        Method::EncoderVerified => {
-                            Descriptor::Verified(v.clone(), l, Box::new(Thumbnail::of(img)))
-                        }
+                        Method::EncoderVerified => Descriptor::Verified(
+                            v.clone(),
+                            l,
+                            Box::new(Thumbnail::of(img).pattern()),
+                        ),
                         _ => Descriptor::Normalised(v.clone(), l),
                     })
                     .collect()

@@ -89,6 +89,30 @@ pub fn describe_all(
     })
 }
 
+/// The encoder's unit vector of each file, in order: `None` for a file that could not be
+/// decoded or whose embedding is unusable (all zero). Decoded and embedded in bounded chunks
+/// by [`describe_all`].
+pub fn encoder_vectors(
+    files: &[&Path],
+    encoder: &Encoder,
+    stage: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<Option<Vec<f32>>>> {
+    let sources: Vec<Source> = files.iter().map(|p| Source::File(p)).collect();
+    let described = describe_all(&sources, &[Method::Encoder], encoder, stage, progress)?;
+    Ok(described
+        .descriptors
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| match d {
+            Some(Descriptor::Vector(v)) if v.iter().any(|&x| x != 0.0) => Some(v),
+            _ => None,
+        })
+        .collect())
+}
+
 /// [`image_files`] of several folders, one after the other.
 pub fn image_files_in(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();

@@ -9,15 +9,14 @@
 //! are likely copies of each other, which must not be pushed apart.
 
 use crate::error::{Error, Result};
-use crate::eval::methods::{Descriptor, Method};
-use crate::eval::{describe_all, Source};
+use crate::eval::encoder_vectors;
 use crate::model::Encoder;
 use crate::progress::Progress;
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Two photos this similar (cosine of the mining encoder) are treated as copies, not as
 /// negatives to separate.
@@ -130,25 +129,8 @@ pub fn mine(
     files: &[PathBuf],
     progress: &dyn Progress,
 ) -> Result<(Neighbours, MiningSummary)> {
-    let sources: Vec<Source> = files.iter().map(|p| Source::File(p)).collect();
-    let described = describe_all(
-        &sources,
-        &[Method::Encoder],
-        encoder,
-        "finding hard negatives",
-        progress,
-    )?;
-    let vectors: Vec<Option<Vec<f32>>> = described
-        .descriptors
-        .into_iter()
-        .next()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| match d {
-            Some(Descriptor::Vector(v)) if v.iter().any(|&x| x != 0.0) => Some(v),
-            _ => None,
-        })
-        .collect();
+    let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let vectors = encoder_vectors(&paths, encoder, "finding hard negatives", progress)?;
     let (neighbours, copies) = nearest(&vectors)?;
     let summary = neighbours.summary(copies);
     Ok((neighbours, summary))
