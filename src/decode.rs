@@ -2,7 +2,8 @@
 //!
 //! Owns format sniffing (by content, not by extension), bounded-memory decoding (the pixel
 //! count is checked from the header before anything large is allocated), EXIF orientation,
-//! alpha compositing on a fixed background, and resizing. JPEGs are decoded with DCT scaling
+//! alpha compositing on a fixed background, and resizing (solid margins left out, see
+//! [`crate::margins`]). JPEGs are decoded with DCT scaling
 //! (at 1/2, 1/4 or 1/8 of their size when the target is much smaller). A decoder panic is
 //! contained and becomes a [`SkipReason`].
 
@@ -24,6 +25,9 @@ pub struct DecodeOptions {
     pub side: u32,
     /// Images with more pixels are refused before decoding.
     pub max_pixels: u64,
+    /// Leave solid margins (padding, letterboxing) out of the prepared square
+    /// ([`crate::margins`]).
+    pub trim_margins: bool,
 }
 
 impl DecodeOptions {
@@ -31,6 +35,7 @@ impl DecodeOptions {
         DecodeOptions {
             side,
             max_pixels: DEFAULT_MAX_PIXELS,
+            trim_margins: true,
         }
     }
 }
@@ -260,7 +265,7 @@ fn prepare_jpeg_scaled(
     if rgb.len() != sw as usize * sh as usize * 3 {
         return Err(SkipReason::Decode("decoded JPEG has the wrong size".into()));
     }
-    let square = resize_square(&rgb, sw, sh, opts.side)?;
+    let square = resize_square(&rgb, sw, sh, opts)?;
     Ok(Some(finish(square, width, height, orientation)))
 }
 
@@ -293,7 +298,7 @@ fn prepare_general(
     let (img, orientation) = decode_with_limits(bytes, format, opts)?;
     let (width, height) = (img.width(), img.height());
     let rgb = flatten_alpha(img);
-    let square = resize_square(rgb.as_raw(), rgb.width(), rgb.height(), opts.side)?;
+    let square = resize_square(rgb.as_raw(), rgb.width(), rgb.height(), opts)?;
     Ok(finish(square, width, height, orientation))
 }
 
@@ -355,8 +360,31 @@ fn flatten_alpha(img: DynamicImage) -> RgbImage {
     RgbImage::from_raw(w, h, data).expect("buffer has w*h*3 bytes")
 }
 
-/// Resizes RGB8 pixels to `side x side` (aspect ratio not kept: the whole picture is seen).
-fn resize_square(rgb: &[u8], width: u32, height: u32, side: u32) -> Result<RgbImage, SkipReason> {
+/// Resizes RGB8 pixels to `side x side` (aspect ratio not kept: the whole picture is seen),
+/// solid margins left out if `opts.trim_margins`.
+fn resize_square(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    opts: &DecodeOptions,
+) -> Result<RgbImage, SkipReason> {
+    if opts.trim_margins {
+        let r = crate::margins::content(rgb, width, height);
+        if (r.width, r.height) != (width, height) {
+            // A copy of the content, not a crop box: the resizer's filter would reach into
+            // the margin at the edges.
+            let row = |y: u32| {
+                let start = (y as usize * width as usize + r.x as usize) * 3;
+                &rgb[start..start + r.width as usize * 3]
+            };
+            let inner: Vec<u8> = (r.y..r.y + r.height).flat_map(row).copied().collect();
+            return resize_whole(&inner, r.width, r.height, opts.side);
+        }
+    }
+    resize_whole(rgb, width, height, opts.side)
+}
+
+fn resize_whole(rgb: &[u8], width: u32, height: u32, side: u32) -> Result<RgbImage, SkipReason> {
     let src = fr::images::ImageRef::new(width, height, rgb, fr::PixelType::U8x3)
         .map_err(|e| SkipReason::Decode(format!("resize: {e}")))?;
     let mut dst = fr::images::Image::new(side, side, fr::PixelType::U8x3);
@@ -469,11 +497,48 @@ mod tests {
     }
 
     #[test]
+    fn padding_is_left_out_of_the_prepared_square() {
+        let picture = gradient(300, 200);
+        let mut padded = image::RgbImage::from_pixel(300, 300, image::Rgb([255, 255, 255]));
+        image::imageops::overlay(&mut padded, &picture.to_rgb8(), 0, 50);
+        let padded = DynamicImage::ImageRgb8(padded);
+        let opts = DecodeOptions::new(64);
+        // Mean difference per channel (the JPEG's DCT scaling blends the one row where the
+        // picture meets the margin).
+        let diff = |a: &PreparedImage, b: &PreparedImage| {
+            let sum: u64 = a
+                .rgb
+                .iter()
+                .zip(&b.rgb)
+                .map(|(x, y)| x.abs_diff(*y) as u64)
+                .sum();
+            sum as f64 / a.rgb.len() as f64
+        };
+        for format in [ImageFormat::Png, ImageFormat::Jpeg] {
+            let plain = prepare(&encode(&picture, format), &opts).unwrap();
+            let trimmed = prepare(&encode(&padded, format), &opts).unwrap();
+            assert!(
+                diff(&plain, &trimmed) <= 6.0,
+                "{format:?}: padded copy differs by {}",
+                diff(&plain, &trimmed)
+            );
+            // The upright size is the file's own, margins included.
+            assert_eq!((trimmed.width, trimmed.height), (300, 300));
+            let untrimmed = DecodeOptions {
+                trim_margins: false,
+                ..opts
+            };
+            let whole = prepare(&encode(&padded, format), &untrimmed).unwrap();
+            assert!(diff(&plain, &whole) > 30.0, "{format:?}: margins kept");
+        }
+    }
+
+    #[test]
     fn pixel_limit_is_checked_before_decoding() {
         let bytes = encode(&gradient(100, 100), ImageFormat::Png);
         let opts = DecodeOptions {
-            side: 16,
             max_pixels: 9_999,
+            ..DecodeOptions::new(16)
         };
         assert!(matches!(
             prepare(&bytes, &opts),

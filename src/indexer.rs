@@ -144,8 +144,8 @@ pub fn update(
     progress.start("indexing", work.len());
 
     let decode_opts = DecodeOptions {
-        side: encoder.info().input_size as u32,
         max_pixels: opts.max_pixels,
+        ..DecodeOptions::new(encoder.info().input_size as u32)
     };
     // Contents claimed by a decode thread in this run: later files with the same bytes wait.
     let claimed: Mutex<HashSet<Hash>> = Mutex::new(HashSet::new());

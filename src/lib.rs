@@ -16,6 +16,7 @@ pub mod flat;
 pub mod index;
 pub mod indexer;
 pub mod lock;
+pub mod margins;
 pub mod model;
 pub mod problem;
 pub mod progress;
