@@ -29,14 +29,10 @@ pub const MIN_CONTENT: f32 = 0.25;
 /// Images smaller than this on either side are never trimmed.
 const MIN_SIDE: u32 = 32;
 
-/// A rectangle of an image, in pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rect {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
+pub use image::math::Rect;
+
+/// The RGB pixels being looked at, borrowed.
+type View<'a> = image::ImageBuffer<image::Rgb<u8>, &'a [u8]>;
 
 /// The part of an RGB image (`width * height * 3` bytes, row-major) inside its solid margins;
 /// the whole image when it has none.
@@ -47,10 +43,12 @@ pub fn content(rgb: &[u8], width: u32, height: u32) -> Rect {
         width,
         height,
     };
-    if width < MIN_SIDE || height < MIN_SIDE || rgb.len() != width as usize * height as usize * 3 {
+    if width < MIN_SIDE || height < MIN_SIDE {
         return whole;
     }
-    let img = View { rgb, width };
+    let Some(img) = View::from_raw(width, height, rgb) else {
+        return whole;
+    };
     // Rows first (spanning every column), then columns within the remaining rows, then rows
     // again within the remaining columns: a frame of two colours (side bars inside a
     // letterbox) comes off too.
@@ -74,18 +72,6 @@ pub fn content(rgb: &[u8], width: u32, height: u32) -> Rect {
     }
 }
 
-struct View<'a> {
-    rgb: &'a [u8],
-    width: u32,
-}
-
-impl View<'_> {
-    fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
-        let i = (y as usize * self.width as usize + x as usize) * 3;
-        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
-    }
-}
-
 #[derive(Clone, Copy)]
 enum Axis {
     Rows,
@@ -102,8 +88,8 @@ fn trim_axis(img: &View, within: Rect, axis: Axis) -> (u32, u32) {
     let line = |i: u32| -> Vec<[u8; 3]> {
         (0..span)
             .map(|j| match axis {
-                Axis::Rows => img.pixel(within.x + j, i),
-                Axis::Columns => img.pixel(i, within.y + j),
+                Axis::Rows => img.get_pixel(within.x + j, i).0,
+                Axis::Columns => img.get_pixel(i, within.y + j).0,
             })
             .collect()
     };
