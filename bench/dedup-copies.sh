@@ -5,18 +5,21 @@
 # (cargo install czkawka_cli --locked), by czkawka's similar-images mode at its default
 # and at a looser setting. Prints one table: pairwise precision and recall per edit.
 # Needs the datasets unpacked as BENCHMARKS.md says. Usage: bench/dedup-copies.sh [WORKDIR]
+# (MODEL=FILE: index and group with that model instead of the built-in one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=${LOOKALIKE:-target/release/lookalike}
 W=${1:-target/bench-dedup}
+M=()
+if [ -n "${MODEL:-}" ]; then M=(--model "$MODEL"); fi
 rm -rf "$W" && mkdir -p "$W/set"
 cp -r target/data/camera-photos "$W/set/originals"
 cp -r target/data/imagenette/val "$W/set/distractors"
 # The copies, exactly as `eval copies` generates them (seed 1).
 "$L" eval copies target/data/camera-photos --method raw-pixels --save-copies "$W/set/copies" -q --json > /dev/null
-"$L" index "$W/set" --index "$W/index" -q
-"$L" dedup --index "$W/index" --json > "$W/lookalike.json"
-"$L" dedup --index "$W/index" --json --cosine > "$W/lookalike-cosine.json"
+"$L" index "$W/set" --index "$W/index" -q "${M[@]}"
+"$L" dedup --index "$W/index" --json "${M[@]}" > "$W/lookalike.json"
+"$L" dedup --index "$W/index" --json --cosine "${M[@]}" > "$W/lookalike-cosine.json"
 results=("lookalike:lookalike:$W/lookalike.json" "lookalike:lookalike --cosine:$W/lookalike-cosine.json")
 if command -v czkawka_cli > /dev/null; then
     # czkawka_cli 12 defaults: gradient hash of size 16, --max-difference 5, files under 16 KB

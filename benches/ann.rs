@@ -33,7 +33,7 @@ fn main() {
     let queries: Vec<Vec<f32>> = (0..QUERIES).map(|_| gen.point(1.0)).collect();
 
     let t = Instant::now();
-    let graph = Graph::build(DIM, &items);
+    let graph = Graph::build(lookalike::ann::Space::whole(DIM), &items);
     let secs = t.elapsed().as_secs_f64();
     println!(
         "built {points} x {DIM} in {secs:.1} s: {:.0} points/s on {} threads",

@@ -29,20 +29,62 @@ const EF_CONSTRUCTION: usize = 200;
 const BASENAME: &str = "graph";
 const MANIFEST: &str = "graph.manifest.json";
 
-/// Cosine distance between unit vectors, `1 - dot`, clamped at 0 (rounding can make a vector's
-/// dot product with itself exceed 1, which hnsw_rs's own `DistDot` asserts against).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DistUnitCosine;
+/// Cosine distance of one head's descriptors within stored vectors (see
+/// [`crate::model::Head`]; the whole vector for a one-head model), `1 - cos`, clamped at 0
+/// (rounding can make a vector's dot product with itself exceed 1, which hnsw_rs's own
+/// `DistDot` asserts against).
+///
+/// The head is set once, after construction: hnsw_rs reloads a snapshot with the distance's
+/// `Default` (its `load_hnsw_with_dist` ignores the memory-mapping option), so a loaded graph
+/// gets its head through [`Hnsw::get_distance`]. Unset, the distance is the whole vector's.
+#[derive(Debug, Default)]
+pub struct DistHeadCosine(std::sync::OnceLock<Head>);
 
 pub use crate::model::kernels::dot;
+use crate::model::Head;
 
-impl Distance<f32> for DistUnitCosine {
-    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        (1.0 - dot(va, vb)).max(0.0)
+impl DistHeadCosine {
+    pub fn new(head: Head) -> Self {
+        let d = DistHeadCosine::default();
+        d.set(head);
+        d
+    }
+
+    /// Sets the head if it is not set yet.
+    fn set(&self, head: Head) {
+        let _ = self.0.set(head);
     }
 }
 
-/// One search hit: a graph id and its cosine similarity to the query.
+impl Distance<f32> for DistHeadCosine {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        let similarity = match self.0.get() {
+            Some(head) => head.similarity(va, vb),
+            None => dot(va, vb),
+        };
+        (1.0 - similarity).max(0.0)
+    }
+}
+
+/// The vectors a graph holds (`dim` values each) and the head whose cosine it is built on:
+/// a two-head model's graph links photos by their copy descriptors, for `dedup`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Space {
+    pub dim: usize,
+    pub head: Head,
+}
+
+impl Space {
+    /// Whole vectors of `dim` values.
+    pub fn whole(dim: usize) -> Space {
+        Space {
+            dim,
+            head: Head::whole(dim),
+        }
+    }
+}
+
+/// One search hit: a graph id and its cosine similarity (of the graph's head) to the query.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
     pub id: u64,
@@ -63,7 +105,7 @@ pub struct Manifest {
 
 /// The HNSW graph of an index.
 pub struct Graph {
-    hnsw: Hnsw<'static, f32, DistUnitCosine>,
+    hnsw: Hnsw<'static, f32, DistHeadCosine>,
     dim: usize,
 }
 
@@ -95,23 +137,23 @@ fn file_hash(path: &Path) -> std::io::Result<String> {
 }
 
 impl Graph {
-    /// An empty graph for vectors of `dim`, sized for about `capacity` points.
-    pub fn new(dim: usize, capacity: usize) -> Graph {
+    /// An empty graph for vectors of `space`, sized for about `capacity` points.
+    pub fn new(space: Space, capacity: usize) -> Graph {
         Graph {
             hnsw: Hnsw::new(
                 MAX_CONNECTIONS,
                 capacity.max(1000),
                 MAX_LAYERS,
                 EF_CONSTRUCTION,
-                DistUnitCosine,
+                DistHeadCosine::new(space.head),
             ),
-            dim,
+            dim: space.dim,
         }
     }
 
     /// Builds a graph from `(vector, id)` pairs, in parallel.
-    pub fn build(dim: usize, items: &[(Vec<f32>, u64)]) -> Graph {
-        let mut g = Graph::new(dim, items.len());
+    pub fn build(space: Space, items: &[(Vec<f32>, u64)]) -> Graph {
+        let mut g = Graph::new(space, items.len());
         g.insert(items);
         g
     }
@@ -276,8 +318,10 @@ impl Graph {
         )
     }
 
-    /// Loads the snapshot in `dir` if it exists, is intact and matches `generation` and `dim`.
-    pub fn load(dir: &Path, generation: u64, dim: usize) -> Result<Graph, SnapshotProblem> {
+    /// Loads the snapshot in `dir` if it exists, is intact and matches `generation` and
+    /// `space`'s dimension.
+    pub fn load(dir: &Path, generation: u64, space: Space) -> Result<Graph, SnapshotProblem> {
+        let dim = space.dim;
         let manifest_path = dir.join(MANIFEST);
         let bytes = match std::fs::read(&manifest_path) {
             Ok(b) => b,
@@ -301,7 +345,7 @@ impl Graph {
             )));
         }
         if manifest.points == 0 && manifest.files.is_empty() {
-            return Ok(Graph::new(dim, 0));
+            return Ok(Graph::new(space, 0));
         }
         let expected: Vec<String> = snapshot_files();
         let listed: Vec<&String> = manifest.files.iter().map(|(n, _)| n).collect();
@@ -332,13 +376,14 @@ impl Graph {
             ))));
         let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let io = io.take().expect("loader is used once");
-            HnswIo::load_hnsw::<f32, DistUnitCosine>(io)
+            HnswIo::load_hnsw::<f32, DistHeadCosine>(io)
         }));
         let hnsw = match loaded {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => return Err(SnapshotProblem::Damaged(e.to_string())),
             Err(_) => return Err(SnapshotProblem::Damaged("graph loader crashed".into())),
         };
+        hnsw.get_distance().set(space.head);
         if hnsw.get_nb_point() != manifest.points {
             return Err(SnapshotProblem::Damaged(format!(
                 "{} points instead of {}",
@@ -442,7 +487,7 @@ mod tests {
     fn finds_itself_first_and_survives_a_snapshot() {
         let dim = 32;
         let items: Vec<(Vec<f32>, u64)> = (0..300).map(|i| (unit(i, dim), i * 3)).collect();
-        let g = Graph::build(dim, &items);
+        let g = Graph::build(Space::whole(dim), &items);
         let hits = g.search(&items[17].0, 5, 64);
         assert_eq!(hits[0].id, 51);
         assert!(hits[0].similarity > 0.999);
@@ -450,12 +495,12 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         g.save(dir.path(), 7).unwrap();
-        let loaded = Graph::load(dir.path(), 7, dim).unwrap();
+        let loaded = Graph::load(dir.path(), 7, Space::whole(dim)).unwrap();
         assert_eq!(loaded.len(), 300);
         assert_eq!(loaded.search(&items[17].0, 5, 64), hits);
 
         assert_eq!(
-            Graph::load(dir.path(), 8, dim).err(),
+            Graph::load(dir.path(), 8, Space::whole(dim)).err(),
             Some(SnapshotProblem::Stale {
                 snapshot: 7,
                 store: 8
@@ -468,12 +513,12 @@ mod tests {
         bytes[mid] ^= 0xff;
         std::fs::write(&data, bytes).unwrap();
         assert!(matches!(
-            Graph::load(dir.path(), 7, dim),
+            Graph::load(dir.path(), 7, Space::whole(dim)),
             Err(SnapshotProblem::Damaged(_))
         ));
         Graph::remove_snapshot(dir.path()).unwrap();
         assert_eq!(
-            Graph::load(dir.path(), 7, dim).err(),
+            Graph::load(dir.path(), 7, Space::whole(dim)).err(),
             Some(SnapshotProblem::Missing)
         );
     }
@@ -481,8 +526,52 @@ mod tests {
     #[test]
     fn distance_is_never_negative() {
         let v = unit(1, 64);
-        assert_eq!(DistUnitCosine.eval(&v, &v), 0.0);
+        let d = DistHeadCosine::new(Head::whole(64));
+        assert_eq!(d.eval(&v, &v), 0.0);
         let w: Vec<f32> = v.iter().map(|x| -x).collect();
-        assert!((DistUnitCosine.eval(&v, &w) - 2.0).abs() < 1e-5);
+        assert!((d.eval(&v, &w) - 2.0).abs() < 1e-5);
+    }
+
+    /// A graph over one head of two-part vectors links points by that head alone.
+    #[test]
+    fn a_head_graph_ranks_by_its_head() {
+        let half = 16;
+        let k = std::f32::consts::FRAC_1_SQRT_2;
+        // Point i: query part unit(i), copy part unit(i / 2): pairs share their copy part.
+        let items: Vec<(Vec<f32>, u64)> = (0..200u64)
+            .map(|i| {
+                let v: Vec<f32> = unit(i, half)
+                    .into_iter()
+                    .chain(unit(1000 + i / 2, half))
+                    .map(|x| x * k)
+                    .collect();
+                (v, i)
+            })
+            .collect();
+        let space = Space {
+            dim: 2 * half,
+            head: Head {
+                start: half,
+                len: half,
+                scale: 2.0,
+            },
+        };
+        let g = Graph::build(space, &items);
+        // Regression: a reloaded graph keeps its head (hnsw_rs reloads with `Default`).
+        let dir = tempfile::tempdir().unwrap();
+        g.save(dir.path(), 3).unwrap();
+        let loaded = Graph::load(dir.path(), 3, space).unwrap();
+        for i in [10u64, 51] {
+            let hits = g.search(&items[i as usize].0, 2, 64);
+            assert_eq!(loaded.search(&items[i as usize].0, 2, 64), hits);
+            let mut ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+            ids.sort();
+            assert_eq!(ids, vec![i & !1, i | 1], "{hits:?}");
+            assert!(hits.iter().all(|h| h.similarity > 0.999), "{hits:?}");
+        }
+        // Its whole-vector graph would not: the query parts differ.
+        let whole = Graph::build(Space::whole(2 * half), &items);
+        let hits = whole.search(&items[10].0, 2, 64);
+        assert!(hits[1].similarity < 0.9, "{hits:?}");
     }
 }

@@ -19,7 +19,7 @@
 use crate::error::{Error, Result};
 use crate::eval::encoder_vectors;
 use crate::model::kernels::pointwise;
-use crate::model::{save_safetensors, Encoder, META_PREFIX};
+use crate::model::{save_safetensors, Encoder, Task, META_PREFIX};
 use crate::progress::Progress;
 use candle_core::{DType, Device, Tensor};
 use rand::seq::SliceRandom;
@@ -201,8 +201,15 @@ pub fn build(
     }
     // Undecodable photos and unusable embeddings are left out.
     let paths: Vec<&Path> = chosen.iter().map(|p| p.as_path()).collect();
-    let vectors = encoder_vectors(&paths, encoder, "describing background photos", progress)?;
-    let mut rows = Vec::with_capacity(chosen.len() * encoder.info().dim);
+    let vectors = encoder_vectors(
+        &paths,
+        encoder,
+        Task::Copy,
+        "describing background photos",
+        progress,
+    )?;
+    let dim = encoder.info().head(Task::Copy).len;
+    let mut rows = Vec::with_capacity(chosen.len() * dim);
     let mut skipped = 0;
     for v in vectors {
         match v {
@@ -216,7 +223,7 @@ pub fn build(
             chosen.len()
         )));
     }
-    Ok((Background::from_rows(&rows, encoder.info().dim)?, skipped))
+    Ok((Background::from_rows(&rows, dim)?, skipped))
 }
 
 /// Writes a copy of the model file `model` to `out` with a background set described from

@@ -8,11 +8,11 @@
 //! member. Keepers are chosen by a [`Keep`] policy; files under a reference folder are always
 //! keepers and are marked so that no action ever touches them.
 
-use crate::ann::dot;
 use crate::background::{normalised, Background};
 use crate::error::Result;
 use crate::flat::FlatVectors;
 use crate::index::Index;
+use crate::model::{Head, Task};
 use crate::store::{FileRecord, Hash};
 use crate::thumbnail::{verified, Pattern, Thumbnail};
 use rayon::prelude::*;
@@ -23,16 +23,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Default near-duplicate threshold for models without a background set (cosine
-/// similarity): the embedded encoder's cosine threshold at precision 0.99 in
-/// `lookalike eval copies` (see README, "Choosing the threshold").
-pub const DEFAULT_THRESHOLD: f32 = 0.94;
+/// similarity): the embedded encoder's copy-head cosine threshold at precision 0.99 in
+/// `lookalike eval copies` (0.9222, rounded up; see README, "Choosing the threshold").
+pub const DEFAULT_THRESHOLD: f32 = 0.93;
 /// Default threshold of the normalised similarity (see [`crate::background`]), used when the
-/// model carries a background set: the embedded encoder's threshold at precision 0.99 in
-/// `lookalike eval copies` (method `encoder-norm`).
-pub const DEFAULT_NORMALISED_THRESHOLD: f32 = 0.17;
+/// model carries a background set: the embedded encoder's copy-head threshold at precision
+/// 0.99 in `lookalike eval copies` (method `encoder-norm`, 0.1446; 0.1451 on seed 2), rounded
+/// up.
+pub const DEFAULT_NORMALISED_THRESHOLD: f32 = 0.15;
 /// Default threshold with the pixel check (normalised similarity plus the thumbnails' bonus,
-/// see [`crate::thumbnail::verified`]): the embedded encoder's threshold at precision 0.99 in
-/// `lookalike eval copies` (method `encoder-verified`, 0.1989), rounded up.
+/// see [`crate::thumbnail::verified`]): the embedded encoder's copy-head threshold at
+/// precision 0.99 in `lookalike eval copies` (method `encoder-verified`, 0.1928; 0.1929 on
+/// seed 2), rounded up.
 pub const DEFAULT_VERIFIED_THRESHOLD: f32 = 0.20;
 /// With normalised scoring, a pair must also reach this cosine similarity: photos unlike
 /// every background photo have low levels, and would otherwise pass on a low cosine (99.6 %
@@ -317,6 +319,9 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         .enumerate()
         .map(|(i, c)| (c.id, i))
         .collect();
+    // Copy decisions compare the copy head's descriptors (the whole vector for a one-head
+    // model); the graph links were built on the same head.
+    let head = index.meta().model.head(Task::Copy);
     let flat = index.neighbourhood()?;
     // The image of each row of the flat file (`None`: deleted since the graph was built).
     let image_of_row: Vec<Option<usize>> = (0..flat.len())
@@ -327,7 +332,7 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         (Some(_), false) => (NORMALISED_MIN_COSINE, NORMALISED_MIN_COSINE),
         (None, _) => (opts.threshold, opts.threshold),
     };
-    let pairs = similar_pairs(flat, floor, link_floor, &image_of_row);
+    let pairs = similar_pairs(flat, head, floor, link_floor, &image_of_row);
     // Background levels, by position, of the images in a pair or with several files, when
     // pairs are scored by normalised similarity.
     let levels: Option<Vec<f32>> = opts.background.as_ref().map(|bg| {
@@ -341,7 +346,11 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
             .enumerate()
             .filter_map(|(row, image)| image.filter(|&i| needed[i]).map(|i| (i, row)))
             .collect();
-        let vectors: Vec<&[f32]> = wanted.iter().map(|&(_, row)| flat.vector(row)).collect();
+        let units: Vec<std::borrow::Cow<[f32]>> = wanted
+            .iter()
+            .map(|&(_, row)| head.unit(flat.vector(row)))
+            .collect();
+        let vectors: Vec<&[f32]> = units.iter().map(|v| v.as_ref()).collect();
         let mut levels = vec![1.0; contents.len()];
         for (&(i, _), level) in wanted.iter().zip(bg.par_levels(&vectors)) {
             levels[i] = level;
@@ -491,7 +500,7 @@ fn add_pixel_bonus(
     Ok(())
 }
 
-/// Pairs of positions `(i, j, cosine)` with cosine at or above `floor`, at most
+/// Pairs of positions `(i, j, cosine)` (`head`'s cosine) with cosine at or above `floor`, at most
 /// [`NEIGHBOURS`] per image and each pair possibly in both directions, and the point's own
 /// graph links down to `link_floor` (at most `floor`); `image_of_row` maps a row of `flat` to
 /// its image (`None`: deleted since the graph was built).
@@ -504,6 +513,7 @@ fn add_pixel_bonus(
 /// of them) costs nothing: the similarities of its own links are stored.
 fn similar_pairs(
     flat: &FlatVectors,
+    head: Head,
     floor: f32,
     link_floor: f32,
     image_of_row: &[Option<usize>],
@@ -535,7 +545,7 @@ fn similar_pairs(
                     let (n, _) = frontier.swap_remove(best);
                     for (m, _) in flat.neighbours(n) {
                         if seen.insert(m) {
-                            let cos = dot(v, flat.vector(m));
+                            let cos = head.similarity(v, flat.vector(m));
                             if cos >= floor {
                                 found.push((m, cos));
                                 frontier.push((m, cos));
@@ -661,6 +671,7 @@ fn member(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ann::dot;
     use image::{Rgb, RgbImage};
 
     fn photo() -> RgbImage {
@@ -718,20 +729,21 @@ mod tests {
             .map(|(i, v)| (v.clone(), i as u64))
             .collect();
         let dir = tempfile::tempdir().unwrap();
-        crate::ann::Graph::build(dim, &items)
+        crate::ann::Graph::build(crate::ann::Space::whole(dim), &items)
             .write_flat(dir.path(), 1)
             .unwrap();
         let flat = FlatVectors::open(dir.path(), 1, dim).unwrap();
         let floor = 0.85;
         let every: Vec<Option<usize>> =
             (0..flat.len()).map(|r| Some(flat.id(r) as usize)).collect();
-        let found: HashSet<(usize, usize)> = similar_pairs(&flat, floor, floor, &every)
-            .into_iter()
-            .map(|(i, j, cos)| {
-                assert!((cos - dot(&vectors[i], &vectors[j])).abs() < 1e-5);
-                (i.min(j), i.max(j))
-            })
-            .collect();
+        let found: HashSet<(usize, usize)> =
+            similar_pairs(&flat, Head::whole(dim), floor, floor, &every)
+                .into_iter()
+                .map(|(i, j, cos)| {
+                    assert!((cos - dot(&vectors[i], &vectors[j])).abs() < 1e-5);
+                    (i.min(j), i.max(j))
+                })
+                .collect();
         let mut exhaustive = HashSet::new();
         for i in 0..vectors.len() {
             for j in i + 1..vectors.len() {
@@ -753,7 +765,7 @@ mod tests {
         );
         // Deleted points (no position) are in no pair.
         let even: Vec<Option<usize>> = every.iter().map(|i| i.filter(|i| i % 2 == 0)).collect();
-        let kept = similar_pairs(&flat, floor, floor, &even);
+        let kept = similar_pairs(&flat, Head::whole(dim), floor, floor, &even);
         assert!(!kept.is_empty() && kept.iter().all(|&(i, j, _)| i % 2 == 0 && j % 2 == 0));
     }
 
@@ -761,10 +773,12 @@ mod tests {
     fn normalised_pairs_need_the_cosine_floor_too_lower_with_the_pixel_check() {
         use crate::store::{ChangeSet, ContentRecord};
         let tmp = tempfile::tempdir().unwrap();
-        let model = crate::model::Encoder::default_model()
+        // A one-head model of the default's input size: the vectors below are its descriptors.
+        let mut model = crate::model::Encoder::default_model()
             .unwrap()
             .info()
             .clone();
+        (model.dim, model.copy_dim) = (256, 0);
         let dim = model.dim;
         let index_dir = tmp.path().join("index");
         let mut index = Index::open_or_create(&index_dir, &model, crate::lock::Wait::No).unwrap();

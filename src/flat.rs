@@ -20,7 +20,7 @@
 //! similarity (`f32`).
 
 use crate::error::{Error, Result};
-use crate::model::kernels::dot;
+use crate::model::Head;
 use memmap2::Mmap;
 use rayon::prelude::*;
 use std::fs::File;
@@ -223,9 +223,9 @@ impl FlatVectors {
         unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), self.count * self.dim) }
     }
 
-    /// The `k` ids with the highest dot product with `query`, best first (exact; values
-    /// that are not finite are left out).
-    pub fn search(&self, query: &[f32], k: usize) -> Vec<(u64, f32)> {
+    /// The `k` ids whose vectors are most similar to `query` by `head`'s cosine, best first
+    /// (exact; values that are not finite are left out).
+    pub fn search(&self, query: &[f32], head: Head, k: usize) -> Vec<(u64, f32)> {
         assert_eq!(query.len(), self.dim, "query of another dimension");
         if k == 0 || self.count == 0 {
             return Vec::new();
@@ -237,7 +237,7 @@ impl FlatVectors {
             .zip(self.vectors().par_chunks(CHUNK * self.dim))
             .for_each(|(s, vs)| {
                 for (s, v) in s.iter_mut().zip(vs.chunks_exact(self.dim)) {
-                    *s = dot(query, v);
+                    *s = head.similarity(query, v);
                 }
             });
         let mut best: Vec<(usize, f32)> = scores
@@ -258,6 +258,7 @@ impl FlatVectors {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::kernels::dot;
 
     fn points() -> Vec<(u64, Vec<f32>)> {
         (0..50u64)
@@ -328,7 +329,7 @@ mod tests {
         let flat = FlatVectors::open(dir.path(), 7, 8).expect("opens");
         assert_eq!(flat.len(), 50);
         let query = &pts[13].1;
-        let hits = flat.search(query, 5);
+        let hits = flat.search(query, Head::whole(8), 5);
         let mut want: Vec<(u64, f32)> = pts.iter().map(|(id, v)| (*id, dot(query, v))).collect();
         want.sort_by(|a, b| b.1.total_cmp(&a.1));
         assert_eq!(hits.len(), 5);
@@ -337,7 +338,7 @@ mod tests {
             assert_eq!(h.0, w.0);
             assert!((h.1 - w.1).abs() < 1e-6);
         }
-        assert_eq!(flat.search(query, 500).len(), 50);
+        assert_eq!(flat.search(query, Head::whole(8), 500).len(), 50);
     }
 
     #[test]
@@ -369,7 +370,7 @@ mod tests {
         restamp(dir.path(), 5, 6).unwrap();
         assert!(FlatVectors::open(dir.path(), 5, 8).is_none());
         let flat = FlatVectors::open(dir.path(), 6, 8).expect("restamped");
-        assert_eq!(flat.search(&pts[3].1, 1)[0].0, 1003);
+        assert_eq!(flat.search(&pts[3].1, Head::whole(8), 1)[0].0, 1003);
         drop(flat);
         // Not at the generation the caller expected: removed, never trusted.
         restamp(dir.path(), 5, 7).unwrap();

@@ -1,11 +1,11 @@
 //! The index as a whole: the sled store plus the HNSW graph and flat vector file derived
 //! from it, the model check, and nearest-neighbour lookup that maps ids back to live files.
 
-use crate::ann::{Graph, SnapshotProblem};
+use crate::ann::{Graph, SnapshotProblem, Space};
 use crate::error::{Error, Result};
 use crate::flat::FlatVectors;
 use crate::lock::{IndexLock, Wait};
-use crate::model::ModelInfo;
+use crate::model::{ModelInfo, Task};
 use crate::store::{ChangeSet, Hash, Meta, Store};
 use std::path::{Path, PathBuf};
 
@@ -172,7 +172,7 @@ impl Index {
     pub(crate) fn graph_as_of(&mut self, generation: u64) -> Result<&mut Graph> {
         if self.graph.is_none() {
             let dim = self.meta.model.dim;
-            let graph = match Graph::load(&self.dir, generation, dim) {
+            let graph = match Graph::load(&self.dir, generation, self.space()) {
                 Ok(g) => {
                     // A snapshot from before the flat file held neighbours, or one whose flat
                     // file went missing: write it, so that queries and dedup need no graph.
@@ -195,6 +195,15 @@ impl Index {
         Ok(self.graph.as_mut().expect("graph was just set"))
     }
 
+    /// What the graph is built on: the stored vectors, compared by the copy head (the whole
+    /// vector for a one-head model), because `dedup`'s self-join walks its links.
+    fn space(&self) -> Space {
+        Space {
+            dim: self.meta.model.dim,
+            head: self.meta.model.head(Task::Copy),
+        }
+    }
+
     /// Builds the graph from every content in the store and saves its snapshot.
     pub fn rebuild_graph(&mut self) -> Result<Graph> {
         let items: Vec<(Vec<f32>, u64)> = self
@@ -202,7 +211,7 @@ impl Index {
             .contents()
             .map(|r| r.map(|(_, c)| (c.vector, c.id)))
             .collect::<Result<_>>()?;
-        let graph = Graph::build(self.meta.model.dim, &items);
+        let graph = Graph::build(self.space(), &items);
         graph.save(&self.dir, self.meta.generation)?;
         Ok(graph)
     }
@@ -338,9 +347,17 @@ impl Index {
     /// exact scan of the flat vector file if it is current, else from the graph (loading or
     /// rebuilding it).
     fn search(&mut self, vector: &[f32], want: usize) -> Result<(Vec<(u64, f32)>, usize)> {
+        let head = self.meta.model.head(Task::Query);
+        // A two-head model's graph links photos by their copy descriptors, not by what a
+        // query ranks on: its queries always scan the flat file (written from the graph if
+        // it is missing).
+        if self.meta.model.has_two_heads() {
+            let flat = self.neighbourhood()?;
+            return Ok((flat.search(vector, head, want), flat.len()));
+        }
         if self.graph.is_none() && self.can_search_exactly() {
             let flat = self.flat.as_ref().expect("checked above");
-            return Ok((flat.search(vector, want), flat.len()));
+            return Ok((flat.search(vector, head, want), flat.len()));
         }
         let graph = self.graph()?;
         let hits = graph.search(vector, want, want.max(64));

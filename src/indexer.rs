@@ -486,6 +486,7 @@ mod tests {
                 input_size: 32,
                 dim: 4,
                 weights_hash: "0".into(),
+                copy_dim: 0,
             })
             .unwrap();
         store

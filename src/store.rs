@@ -614,6 +614,7 @@ mod tests {
             input_size: 4,
             dim: 2,
             weights_hash: "00".repeat(32),
+            copy_dim: 0,
         }
     }
 

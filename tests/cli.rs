@@ -230,7 +230,7 @@ fn dedup_groups_planted_duplicates_and_nothing_else() {
     let v = stdout_json(&run(&index, &["dedup", "--json", "--cosine"]));
     assert_eq!(
         (v["scoring"].as_str(), v["threshold"].as_f64()),
-        (Some("cosine"), Some(0.94f32 as f64))
+        (Some("cosine"), Some(0.93f32 as f64))
     );
     assert_eq!(v["groups"].as_array().unwrap().len(), 2, "{v}");
     let out = run(&index, &["dedup", "--cosine", "--threshold", "1.5"]);
@@ -448,7 +448,7 @@ fn an_index_refuses_a_different_model_and_names_both() {
         assert_eq!(out.status.code(), Some(2), "{cmd}");
         let err = stderr(&out);
         assert!(err.contains("model mismatch"), "{err}");
-        assert!(err.contains("lookalike-copy-lite0@"), "{err}");
+        assert!(err.contains("lookalike-two-heads-lite0@"), "{err}");
         assert!(err.contains("other-model@"), "{err}");
     }
 }
@@ -466,21 +466,40 @@ fn embed_prints_a_unit_vector_and_info_describes_the_index() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let v = stdout_json(&out);
-    // The embedded default: 256-d descriptors.
-    assert_eq!(v["dim"], 256);
+    // The embedded default: two heads of 256-d descriptors.
+    assert_eq!(v["dim"], 512);
     let vector: Vec<f64> = v["vector"]
         .as_array()
         .unwrap()
         .iter()
         .map(|x| x.as_f64().unwrap())
         .collect();
-    assert_eq!(vector.len(), 256);
+    assert_eq!(vector.len(), 512);
     let norm: f64 = vector.iter().map(|x| x * x).sum::<f64>().sqrt();
     assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
+    // Each head's descriptor is a unit vector, half of the stored one scaled by sqrt 2.
+    for (head, part) in [("query", &vector[..256]), ("copy", &vector[256..])] {
+        let out = bin()
+            .args(["embed", "--json", "--head", head])
+            .arg(sample_photos().join("coins.png"))
+            .output()
+            .unwrap();
+        let v = stdout_json(&out);
+        assert_eq!(
+            (v["head"].as_str(), v["dim"].as_u64()),
+            (Some(head), Some(256))
+        );
+        for (x, y) in v["vector"].as_array().unwrap().iter().zip(part) {
+            assert!(
+                (x.as_f64().unwrap() - y * 2f64.sqrt()).abs() < 1e-5,
+                "{head}"
+            );
+        }
+    }
     assert!(v["model"]
         .as_str()
         .unwrap()
-        .starts_with("lookalike-copy-lite0@"));
+        .starts_with("lookalike-two-heads-lite0@"));
 
     let out = run(&tmp.path().join("none"), &["info"]);
     assert_eq!(out.status.code(), Some(2));
@@ -492,13 +511,13 @@ fn embed_prints_a_unit_vector_and_info_describes_the_index() {
     index_json(&index, &photos);
     let info = stdout_json(&run(&index, &["info", "--json"]));
     assert_eq!(info["files"], 2);
-    assert_eq!(info["dim"], 256);
+    assert_eq!(info["dim"], 512);
     assert_eq!(info["graph_points"], 2);
     assert!(info["size_on_disk_bytes"].as_u64().unwrap() > 0);
     assert!(info["model_id"]
         .as_str()
         .unwrap()
-        .starts_with("lookalike-copy-lite0@"));
+        .starts_with("lookalike-two-heads-lite0@"));
 }
 
 #[cfg(unix)]

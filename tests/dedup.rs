@@ -92,7 +92,7 @@ fn the_pixel_check_groups_strongly_blurred_copies_that_the_encoder_alone_misses(
     let v = stdout_json(&run(&index, &["dedup", "--json", "--no-pixel-check"]));
     assert_eq!(
         (v["scoring"].as_str(), v["threshold"].as_f64()),
-        (Some("normalised"), Some(0.17f32 as f64))
+        (Some("normalised"), Some(0.15f32 as f64))
     );
     assert!(keepers_and_copies(&v).is_empty(), "{v}");
 }

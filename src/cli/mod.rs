@@ -20,6 +20,7 @@ use lookalike::eval::retrieval::{self, Labelled};
 use lookalike::index::DEFAULT_INDEX_DIR;
 use lookalike::indexer::{self, IndexOptions};
 use lookalike::lock::Wait;
+use lookalike::model::Task;
 use lookalike::report;
 use lookalike::scan::ScanOptions;
 use lookalike::train::augment::AugmentConfig;
@@ -126,8 +127,8 @@ enum Command {
     Dedup {
         /// Similarity at or above which two images are duplicates ("similar" tier): when the
         /// model carries a background set, the normalised similarity plus the pixel check's
-        /// bonus [default: 0.20] (0.17 with --no-pixel-check), else the cosine similarity
-        /// [default: 0.94]
+        /// bonus [default: 0.20] (0.15 with --no-pixel-check), else the cosine similarity
+        /// [default: 0.93]
         #[arg(long, value_name = "S")]
         threshold: Option<f32>,
         /// Score pairs by plain cosine similarity even when the model has a background set
@@ -189,6 +190,10 @@ enum Command {
         image: PathBuf,
         #[command(flatten)]
         model: ModelArg,
+        /// Which descriptor: stored (the vector the index keeps: both heads' descriptors for a
+        /// two-head model), query or copy (one head's unit descriptor)
+        #[arg(long, default_value = "stored", value_parser = ["stored", "query", "copy"])]
+        head: String,
     },
     /// Show what the index holds
     Info,
@@ -290,6 +295,23 @@ enum Command {
         max_images: usize,
         #[arg(long, default_value_t = CalibrateOptions::default().seed)]
         seed: u64,
+    },
+    /// Join two trained models into one with a head per task: QUERY's descriptor for
+    /// `query`, COPY's for `dedup` and `eval copies` (both trained from the same --init with
+    /// the same --freeze-blocks; the blocks they share run once)
+    Combine {
+        /// Model for query by example (safetensors from `lookalike train`)
+        #[arg(long, value_name = "FILE")]
+        query: PathBuf,
+        /// Model for copy detection (its background set is kept)
+        #[arg(long, value_name = "FILE")]
+        copy: PathBuf,
+        /// Where to write the two-head model
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Name recorded in the model [default: OUT's file stem]
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Measure quality: retrieval on labelled folders, copy detection on generated copies
     Eval {
@@ -452,8 +474,10 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             let mut index = index?;
             index.check_model(encoder.info())?;
             // A few queries scan the flat vector file (exact, no graph to load); many
-            // queries amortise loading the graph.
-            if images.len() > EXACT_QUERIES_MAX || !index.can_search_exactly() {
+            // queries amortise loading the graph, except with a two-head model, whose graph
+            // is built for dedup (its queries always scan the flat file).
+            let many = images.len() > EXACT_QUERIES_MAX && !encoder.info().has_two_heads();
+            if many || !index.can_search_exactly() {
                 announce_rebuild(&mut index, out)?;
             }
             let mut results = Vec::new();
@@ -593,7 +617,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 EXIT_PARTIAL
             })
         }
-        Command::Embed { image, model } => {
+        Command::Embed { image, model, head } => {
             let encoder = model.load()?;
             let opts = DecodeOptions::new(encoder.info().input_size as u32);
             let img = decode::prepare_files(std::slice::from_ref(&image), &opts)
@@ -606,7 +630,12 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                     image.display()
                 )
             })?;
-            out.embedding(encoder.info(), &vector)?;
+            let vector = match head.as_str() {
+                "query" => encoder.info().head(Task::Query).unit(&vector).into_owned(),
+                "copy" => encoder.info().head(Task::Copy).unit(&vector).into_owned(),
+                _ => vector,
+            };
+            out.embedding(encoder.info(), &head, &vector)?;
             Ok(EXIT_OK)
         }
         Command::Eval { what } => run_eval(what, out),
@@ -714,6 +743,21 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             } else {
                 EXIT_OK
             })
+        }
+        Command::Combine {
+            query,
+            copy,
+            out: model_out,
+            name,
+        } => {
+            let name = name.unwrap_or_else(|| {
+                model_out
+                    .file_stem()
+                    .map_or("two-heads".into(), |s| s.to_string_lossy().into_owned())
+            });
+            let report = lookalike::model::heads::combine(&query, &copy, &name, &model_out)?;
+            out.combine_report(&report, &model_out)?;
+            Ok(EXIT_OK)
         }
         Command::Compact => {
             let mut index = Index::open(&cli.index, wait)?;

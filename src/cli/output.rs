@@ -8,6 +8,7 @@ use lookalike::eval::copies::CopiesReport;
 use lookalike::eval::retrieval::RetrievalReport;
 use lookalike::index::{CompactReport, IndexStats, Neighbor};
 use lookalike::indexer::IndexReport;
+use lookalike::model::heads::CombineReport;
 use lookalike::report::human_bytes;
 use lookalike::train::trainer::TrainReport;
 use lookalike::ModelInfo;
@@ -369,10 +370,14 @@ impl Out {
         ))
     }
 
-    pub fn embedding(&self, model: &ModelInfo, vector: &[f32]) -> anyhow::Result<()> {
+    pub fn embedding(&self, model: &ModelInfo, head: &str, vector: &[f32]) -> anyhow::Result<()> {
         if self.json {
-            return self
-                .emit_json(&json!({"model": model.id(), "dim": vector.len(), "vector": vector}));
+            return self.emit_json(&json!({
+                "model": model.id(),
+                "head": head,
+                "dim": vector.len(),
+                "vector": vector,
+            }));
         }
         let values: Vec<String> = vector.iter().map(|v| format!("{v:.6}")).collect();
         self.emit(&format!("{}\n", values.join(" ")))
@@ -541,6 +546,25 @@ impl Out {
             r.skipped,
             r.elapsed_s,
             path_text(model)
+        ))
+    }
+
+    pub fn combine_report(&self, r: &CombineReport, model: &Path) -> anyhow::Result<()> {
+        if self.json {
+            let mut v = serde_json::to_value(r)?;
+            v["model"] = json!(path_text(model));
+            return self.emit_json(&v);
+        }
+        self.emit(&format!(
+            "wrote {} ({}, {:.1} MB): blocks 0-{} shared, query head {}-d, copy head {}-d, \
+             background set of {} photos\n",
+            path_text(model),
+            r.model_id,
+            r.bytes as f64 / 1e6,
+            r.branch_start - 1,
+            r.query_dim,
+            r.copy_dim,
+            r.background_images
         ))
     }
 

@@ -15,7 +15,7 @@ use super::transforms::{make_copy, rng_for, Transform};
 use super::{describe_all, Source};
 use crate::decode::{self, DecodeOptions};
 use crate::error::{Error, Result};
-use crate::model::Encoder;
+use crate::model::{Encoder, Task};
 use crate::progress::Progress;
 use image::DynamicImage;
 use rayon::prelude::*;
@@ -168,6 +168,7 @@ pub fn evaluate(
         &ref_sources,
         methods,
         encoder,
+        Task::Copy,
         "describing references",
         progress,
     )?;
@@ -176,6 +177,7 @@ pub fn evaluate(
         &query_sources,
         methods,
         encoder,
+        Task::Copy,
         "describing copies",
         progress,
     )?;

@@ -4,7 +4,7 @@
 
 use crate::decode::PreparedImage;
 use crate::error::Result;
-use crate::model::Encoder;
+use crate::model::{Encoder, Task};
 use crate::thumbnail::{verified, Pattern, Thumbnail};
 use image::{DynamicImage, RgbImage};
 use image_hasher::{HashAlg, HasherConfig};
@@ -179,27 +179,39 @@ fn raw_pixels(img: &RgbImage) -> Vec<f32> {
     })
 }
 
-/// Descriptors of prepared images for each method, `out[m][i]` for `methods[m]`.
+/// Descriptors of prepared images for each method, `out[m][i]` for `methods[m]`. Method
+/// `encoder` uses the head for `task`; the normalised and verified scores are copy-detection
+/// scores and use the copy head (of a two-head model, see [`crate::model::Head`]).
 pub fn describe(
     methods: &[Method],
     encoder: &Encoder,
+    task: Task,
     images: &[PreparedImage],
 ) -> Result<Vec<Vec<Descriptor>>> {
     let mut out = Vec::with_capacity(methods.len());
-    // Embedded once for both encoder methods.
-    let vectors: Vec<Vec<f32>> = if methods.iter().any(|m| m.is_encoder()) {
-        let dim = encoder.info().dim;
-        encoder
-            .embed(images)?
-            .into_iter()
-            .map(|v| v.unwrap_or_else(|| vec![0.0; dim]))
-            .collect()
+    // Embedded once for every encoder method.
+    let stored: Vec<Option<Vec<f32>>> = if methods.iter().any(|m| m.is_encoder()) {
+        encoder.embed(images)?
     } else {
         Vec::new()
     };
+    // Each head's unit descriptors, zero for an image without a usable embedding.
+    let head_vectors = |task: Task| -> Vec<Vec<f32>> {
+        let head = encoder.info().head(task);
+        stored
+            .iter()
+            .map(|v| match v {
+                Some(v) => head.unit(v).into_owned(),
+                None => vec![0.0; head.len],
+            })
+            .collect()
+    };
     for &m in methods {
         let ds: Vec<Descriptor> = match m {
-            Method::Encoder => vectors.iter().cloned().map(Descriptor::Vector).collect(),
+            Method::Encoder => head_vectors(task)
+                .into_iter()
+                .map(Descriptor::Vector)
+                .collect(),
             Method::EncoderNormalised | Method::EncoderVerified => {
                 let background = encoder.background()?.ok_or_else(|| {
                     crate::Error::InvalidArgument(format!(
@@ -209,6 +221,7 @@ pub fn describe(
                         encoder.info()
                     ))
                 })?;
+                let vectors = head_vectors(Task::Copy);
                 let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
                 let levels = background.par_levels(&refs);
                 vectors
@@ -304,7 +317,13 @@ mod tests {
         };
         let encoder = Encoder::default_model().unwrap();
         let methods = [Method::GradientHash, Method::MeanHash, Method::RawPixels];
-        let d = describe(&methods, &encoder, &[prep(&a), prep(&a), prep(&b)]).unwrap();
+        let d = describe(
+            &methods,
+            &encoder,
+            Task::Copy,
+            &[prep(&a), prep(&a), prep(&b)],
+        )
+        .unwrap();
         for (m, ds) in methods.iter().zip(&d) {
             assert!((ds[0].similarity(&ds[1]) - 1.0).abs() < 1e-5, "{m:?}");
             assert!(ds[0].similarity(&ds[2]) < 0.9, "{m:?}");

@@ -10,7 +10,7 @@ pub mod transforms;
 
 use crate::decode::{self, DecodeOptions, PreparedImage};
 use crate::error::{Error, Result};
-use crate::model::Encoder;
+use crate::model::{Encoder, Task};
 use crate::problem::SkipReason;
 use crate::progress::Progress;
 use methods::{Descriptor, Method};
@@ -33,11 +33,13 @@ pub struct Described {
     pub skipped: Vec<(usize, SkipReason)>,
 }
 
-/// Decodes and describes `sources` with every method, in chunks, decoding in parallel.
+/// Decodes and describes `sources` with every method (see [`methods::describe`] for `task`),
+/// in chunks, decoding in parallel.
 pub fn describe_all(
     sources: &[Source],
     methods: &[Method],
     encoder: &Encoder,
+    task: Task,
     stage: &str,
     progress: &dyn Progress,
 ) -> Result<Described> {
@@ -73,7 +75,7 @@ pub fn describe_all(
                 }
             }
         }
-        let ds = methods::describe(methods, encoder, &ok_images)?;
+        let ds = methods::describe(methods, encoder, task, &ok_images)?;
         for (m, per_method) in ds.into_iter().enumerate() {
             let mut slots: Vec<Option<Descriptor>> = vec![None; chunk.len()];
             for (d, &i) in per_method.into_iter().zip(&ok_index) {
@@ -89,17 +91,18 @@ pub fn describe_all(
     })
 }
 
-/// The encoder's unit vector of each file, in order: `None` for a file that could not be
-/// decoded or whose embedding is unusable (all zero). Decoded and embedded in bounded chunks
-/// by [`describe_all`].
+/// The encoder's unit descriptor for `task` of each file, in order: `None` for a file that
+/// could not be decoded or whose embedding is unusable (all zero). Decoded and embedded in
+/// bounded chunks by [`describe_all`].
 pub fn encoder_vectors(
     files: &[&Path],
     encoder: &Encoder,
+    task: Task,
     stage: &str,
     progress: &dyn Progress,
 ) -> Result<Vec<Option<Vec<f32>>>> {
     let sources: Vec<Source> = files.iter().map(|p| Source::File(p)).collect();
-    let described = describe_all(&sources, &[Method::Encoder], encoder, stage, progress)?;
+    let described = describe_all(&sources, &[Method::Encoder], encoder, task, stage, progress)?;
     Ok(described
         .descriptors
         .into_iter()

@@ -5,7 +5,7 @@ use super::methods::{Descriptor, Method};
 use super::metrics::{average_precision_at_r, knn_vote, precision_at_k};
 use super::{describe_all, image_files, Source};
 use crate::error::{Error, Result};
-use crate::model::Encoder;
+use crate::model::{Encoder, Task};
 use crate::progress::Progress;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -142,7 +142,7 @@ pub fn evaluate(
     }
     let describe = |set: &Labelled, stage: &str| -> Result<(Vec<LabelledDescriptors>, usize)> {
         let sources: Vec<Source> = set.paths.iter().map(|p| Source::File(p)).collect();
-        let d = describe_all(&sources, methods, encoder, stage, progress)?;
+        let d = describe_all(&sources, methods, encoder, Task::Query, stage, progress)?;
         let per_method = d
             .descriptors
             .into_iter()

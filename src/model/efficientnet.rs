@@ -128,8 +128,9 @@ struct MbConv {
 }
 
 impl MbConv {
-    fn load(weights: &Weights, index: usize) -> Result<Self> {
-        let p = format!("_blocks.{index}");
+    /// Block `index`, its tensors named `{prefix}_blocks.{index}.*`.
+    fn load(weights: &Weights, prefix: &str, index: usize) -> Result<Self> {
+        let p = format!("{prefix}_blocks.{index}");
         let expand = if weights.contains_key(&format!("{p}._expand_conv.weight")) {
             Some(Pointwise::load(
                 weights,
@@ -221,6 +222,65 @@ struct Workspace {
     b: Vec<f32>,
 }
 
+/// Runs `blocks` on `ws.x` in turn, leaving the result in `ws.x`.
+fn run_blocks(blocks: &[MbConv], ws: &mut Workspace, mut shape: Hwc) -> Hwc {
+    for block in blocks {
+        shape = block.run(ws, shape);
+    }
+    shape
+}
+
+/// Runs the head convolution on `ws.x`, leaving the result in `ws.x`.
+fn run_head(head: &Pointwise, ws: &mut Workspace, shape: Hwc) -> Hwc {
+    let shape = head.run(&ws.x, shape, &mut ws.a);
+    std::mem::swap(&mut ws.x, &mut ws.a);
+    shape
+}
+
+/// The later blocks and the head of a second network that shares the stem and the blocks
+/// before [`Branch::start`] with an [`EfficientNetLite0`]: a second descriptor head for the
+/// cost of its own blocks only.
+pub struct Branch {
+    start: usize,
+    blocks: Vec<MbConv>,
+    head: Pointwise,
+}
+
+impl Branch {
+    /// Blocks `start` to 15 and the head, their tensors named with `prefix` before the
+    /// usual names (`{prefix}_blocks.12._expand_conv.weight`, `{prefix}_conv_head.weight`).
+    pub fn load(weights: &Weights, prefix: &str, start: usize) -> Result<Self> {
+        if !(1..=BLOCKS).contains(&start) {
+            return Err(Error::model(
+                "weights",
+                format!("a branch starts after block 0 and by block {BLOCKS}, not at {start}"),
+            ));
+        }
+        let blocks = (start..BLOCKS)
+            .map(|i| MbConv::load(weights, prefix, i))
+            .collect::<Result<Vec<_>>>()?;
+        let head = Pointwise::load(
+            weights,
+            &format!("{prefix}_conv_head"),
+            &format!("{prefix}_bn1"),
+            true,
+        )?;
+        Ok(Branch {
+            start,
+            blocks,
+            head,
+        })
+    }
+
+    /// The first block of the branch: blocks before it are shared.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+}
+
+/// Blocks of EfficientNet-Lite0.
+pub const BLOCKS: usize = 16;
+
 /// EfficientNet-Lite0 with BatchNorm folded, ready for inference.
 pub struct EfficientNetLite0 {
     stem: Dense,
@@ -254,9 +314,9 @@ impl EfficientNetLite0 {
         );
         let mut blocks = Vec::new();
         while weights.contains_key(&format!("_blocks.{}._depthwise_conv.weight", blocks.len())) {
-            blocks.push(MbConv::load(weights, blocks.len())?);
+            blocks.push(MbConv::load(weights, "", blocks.len())?);
         }
-        if blocks.len() != 16 {
+        if blocks.len() != BLOCKS {
             return Err(Error::model(
                 "weights",
                 format!(
@@ -290,6 +350,7 @@ impl EfficientNetLite0 {
     ) -> Hwc {
         let plane = h * w;
         ws.a.resize(3 * plane, 0.0);
+        debug_assert!(blocks <= self.blocks.len());
         for (i, px) in ws.a.chunks_exact_mut(3).enumerate() {
             px.copy_from_slice(&[chw[i], chw[plane + i], chw[2 * plane + i]]);
         }
@@ -298,12 +359,9 @@ impl EfficientNetLite0 {
         ws.x.resize(shape.len(), 0.0);
         self.stem
             .run(&ws.a, input, &mut ws.b, &mut ws.x, Parallelism::None);
-        for block in self.blocks.iter().take(blocks) {
-            shape = block.run(ws, shape);
-        }
+        shape = run_blocks(&self.blocks[..blocks], ws, shape);
         if head {
-            shape = self.head.run(&ws.x, shape, &mut ws.a);
-            std::mem::swap(&mut ws.x, &mut ws.a);
+            shape = run_head(&self.head, ws, shape);
         }
         shape
     }
@@ -363,6 +421,37 @@ impl EfficientNetLite0 {
             v
         })?;
         Ok(Tensor::from_vec(pooled.concat(), (n, dim), &Device::Cpu)?)
+    }
+
+    /// Pooled head features of the network and of `branch`, `((N, 1280), (N, C))`: the stem
+    /// and the shared blocks run once per image.
+    pub fn pooled_with_branch(
+        &self,
+        x: &Tensor,
+        branch: &Branch,
+        pooling: Pooling,
+    ) -> Result<(Tensor, Tensor)> {
+        let n = x.dim(0)?;
+        let (dim, branch_dim) = (self.head.cout(), branch.head.cout());
+        let pooled = self.per_image(x, |img, hw, ws| {
+            let shared = self.run(img, hw, branch.start, false, ws);
+            let saved = ws.x.clone();
+            let shape = run_blocks(&self.blocks[branch.start..], ws, shared);
+            let shape = run_head(&self.head, ws, shape);
+            let mut v = vec![0f32; shape.c];
+            kernels::pool(&ws.x, shape.c, pooling, &mut v);
+            ws.x = saved;
+            let shape = run_blocks(&branch.blocks, ws, shared);
+            let shape = run_head(&branch.head, ws, shape);
+            let mut u = vec![0f32; shape.c];
+            kernels::pool(&ws.x, shape.c, pooling, &mut u);
+            (v, u)
+        })?;
+        let (main, other): (Vec<Vec<f32>>, Vec<Vec<f32>>) = pooled.into_iter().unzip();
+        Ok((
+            Tensor::from_vec(main.concat(), (n, dim), &Device::Cpu)?,
+            Tensor::from_vec(other.concat(), (n, branch_dim), &Device::Cpu)?,
+        ))
     }
 
     /// ImageNet logits `(N, 1000)` from pooled features, if the weights include the classifier.

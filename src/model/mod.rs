@@ -7,6 +7,7 @@
 //! conversions without it are recognised by their tensor names.
 
 pub mod efficientnet;
+pub mod heads;
 pub mod kernels;
 pub mod ops;
 pub mod small_cnn;
@@ -15,17 +16,18 @@ use crate::background::Background;
 use crate::decode::PreparedImage;
 use crate::error::{Error, Result};
 use candle_core::{Device, Tensor};
-use efficientnet::EfficientNetLite0;
+use efficientnet::{Branch, EfficientNetLite0};
 use kernels::Pooling;
 use std::collections::HashMap;
 use std::path::Path;
 
 /// The default encoder compiled into the binary: EfficientNet-Lite0 fine-tuned by
-/// `lookalike train` for copy detection and similarity (see MODEL_CARD.md), f16.
+/// `lookalike train`, with a head for query by example and one for copy detection
+/// (see MODEL_CARD.md), f16.
 pub static DEFAULT_MODEL: &[u8] =
-    include_bytes!("../../models/lookalike-copy-lite0-f16.safetensors");
+    include_bytes!("../../models/lookalike-two-heads-lite0-f16.safetensors");
 /// Where [`DEFAULT_MODEL`] comes from, relative to the repository root.
-pub const DEFAULT_MODEL_FILE: &str = "models/lookalike-copy-lite0-f16.safetensors";
+pub const DEFAULT_MODEL_FILE: &str = "models/lookalike-two-heads-lite0-f16.safetensors";
 /// EfficientNet-Lite0, ImageNet-supervised, classifier removed, f16: where training starts
 /// (`lookalike train` without `--init`), and the reference the port is tested against.
 pub static IMAGENET_MODEL: &[u8] =
@@ -43,13 +45,100 @@ pub struct ModelInfo {
     pub arch: String,
     /// Side of the square input image in pixels.
     pub input_size: usize,
-    /// Embedding dimension.
+    /// Dimension of the stored vector (both heads' descriptors, for a two-head model).
     pub dim: usize,
     /// BLAKE3 of the weights file, hex.
     pub weights_hash: String,
+    /// For a two-head model, the dimension of the copy head's descriptor, stored after the
+    /// query head's (see [`Head`]); 0: one descriptor serves both tasks.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub copy_dim: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// What a descriptor is compared for. A two-head model has one head per task; a one-head
+/// model's descriptor serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Query by example: photos that look alike (semantic neighbours welcome).
+    Query,
+    /// Copy detection: the same picture edited (`dedup`, `eval copies`, the background set).
+    Copy,
+}
+
+/// Where one head's descriptor lies in a stored vector, and how to compare it.
+///
+/// A two-head model stores `[query / sqrt 2, copy / sqrt 2]`: a unit vector whose plain dot
+/// product is the mean of the two heads' cosines, so that the same graph and flat-file code
+/// serve both layouts. A head's cosine is then twice the dot product of its parts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Head {
+    pub start: usize,
+    pub len: usize,
+    /// Factor from the dot product of the parts to the head's cosine.
+    pub scale: f32,
+}
+
+impl Head {
+    /// The head that is the whole vector.
+    pub fn whole(dim: usize) -> Head {
+        Head {
+            start: 0,
+            len: dim,
+            scale: 1.0,
+        }
+    }
+
+    /// The head's part of a stored vector.
+    pub fn part<'a>(&self, v: &'a [f32]) -> &'a [f32] {
+        &v[self.start..self.start + self.len]
+    }
+
+    /// The head's cosine similarity of two stored vectors.
+    pub fn similarity(&self, a: &[f32], b: &[f32]) -> f32 {
+        kernels::dot(self.part(a), self.part(b)) * self.scale
+    }
+
+    /// The head's unit descriptor within a stored vector (borrowed when it is the vector).
+    pub fn unit<'a>(&self, v: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+        if self.scale == 1.0 {
+            std::borrow::Cow::Borrowed(self.part(v))
+        } else {
+            let k = self.scale.sqrt();
+            std::borrow::Cow::Owned(self.part(v).iter().map(|x| x * k).collect())
+        }
+    }
 }
 
 impl ModelInfo {
+    /// Where the descriptor for `task` lies in the stored vector.
+    pub fn head(&self, task: Task) -> Head {
+        if self.copy_dim == 0 {
+            return Head::whole(self.dim);
+        }
+        let query = self.dim - self.copy_dim;
+        match task {
+            Task::Query => Head {
+                start: 0,
+                len: query,
+                scale: 2.0,
+            },
+            Task::Copy => Head {
+                start: query,
+                len: self.copy_dim,
+                scale: 2.0,
+            },
+        }
+    }
+
+    /// Whether the model has a head per task.
+    pub fn has_two_heads(&self) -> bool {
+        self.copy_dim > 0
+    }
+
     /// `name@hash12`: short, unique enough to tell models apart in messages and output.
     pub fn id(&self) -> String {
         format!(
@@ -74,6 +163,15 @@ enum Network {
         net: EfficientNetLite0,
         /// `(1280, dim)`.
         projection_t: Tensor,
+        gem_p: f64,
+    },
+    /// Two trained descriptors sharing the stem and the first blocks (see [`heads`]): the
+    /// query head (the network) and the copy head (the branch).
+    TwoHeads {
+        net: EfficientNetLite0,
+        branch: Branch,
+        /// `(1280, query dim)` and `(1280, copy dim)`.
+        projections_t: (Tensor, Tensor),
         gem_p: f64,
     },
     /// The small CNN trained from scratch.
@@ -102,7 +200,7 @@ const EMBED_CHUNK: usize = 16;
 impl Encoder {
     /// The encoder compiled into the binary.
     pub fn default_model() -> Result<Encoder> {
-        Self::from_bytes(DEFAULT_MODEL, "lookalike-copy-lite0")
+        Self::from_bytes(DEFAULT_MODEL, "lookalike-two-heads-lite0")
     }
 
     /// The ImageNet encoder compiled into the binary (global average pool, 1280-d).
@@ -134,6 +232,15 @@ impl Encoder {
         let weights = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
             .map_err(|e| Error::model("file", e))?;
         let get = |key: &str| meta.get(&format!("{META_PREFIX}{key}")).cloned();
+        let gem_p = || -> Result<f64> {
+            match get("gem_p") {
+                Some(p) => p
+                    .parse()
+                    .map_err(|_| Error::model("metadata", format!("gem_p `{p}` is not a number"))),
+                None => Ok(3.0),
+            }
+        };
+        let mut copy_dim = 0;
         let background_tensor = weights.get(crate::background::TENSOR).cloned();
         let arch = get("arch").unwrap_or_else(|| {
             if weights.contains_key("_blocks.0._depthwise_conv.weight") {
@@ -148,38 +255,49 @@ impl Encoder {
                 efficientnet::FEATURE_DIM,
             ),
             ARCH_LITE0_DESCRIPTOR => {
-                let projection = weights
-                    .get(crate::train::net::HEAD_PROJECTION)
-                    .ok_or_else(|| {
-                        Error::model(
-                            "weights",
-                            format!("`{}` is missing", crate::train::net::HEAD_PROJECTION),
-                        )
-                    })?
-                    .to_dtype(candle_core::DType::F32)?;
-                let gem_p = match get("gem_p") {
-                    Some(p) => p.parse().map_err(|_| {
-                        Error::model("metadata", format!("gem_p `{p}` is not a number"))
-                    })?,
-                    None => 3.0,
-                };
-                let dim = projection.dim(0)?;
+                let projection = projection_t(&weights, crate::train::net::HEAD_PROJECTION)?;
+                let dim = projection.dim(1)?;
                 (
                     Network::Lite0Descriptor {
                         net: EfficientNetLite0::load(&weights)?,
-                        projection_t: projection.t()?.contiguous()?,
-                        gem_p,
+                        projection_t: projection,
+                        gem_p: gem_p()?,
                     },
                     dim,
                 )
             }
+            heads::ARCH_TWO_HEADS => {
+                let start: usize = get(heads::META_BRANCH_START)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| {
+                        Error::model(
+                            "metadata",
+                            format!("`{META_PREFIX}{}` is missing", heads::META_BRANCH_START),
+                        )
+                    })?;
+                let query = projection_t(&weights, crate::train::net::HEAD_PROJECTION)?;
+                let copy = projection_t(
+                    &weights,
+                    &format!(
+                        "{}{}",
+                        heads::COPY_PREFIX,
+                        crate::train::net::HEAD_PROJECTION
+                    ),
+                )?;
+                let dims = (query.dim(1)?, copy.dim(1)?);
+                copy_dim = dims.1;
+                (
+                    Network::TwoHeads {
+                        net: EfficientNetLite0::load(&weights)?,
+                        branch: Branch::load(&weights, heads::COPY_PREFIX, start)?,
+                        projections_t: (query, copy),
+                        gem_p: gem_p()?,
+                    },
+                    dims.0 + dims.1,
+                )
+            }
             small_cnn::ARCH_SMALL_CNN => {
-                let gem_p = match get("gem_p") {
-                    Some(p) => p.parse().map_err(|_| {
-                        Error::model("metadata", format!("gem_p `{p}` is not a number"))
-                    })?,
-                    None => 3.0,
-                };
+                let gem_p = gem_p()?;
                 let dim = weights
                     .get(small_cnn::PROJECTION)
                     .ok_or_else(|| {
@@ -204,7 +322,8 @@ impl Encoder {
                     "architecture",
                     format!(
                         "`{other}` is not one lookalike can run (known: \
-                         {ARCH_EFFICIENTNET_LITE0}, {ARCH_LITE0_DESCRIPTOR}, {})",
+                         {ARCH_EFFICIENTNET_LITE0}, {ARCH_LITE0_DESCRIPTOR}, {}, {})",
+                        heads::ARCH_TWO_HEADS,
                         small_cnn::ARCH_SMALL_CNN
                     ),
                 ))
@@ -222,15 +341,18 @@ impl Encoder {
             input_size,
             dim,
             weights_hash: blake3::hash(bytes).to_hex().to_string(),
+            copy_dim,
         };
+        // The background set holds descriptors of the copy head.
+        let background_dim = info.head(Task::Copy).len;
         if let Some(t) = &background_tensor {
             match t.dims() {
-                [_, d] if *d == dim => {}
+                [_, d] if *d == background_dim => {}
                 other => {
                     return Err(Error::model(
                         "background",
                         format!(
-                            "`{}` has shape {other:?}, not (count, {dim})",
+                            "`{}` has shape {other:?}, not (count, {background_dim})",
                             crate::background::TENSOR
                         ),
                     ))
@@ -259,7 +381,7 @@ impl Encoder {
         let Some(t) = &self.background_tensor else {
             return Ok(self.background.get().and_then(|b| b.as_ref().ok()));
         };
-        let dim = self.info.dim;
+        let dim = self.info.head(Task::Copy).len;
         match self
             .background
             .get_or_init(|| Background::from_tensor(t, dim).map_err(|e| e.to_string()))
@@ -312,6 +434,21 @@ impl Encoder {
             } => Ok(net
                 .pooled(input, Pooling::Gem(*gem_p))?
                 .matmul(projection_t)?),
+            Network::TwoHeads {
+                net,
+                branch,
+                projections_t,
+                gem_p,
+            } => {
+                let (query, copy) = net.pooled_with_branch(input, branch, Pooling::Gem(*gem_p))?;
+                Ok(Tensor::cat(
+                    &[
+                        query.matmul(&projections_t.0)?,
+                        copy.matmul(&projections_t.1)?,
+                    ],
+                    1,
+                )?)
+            }
             Network::SmallCnn(net) => Ok(net.features(input, false)?),
         }
     }
@@ -320,23 +457,45 @@ impl Encoder {
     pub fn classify(&self, input: &Tensor) -> Result<Option<Tensor>> {
         match &self.network {
             Network::EfficientNetLite0(net) => net.classify(&net.pooled(input, Pooling::Average)?),
-            Network::Lite0Descriptor { .. } | Network::SmallCnn(_) => Ok(None),
+            Network::Lite0Descriptor { .. } | Network::TwoHeads { .. } | Network::SmallCnn(_) => {
+                Ok(None)
+            }
         }
     }
 
-    /// Unit-length embeddings of a batch; `None` for an image whose feature vector is not
-    /// finite or is zero, which no similarity can be computed from.
+    /// Unit-length stored vectors of a batch (for a two-head model, each head's unit
+    /// descriptor scaled by `1/sqrt 2`, see [`Head`]); `None` for an image whose feature
+    /// vector is not finite or is zero, which no similarity can be computed from.
     pub fn embed(&self, images: &[PreparedImage]) -> Result<Vec<Option<Vec<f32>>>> {
         let mut out = Vec::with_capacity(images.len());
+        let split = self.info.dim - self.info.copy_dim;
         // Bounded chunks: the input tensor (and the small CNN's activations) stay small.
         for chunk in images.chunks(EMBED_CHUNK) {
             let features = self
                 .features(&self.input_tensor(chunk)?)?
                 .to_vec2::<f32>()?;
-            out.extend(features.into_iter().map(normalised));
+            out.extend(features.into_iter().map(|v| {
+                if self.info.copy_dim == 0 {
+                    return normalised(v);
+                }
+                let (query, copy) = v.split_at(split);
+                let (query, copy) = (normalised(query.to_vec())?, normalised(copy.to_vec())?);
+                let k = std::f32::consts::FRAC_1_SQRT_2;
+                Some(query.into_iter().chain(copy).map(|x| x * k).collect())
+            }));
         }
         Ok(out)
     }
+}
+
+/// A projection matrix `name` (`(dim, 1280)` in the file) transposed for `features · P`.
+fn projection_t(weights: &HashMap<String, Tensor>, name: &str) -> Result<Tensor> {
+    Ok(weights
+        .get(name)
+        .ok_or_else(|| Error::model("weights", format!("`{name}` is missing")))?
+        .to_dtype(candle_core::DType::F32)?
+        .t()?
+        .contiguous()?)
 }
 
 /// Scales `v` to unit length; `None` if it has a non-finite value or (near) zero length.
@@ -399,10 +558,11 @@ mod tests {
     fn embedded_models_describe_themselves() {
         let enc = Encoder::default_model().unwrap();
         let info = enc.info();
-        assert_eq!(info.arch, ARCH_LITE0_DESCRIPTOR);
+        assert_eq!(info.arch, heads::ARCH_TWO_HEADS);
         assert_eq!(info.input_size, 224);
-        assert_eq!(info.dim, 256);
-        assert_eq!(info.name, "lookalike-copy-lite0");
+        assert_eq!((info.dim, info.copy_dim), (512, 256));
+        assert_eq!(info.name, "lookalike-two-heads-lite0");
+        assert_eq!(enc.background().unwrap().unwrap().dim(), 256);
         assert_eq!(
             info.weights_hash,
             blake3::hash(DEFAULT_MODEL).to_hex().to_string()

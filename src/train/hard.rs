@@ -130,7 +130,14 @@ pub fn mine(
     progress: &dyn Progress,
 ) -> Result<(Neighbours, MiningSummary)> {
     let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
-    let vectors = encoder_vectors(&paths, encoder, "finding hard negatives", progress)?;
+    // Photos the copy descriptor confuses are the negatives copy training needs.
+    let vectors = encoder_vectors(
+        &paths,
+        encoder,
+        crate::model::Task::Copy,
+        "finding hard negatives",
+        progress,
+    )?;
     let (neighbours, copies) = nearest(&vectors)?;
     let summary = neighbours.summary(copies);
     Ok((neighbours, summary))
