@@ -224,7 +224,8 @@ enum Command {
         /// Labelled folder of queries for the per-epoch measurement; needs --eval-train
         #[arg(long, value_name = "DIR", requires = "eval_train")]
         eval_test: Option<PathBuf>,
-        /// Initial weights (EfficientNet-Lite0 safetensors); default: the embedded ImageNet weights
+        /// Initial weights (EfficientNet-Lite0 safetensors; of a two-head model, its query head);
+        /// default: the embedded ImageNet weights
         #[arg(long, value_name = "FILE")]
         init: Option<PathBuf>,
         #[arg(long, default_value_t = TrainOptions::default().epochs)]

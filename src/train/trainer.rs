@@ -283,7 +283,12 @@ pub fn train(
             Some(p) => candle_core::safetensors::load(p, &device)?,
             None => candle_core::safetensors::load_buffer(IMAGENET_MODEL, &device)?,
         };
-        preload(&varmap, &tensors, &["_fc."])?;
+        // A two-head file starts from its query head (its tensors have the usual names).
+        preload(
+            &varmap,
+            &tensors,
+            &["_fc.", crate::model::heads::COPY_PREFIX],
+        )?;
     } else if opts.init.is_some() || opts.freeze_blocks > 0 {
         return Err(Error::InvalidArgument(format!(
             "`{}` trains from scratch: --init and --freeze-blocks apply to {ARCH_LITE0_DESCRIPTOR}",
