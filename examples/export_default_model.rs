@@ -28,17 +28,9 @@ fn main() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("missing OUT.safetensors"))?,
     );
     let bytes = std::fs::read(&input)?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)?;
-    let own_meta: Vec<(String, String)> = header
-        .metadata()
-        .clone()
-        .unwrap_or_default()
+    let own_meta: Vec<(String, String)> = lookalike::model::own_metadata(&bytes)?
         .into_iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix(lookalike::model::META_PREFIX)
-                .filter(|k| *k != "checkpoint_step")
-                .map(|k| (k.to_string(), v))
-        })
+        .filter(|(k, _)| k != "checkpoint_step")
         .collect();
     let weights = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?;
     let mut kept = HashMap::new();

@@ -19,7 +19,7 @@
 use crate::error::{Error, Result};
 use crate::eval::encoder_vectors;
 use crate::model::kernels::pointwise;
-use crate::model::{save_safetensors, Encoder, Task, META_PREFIX};
+use crate::model::{save_safetensors, Encoder, Task};
 use crate::progress::Progress;
 use candle_core::{DType, Device, Tensor};
 use rand::seq::SliceRandom;
@@ -240,14 +240,8 @@ pub fn calibrate(
     let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
     let encoder = Encoder::from_bytes(&bytes, "model")?;
     let (background, skipped) = build(&encoder, files, opts, progress)?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| Error::model("file", format!("not a safetensors file ({e})")))?;
-    let mut meta: Vec<(String, String)> = header
-        .metadata()
-        .clone()
-        .unwrap_or_default()
+    let mut meta: Vec<(String, String)> = crate::model::own_metadata(&bytes)?
         .into_iter()
-        .filter_map(|(k, v)| k.strip_prefix(META_PREFIX).map(|k| (k.to_string(), v)))
         .filter(|(k, _)| !k.starts_with("background_"))
         .collect();
     // Each folder by its last two components (`imagenette/train`), enough to say what it was.

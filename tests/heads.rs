@@ -19,13 +19,9 @@ const QUERY_HEAD_FILE: &str = "models/lookalike-copy-lite0-f16.safetensors";
 fn two_models(query: &Path, copy: &Path) {
     let bytes = &one_head_model();
     std::fs::write(query, bytes).unwrap();
-    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
-    let meta: Vec<(String, String)> = header
-        .metadata()
-        .clone()
+    let meta: Vec<(String, String)> = lookalike::model::own_metadata(bytes)
         .unwrap()
         .into_iter()
-        .filter_map(|(k, v)| k.strip_prefix("lookalike.").map(|k| (k.to_string(), v)))
         .collect();
     let mut tensors =
         candle_core::safetensors::load_buffer(bytes, &candle_core::Device::Cpu).unwrap();
@@ -34,6 +30,19 @@ fn two_models(query: &Path, copy: &Path) {
     tensors.insert(name.to_string(), changed);
     let meta: Vec<(&str, String)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     lookalike::model::save_safetensors(&tensors, &meta, copy).unwrap();
+}
+
+/// Runs `lookalike combine --json` on the three files.
+fn combine(query: &Path, copy: &Path, out: &Path) -> std::process::Output {
+    bin()
+        .args(["combine", "--json", "--query"])
+        .arg(query)
+        .arg("--copy")
+        .arg(copy)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -45,15 +54,7 @@ fn a_combined_model_indexes_queries_and_finds_copies() {
         tmp.path().join("two.safetensors"),
     );
     two_models(&query, &copy);
-    let out = bin()
-        .args(["combine", "--json", "--query"])
-        .arg(&query)
-        .arg("--copy")
-        .arg(&copy)
-        .arg("--out")
-        .arg(&two)
-        .output()
-        .unwrap();
+    let out = combine(&query, &copy, &two);
     assert!(out.status.success(), "{}", stderr(&out));
     let v = stdout_json(&out);
     assert_eq!(v["branch_start"], 14);
@@ -64,15 +65,7 @@ fn a_combined_model_indexes_queries_and_finds_copies() {
     assert_eq!(v["background_images"], 9469);
 
     // The same model as its own copy head shares everything: nothing to branch.
-    let out = bin()
-        .args(["combine", "--query"])
-        .arg(&query)
-        .arg("--copy")
-        .arg(&query)
-        .arg("--out")
-        .arg(tmp.path().join("same.safetensors"))
-        .output()
-        .unwrap();
+    let out = combine(&query, &query, &tmp.path().join("same.safetensors"));
     assert!(out.status.success(), "{}", stderr(&out));
 
     let photos = tmp.path().join("photos");
@@ -146,15 +139,7 @@ fn models_that_share_no_blocks_are_not_combined() {
     std::fs::write(&query, one_head_model()).unwrap();
     // The ImageNet encoder is no trained descriptor.
     std::fs::write(&copy, lookalike::model::IMAGENET_MODEL).unwrap();
-    let out = bin()
-        .args(["combine", "--query"])
-        .arg(&query)
-        .arg("--copy")
-        .arg(&copy)
-        .arg("--out")
-        .arg(tmp.path().join("two.safetensors"))
-        .output()
-        .unwrap();
+    let out = combine(&query, &copy, &tmp.path().join("two.safetensors"));
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("efficientnet-lite0-gem"),

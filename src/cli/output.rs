@@ -535,9 +535,7 @@ impl Out {
 
     pub fn calibrate_report(&self, r: &CalibrateReport, model: &Path) -> anyhow::Result<()> {
         if self.json {
-            let mut v = serde_json::to_value(r)?;
-            v["model"] = json!(path_text(model));
-            return self.emit_json(&v);
+            return self.emit_report_json(r, &path_text(model));
         }
         self.emit(&format!(
             "background set of {} photos ({} found, {} skipped) in {:.1} s; wrote {}\n",
@@ -551,9 +549,7 @@ impl Out {
 
     pub fn combine_report(&self, r: &CombineReport, model: &Path) -> anyhow::Result<()> {
         if self.json {
-            let mut v = serde_json::to_value(r)?;
-            v["model"] = json!(path_text(model));
-            return self.emit_json(&v);
+            return self.emit_report_json(r, &path_text(model));
         }
         self.emit(&format!(
             "wrote {} ({}, {:.1} MB): blocks 0-{} shared, query head {}-d, copy head {}-d, \

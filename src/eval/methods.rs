@@ -206,6 +206,9 @@ pub fn describe(
             })
             .collect()
     };
+    // The copy head's descriptors and their background levels: computed once for both the
+    // normalised and the verified score.
+    let mut scored: Option<(Vec<Vec<f32>>, Vec<f32>)> = None;
     for &m in methods {
         let ds: Vec<Descriptor> = match m {
             Method::Encoder => head_vectors(task)
@@ -213,20 +216,24 @@ pub fn describe(
                 .map(Descriptor::Vector)
                 .collect(),
             Method::EncoderNormalised | Method::EncoderVerified => {
-                let background = encoder.background()?.ok_or_else(|| {
-                    crate::Error::InvalidArgument(format!(
-                        "method {}: model {} has no background set (give one with \
-                         --background DIR, or `lookalike calibrate` the model)",
-                        m.name(),
-                        encoder.info()
-                    ))
-                })?;
-                let vectors = head_vectors(Task::Copy);
-                let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
-                let levels = background.par_levels(&refs);
+                if scored.is_none() {
+                    let background = encoder.background()?.ok_or_else(|| {
+                        crate::Error::InvalidArgument(format!(
+                            "method {}: model {} has no background set (give one with \
+                             --background DIR, or `lookalike calibrate` the model)",
+                            m.name(),
+                            encoder.info()
+                        ))
+                    })?;
+                    let vectors = head_vectors(Task::Copy);
+                    let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+                    let levels = background.par_levels(&refs);
+                    scored = Some((vectors, levels));
+                }
+                let (vectors, levels) = scored.as_ref().expect("set above");
                 vectors
                     .iter()
-                    .zip(levels)
+                    .zip(levels.iter().copied())
                     .zip(images)
                     .map(|((v, l), img)| match m {
                         Method::EncoderVerified => Descriptor::Verified(

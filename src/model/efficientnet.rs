@@ -230,11 +230,21 @@ fn run_blocks(blocks: &[MbConv], ws: &mut Workspace, mut shape: Hwc) -> Hwc {
     shape
 }
 
-/// Runs the head convolution on `ws.x`, leaving the result in `ws.x`.
-fn run_head(head: &Pointwise, ws: &mut Workspace, shape: Hwc) -> Hwc {
+/// Runs `blocks` and then the head convolution on `ws.x` (shape `shape`) and pools the head
+/// features.
+fn pooled_tail(
+    blocks: &[MbConv],
+    head: &Pointwise,
+    ws: &mut Workspace,
+    shape: Hwc,
+    pooling: Pooling,
+) -> Vec<f32> {
+    let shape = run_blocks(blocks, ws, shape);
     let shape = head.run(&ws.x, shape, &mut ws.a);
     std::mem::swap(&mut ws.x, &mut ws.a);
-    shape
+    let mut v = vec![0f32; shape.c];
+    kernels::pool(&ws.x, shape.c, pooling, &mut v);
+    v
 }
 
 /// The later blocks and the head of a second network that shares the stem and the blocks
@@ -338,16 +348,9 @@ impl EfficientNetLite0 {
         })
     }
 
-    /// Stem and the first `blocks` blocks (then the head, if `head`) of one normalised
-    /// CHW image; the result is left in `ws.x`.
-    fn run(
-        &self,
-        chw: &[f32],
-        (h, w): (usize, usize),
-        blocks: usize,
-        head: bool,
-        ws: &mut Workspace,
-    ) -> Hwc {
+    /// Stem and the first `blocks` blocks of one normalised CHW image; the result is left
+    /// in `ws.x`.
+    fn run(&self, chw: &[f32], (h, w): (usize, usize), blocks: usize, ws: &mut Workspace) -> Hwc {
         let plane = h * w;
         ws.a.resize(3 * plane, 0.0);
         debug_assert!(blocks <= self.blocks.len());
@@ -355,15 +358,11 @@ impl EfficientNetLite0 {
             px.copy_from_slice(&[chw[i], chw[plane + i], chw[2 * plane + i]]);
         }
         let input = Hwc { h, w, c: 3 };
-        let mut shape = self.stem.output_shape(input);
+        let shape = self.stem.output_shape(input);
         ws.x.resize(shape.len(), 0.0);
         self.stem
             .run(&ws.a, input, &mut ws.b, &mut ws.x, Parallelism::None);
-        shape = run_blocks(&self.blocks[..blocks], ws, shape);
-        if head {
-            shape = run_head(&self.head, ws, shape);
-        }
-        shape
+        run_blocks(&self.blocks[..blocks], ws, shape)
     }
 
     /// Runs `f` on every image of a normalised `(N, 3, H, W)` batch, images in parallel.
@@ -394,7 +393,7 @@ impl EfficientNetLite0 {
     /// `(N, 3, H, W)` batch (training runs frozen blocks through this fast path).
     pub fn prefix(&self, x: &Tensor, blocks: usize) -> Result<Tensor> {
         let maps = self.per_image(x, |img, hw, ws| {
-            let shape = self.run(img, hw, blocks, false, ws);
+            let shape = self.run(img, hw, blocks, ws);
             (shape, ws.x.clone())
         })?;
         let shape = maps
@@ -415,10 +414,8 @@ impl EfficientNetLite0 {
         let n = x.dim(0)?;
         let dim = self.head.cout();
         let pooled = self.per_image(x, |img, hw, ws| {
-            let shape = self.run(img, hw, self.blocks.len(), true, ws);
-            let mut v = vec![0f32; shape.c];
-            kernels::pool(&ws.x, shape.c, pooling, &mut v);
-            v
+            let stem = self.run(img, hw, 0, ws);
+            pooled_tail(&self.blocks, &self.head, ws, stem, pooling)
         })?;
         Ok(Tensor::from_vec(pooled.concat(), (n, dim), &Device::Cpu)?)
     }
@@ -434,17 +431,17 @@ impl EfficientNetLite0 {
         let n = x.dim(0)?;
         let (dim, branch_dim) = (self.head.cout(), branch.head.cout());
         let pooled = self.per_image(x, |img, hw, ws| {
-            let shared = self.run(img, hw, branch.start, false, ws);
+            let shared = self.run(img, hw, branch.start, ws);
             let saved = ws.x.clone();
-            let shape = run_blocks(&self.blocks[branch.start..], ws, shared);
-            let shape = run_head(&self.head, ws, shape);
-            let mut v = vec![0f32; shape.c];
-            kernels::pool(&ws.x, shape.c, pooling, &mut v);
+            let v = pooled_tail(
+                &self.blocks[branch.start..],
+                &self.head,
+                ws,
+                shared,
+                pooling,
+            );
             ws.x = saved;
-            let shape = run_blocks(&branch.blocks, ws, shared);
-            let shape = run_head(&branch.head, ws, shape);
-            let mut u = vec![0f32; shape.c];
-            kernels::pool(&ws.x, shape.c, pooling, &mut u);
+            let u = pooled_tail(&branch.blocks, &branch.head, ws, shared, pooling);
             (v, u)
         })?;
         let (main, other): (Vec<Vec<f32>>, Vec<Vec<f32>>) = pooled.into_iter().unzip();

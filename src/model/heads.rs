@@ -18,7 +18,7 @@
 //! vector ([`super::Head`]).
 
 use super::efficientnet::BLOCKS;
-use super::{save_safetensors, Encoder, ARCH_LITE0_DESCRIPTOR, META_PREFIX};
+use super::{save_safetensors, Encoder, ARCH_LITE0_DESCRIPTOR};
 use crate::background::TENSOR as BACKGROUND;
 use crate::error::{Error, Result};
 use crate::train::net::HEAD_PROJECTION;
@@ -30,7 +30,7 @@ use std::path::Path;
 pub const ARCH_TWO_HEADS: &str = "efficientnet-lite0-gem-two-heads";
 /// Prefix of the copy branch's tensor names.
 pub const COPY_PREFIX: &str = "copy.";
-/// Metadata key (after [`META_PREFIX`]): the first block of the copy branch.
+/// Metadata key (after [`super::META_PREFIX`]): the first block of the copy branch.
 pub const META_BRANCH_START: &str = "copy_branch_start";
 
 /// Largest difference two shared tensors may have (values of f16 files converted to f32
@@ -58,19 +58,7 @@ struct Loaded {
 
 fn load(path: &Path) -> Result<Loaded> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-        Error::model(
-            format!("file {}", path.display()),
-            format!("not a safetensors file ({e})"),
-        )
-    })?;
-    let meta: HashMap<String, String> = header
-        .metadata()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| k.strip_prefix(META_PREFIX).map(|k| (k.to_string(), v)))
-        .collect();
+    let meta = super::own_metadata(&bytes).map_err(|e| super::in_file(e, path))?;
     let arch = meta.get("arch").map(String::as_str).unwrap_or("none");
     if arch != ARCH_LITE0_DESCRIPTOR {
         return Err(Error::model(

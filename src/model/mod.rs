@@ -215,23 +215,15 @@ impl Encoder {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into());
-        Self::from_bytes(&bytes, &stem).map_err(|e| match e {
-            Error::Model { what, detail } => Error::Model {
-                what: format!("{what} in {}", path.display()),
-                detail,
-            },
-            other => other,
-        })
+        Self::from_bytes(&bytes, &stem).map_err(|e| in_file(e, path))
     }
 
     /// Loads safetensors bytes; `fallback_name` names the model when its metadata does not.
     pub fn from_bytes(bytes: &[u8], fallback_name: &str) -> Result<Encoder> {
-        let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
-            .map_err(|e| Error::model("file", format!("not a safetensors file ({e})")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
+        let meta = own_metadata(bytes)?;
         let weights = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
             .map_err(|e| Error::model("file", e))?;
-        let get = |key: &str| meta.get(&format!("{META_PREFIX}{key}")).cloned();
+        let get = |key: &str| meta.get(key).cloned();
         let gem_p = || -> Result<f64> {
             match get("gem_p") {
                 Some(p) => p
@@ -485,6 +477,30 @@ impl Encoder {
             }));
         }
         Ok(out)
+    }
+}
+
+/// lookalike's own metadata of safetensors bytes: the `lookalike.` keys, prefix removed.
+pub fn own_metadata(bytes: &[u8]) -> Result<HashMap<String, String>> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::model("file", format!("not a safetensors file ({e})")))?;
+    Ok(header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix(META_PREFIX).map(|k| (k.to_string(), v)))
+        .collect())
+}
+
+/// A model error `e` with the file it concerns named in it.
+pub(crate) fn in_file(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Model { what, detail } => Error::Model {
+            what: format!("{what} in {}", path.display()),
+            detail,
+        },
+        other => other,
     }
 }
 
