@@ -465,6 +465,7 @@ mod tests {
             height: 10,
             size: meta.len(),
             mtime_ns: crate::scan::mtime_ns(&meta),
+            agreement: None,
         }
     }
 

@@ -235,6 +235,23 @@ fn prepare_jpeg_scaled(
     bytes: &[u8],
     opts: &DecodeOptions,
 ) -> Result<Option<PreparedImage>, SkipReason> {
+    let Some((rgb, width, height, orientation)) = decode_jpeg_scaled(bytes, opts.side, opts)?
+    else {
+        return Ok(None);
+    };
+    let square = resize_square(rgb.as_raw(), rgb.width(), rgb.height(), opts)?;
+    Ok(Some(finish(square, width, height, orientation)))
+}
+
+/// A JPEG decoded with DCT-domain downscaling to the smallest of 1/8, 1/4, 1/2 or 1 of its
+/// size that still covers `side x side`, as stored (not turned), with its full size and
+/// orientation. `Ok(None)`: a pixel format the scaled decoder does not convert (CMYK,
+/// 16-bit).
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    side: u32,
+    opts: &DecodeOptions,
+) -> Result<Option<(RgbImage, u32, u32, Orientation)>, SkipReason> {
     use jpeg_decoder::PixelFormat;
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(decode_error)?;
@@ -246,7 +263,7 @@ fn prepare_jpeg_scaled(
     if !matches!(info.pixel_format, PixelFormat::RGB24 | PixelFormat::L8) {
         return Ok(None);
     }
-    let side = opts.side.min(u16::MAX as u32) as u16;
+    let side = side.min(u16::MAX as u32) as u16;
     let (sw, sh) = decoder.scale(side, side).map_err(decode_error)?;
     decoder.set_max_decoding_buffer_size(sw as usize * sh as usize * 3 + 1024);
     let pixels = decoder.decode().map_err(decode_error)?;
@@ -262,11 +279,9 @@ fn prepare_jpeg_scaled(
         _ => pixels,
     };
     let (sw, sh) = (info.width as u32, info.height as u32);
-    if rgb.len() != sw as usize * sh as usize * 3 {
-        return Err(SkipReason::Decode("decoded JPEG has the wrong size".into()));
-    }
-    let square = resize_square(&rgb, sw, sh, opts)?;
-    Ok(Some(finish(square, width, height, orientation)))
+    let rgb = RgbImage::from_raw(sw, sh, rgb)
+        .ok_or_else(|| SkipReason::Decode("decoded JPEG has the wrong size".into()))?;
+    Ok(Some((rgb, width, height, orientation)))
 }
 
 /// Decodes with the `image` crate under allocation limits; returns the image as stored and
@@ -303,7 +318,8 @@ fn prepare_general(
 }
 
 /// Decodes a whole image, upright, as RGB (alpha flattened), shrunk to fit in
-/// `max_side x max_side` if larger (aspect ratio kept). Never panics.
+/// `max_side x max_side` if larger (aspect ratio kept; JPEGs decoded at the smallest DCT
+/// scale that covers it). Never panics.
 pub fn decode_upright(
     bytes: &[u8],
     max_side: u32,
@@ -311,7 +327,20 @@ pub fn decode_upright(
 ) -> Result<RgbImage, SkipReason> {
     let format = decodable_format(bytes)?;
     contained(|| {
-        let (img, orientation) = decode_with_limits(bytes, format, opts)?;
+        let scaled = match format {
+            ImageFormat::Jpeg => match decode_jpeg_scaled(bytes, max_side, opts) {
+                Err(e @ SkipReason::TooLarge { .. }) => return Err(e),
+                Ok(Some((rgb, _, _, orientation))) => {
+                    Some((DynamicImage::ImageRgb8(rgb), orientation))
+                }
+                Ok(None) | Err(_) => None,
+            },
+            _ => None,
+        };
+        let (img, orientation) = match scaled {
+            Some(decoded) => decoded,
+            None => decode_with_limits(bytes, format, opts)?,
+        };
         let img = if img.width().max(img.height()) > max_side {
             img.thumbnail(max_side, max_side)
         } else {

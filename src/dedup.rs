@@ -12,6 +12,7 @@ use crate::background::{normalised, Background};
 use crate::error::Result;
 use crate::flat::FlatVectors;
 use crate::index::Index;
+use crate::matching::{Agreement, LocalFeatures, WORK_SIDE};
 use crate::model::{Head, Task};
 use crate::store::{FileRecord, Hash};
 use crate::thumbnail::{verified, Pattern, Thumbnail};
@@ -146,6 +147,9 @@ pub struct DedupOptions {
     pub keep: Keep,
     /// Files under these folders are always keepers and never acted on.
     pub references: Vec<PathBuf>,
+    /// Group two different contents only when their local features agree on one geometric
+    /// map ([`crate::matching`]): the same picture, not merely the same kind of picture.
+    pub content_check: bool,
 }
 
 impl DedupOptions {
@@ -169,6 +173,7 @@ impl Default for DedupOptions {
             near_exact: DEFAULT_NEAR_EXACT,
             keep: Keep::Best,
             references: Vec::new(),
+            content_check: true,
         }
     }
 }
@@ -192,6 +197,10 @@ pub struct Member {
     pub size: u64,
     /// Modification time recorded when indexed (ns since the epoch).
     pub mtime_ns: i64,
+    /// How the member's local features agree with the keeper's (with the content check, for
+    /// members of a different content than the keeper).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<Agreement>,
 }
 
 /// A duplicate group; `members[0]` is the keeper.
@@ -368,9 +377,18 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
     if levels.is_some() && opts.pixel_check {
         add_pixel_bonus(index, &contents, &mut pairs, opts.threshold)?;
     }
-    let pairs = pairs
-        .into_iter()
-        .filter(|&(_, _, s, _)| s >= opts.threshold);
+    pairs.retain(|&(_, _, s, _)| s >= opts.threshold);
+    let agreements = if opts.content_check {
+        let agreements = check_content(&contents, &pairs);
+        pairs.retain(|&(i, j, _, _)| {
+            agreements
+                .get(&(i.min(j), i.max(j)))
+                .is_some_and(|a| a.same_content())
+        });
+        agreements
+    } else {
+        HashMap::new()
+    };
     // Per image: the images similar to it, with (score, cosine).
     let mut similar: Vec<HashMap<usize, (f32, f32)>> = vec![HashMap::new(); contents.len()];
     for (i, j, s, cos) in pairs {
@@ -416,10 +434,12 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         }
         for (j, (s, cos)) in others {
             let c = &contents[j];
+            let agreement = agreements.get(&(k.min(j), k.max(j))).copied();
             for (path, rec, reference) in &c.files {
                 // Similar until the pixels say near-exact (below).
                 let sims = (cos.min(1.0), s.min(1.0));
-                let m = member(c, path, rec, *reference, sims, Tier::Similar, false);
+                let mut m = member(c, path, rec, *reference, sims, Tier::Similar, false);
+                m.agreement = agreement;
                 members.push(m);
             }
         }
@@ -498,6 +518,71 @@ fn add_pixel_bonus(
         }
     }
     Ok(())
+}
+
+/// The local features' agreement ([`crate::matching`]) of every pair `(i, j, ..)`, keyed by
+/// `(min, max)` position. Each image's first readable file is decoded once, on the decode
+/// threads; a pair with an image that cannot be read now has no agreement.
+fn check_content(
+    contents: &[Content],
+    pairs: &[(usize, usize, f32, f32)],
+) -> HashMap<(usize, usize), Agreement> {
+    let mut wanted: Vec<usize> = pairs.iter().flat_map(|p| [p.0, p.1]).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let pool =
+        crate::decode::decode_pool(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    pool.install(|| {
+        let features: HashMap<usize, LocalFeatures> = wanted
+            .par_iter()
+            .filter_map(|&i| working_picture(&contents[i]).map(|img| (i, LocalFeatures::of(&img))))
+            .collect();
+        let mut keys: Vec<(usize, usize)> = pairs
+            .iter()
+            .map(|&(i, j, _, _)| (i.min(j), i.max(j)))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_par_iter()
+            .filter_map(|(i, j)| {
+                let (a, b) = (features.get(&i)?, features.get(&j)?);
+                // The picture with more pixels maps onto the other: its corners are the
+                // better located ones.
+                let mut agreement = if contents[i].pixels() >= contents[j].pixels() {
+                    a.agreement(b)
+                } else {
+                    b.agreement(a)
+                };
+                // A blurred copy is compared with its original blurred alike (decoded again:
+                // such pairs are few).
+                if !agreement.same_content() {
+                    let blurred = if a.blurrier_than(b) {
+                        Some((a, j))
+                    } else if b.blurrier_than(a) {
+                        Some((b, i))
+                    } else {
+                        None
+                    };
+                    if let Some(sharp) = blurred.and_then(|(f, k)| {
+                        working_picture(&contents[k]).map(|img| f.agreement_blurred(&img))
+                    }) {
+                        agreement = sharp;
+                    }
+                }
+                Some(((i, j), agreement))
+            })
+            .collect()
+    })
+}
+
+/// The upright picture of a content's first readable file, at least [`WORK_SIDE`] on its
+/// longer side where it is that large.
+fn working_picture(content: &Content) -> Option<image::RgbImage> {
+    let opts = crate::decode::DecodeOptions::new(WORK_SIDE);
+    content.files.iter().find_map(|(path, _, _)| {
+        let bytes = std::fs::read(path).ok()?;
+        crate::decode::decode_upright(&bytes, 2 * WORK_SIDE, &opts).ok()
+    })
 }
 
 /// Pairs of positions `(i, j, cosine)` (`head`'s cosine) with cosine at or above `floor`, at most
@@ -665,6 +750,7 @@ fn member(
         height: c.height,
         size: rec.size,
         mtime_ns: rec.mtime_ns,
+        agreement: None,
     }
 }
 
@@ -693,6 +779,7 @@ mod tests {
             height: img.height(),
             size: 0,
             mtime_ns: 0,
+            agreement: None,
         }
     }
 

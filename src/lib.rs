@@ -17,6 +17,7 @@ pub mod index;
 pub mod indexer;
 pub mod lock;
 pub mod margins;
+pub mod matching;
 pub mod model;
 pub mod problem;
 pub mod progress;

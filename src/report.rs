@@ -155,6 +155,16 @@ fn member_html(out: &mut String, m: &Member, thumb: Option<&String>, lazy: bool,
     if normalised && !m.keeper {
         let _ = write!(out, "score {:+.3} · ", m.score);
     }
+    // Why a different picture is in the group: its corners and patches agree with the keeper's.
+    if let Some(a) = &m.agreement {
+        let _ = write!(
+            out,
+            r#"<span class="why" title="matched corners that agree on one geometric map with the keeper, and the share of detailed patches that agree once it is applied">{} corners agree{} · {:.0} % of patches</span><br>"#,
+            a.inliers,
+            if a.mirrored { " (mirrored)" } else { "" },
+            100.0 * a.patches
+        );
+    }
     let _ = write!(
         out,
         "similarity {:.4} · {}×{} · {}<br><span class=\"path\">{}</span></figcaption></figure>",
@@ -246,12 +256,22 @@ mod tests {
             height: 300,
             size: 1000,
             mtime_ns: 0,
+            agreement: None,
         };
+        let mut copy = member(false);
+        copy.agreement = Some(crate::matching::Agreement {
+            matches: 60,
+            inliers: 42,
+            coverage: 0.5,
+            mirrored: true,
+            patches: 0.93,
+        });
         let groups = vec![Group {
             tier: Tier::Exact,
-            members: vec![member(true), member(false)],
+            members: vec![member(true), copy],
         }];
         let page = html(&groups, &DedupOptions::default()).unwrap();
+        assert!(page.contains("42 corners agree (mirrored) · 93 % of patches"));
         assert!(page.contains("&lt;b&gt;&amp;.png"));
         assert!(!page.contains("<b>&.png"));
         assert_eq!(page.matches("data:image/jpeg;base64,").count(), 2);

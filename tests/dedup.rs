@@ -99,6 +99,88 @@ fn the_pixel_check_groups_strongly_blurred_copies_that_the_encoder_alone_misses(
 
 /// Regression (2026-12-01): a copy padded onto a solid colour was compared as a smaller
 /// picture inside a frame; its margins are now left out before the encoder sees it.
+/// Regression: five different t-shirts on plain surfaces (one kind of thing, one layout)
+/// were grouped as duplicates of each other; the encoder's scores alone still would (checked
+/// with `--no-content-check`). Edited copies of one of them must still join it.
+#[test]
+fn different_pictures_that_look_alike_stay_apart_while_their_copies_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("catalogue");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lookalike");
+    for n in 1..=5 {
+        let name = format!("t-shirt-{n}.jpg");
+        std::fs::copy(fixtures.join(&name), dir.join(&name)).unwrap();
+    }
+    // Copies of t-shirt 1: cropped to 80 % and re-encoded; mirrored and brightened.
+    let original = image::open(fixtures.join("t-shirt-1.jpg")).unwrap();
+    let (w, h) = (original.width(), original.height());
+    original
+        .crop_imm(w / 10, h / 10, w * 8 / 10, h * 8 / 10)
+        .to_rgb8()
+        .save(dir.join("t-shirt-1-cropped.jpg"))
+        .unwrap();
+    original
+        .fliph()
+        .brighten(30)
+        .to_rgb8()
+        .save(dir.join("t-shirt-1-mirrored.png"))
+        .unwrap();
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", dir.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = run(&index, &["dedup", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    let groups: Vec<Vec<String>> = keepers_and_copies(&v)
+        .into_iter()
+        .map(|(k, c)| {
+            let mut names: Vec<String> = std::iter::once(k).chain(c).collect();
+            names.sort();
+            names
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        vec![vec![
+            "t-shirt-1-cropped.jpg".to_string(),
+            "t-shirt-1-mirrored.png".to_string(),
+            "t-shirt-1.jpg".to_string(),
+        ]],
+        "only the copies are grouped"
+    );
+    // Each copy says why it is there: matched corners that agree on one map.
+    for m in v["groups"][0]["members"].as_array().unwrap().iter().skip(1) {
+        let agreement = &m["agreement"];
+        assert!(agreement["inliers"].as_u64().unwrap() >= 16, "{m}");
+        assert!(agreement["patches"].as_f64().unwrap() >= 0.6, "{m}");
+    }
+    let members = v["groups"][0]["members"].as_array().unwrap();
+    if !members[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("mirrored.png")
+    {
+        let mirrored = members
+            .iter()
+            .find(|m| m["path"].as_str().unwrap().ends_with("mirrored.png"))
+            .unwrap();
+        assert_eq!(mirrored["agreement"]["mirrored"], true, "{mirrored}");
+    }
+
+    // Without the content check, the encoder's scores alone group different t-shirts: the
+    // fixtures are look-alikes, so this test guards the check.
+    let out = run(&index, &["dedup", "--json", "--no-content-check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let grouped_others = keepers_and_copies(&stdout_json(&out))
+        .into_iter()
+        .flat_map(|(k, c)| std::iter::once(k).chain(c))
+        .filter(|n| !n.starts_with("t-shirt-1"))
+        .count();
+    assert!(grouped_others >= 2, "the fixtures no longer look alike");
+}
+
 #[test]
 fn padded_and_letterboxed_copies_prepare_like_their_originals() {
     let tmp = tempfile::tempdir().unwrap();

@@ -138,6 +138,11 @@ enum Command {
         /// thumbnails that agree (under quarter turns and mirroring)
         #[arg(long)]
         no_pixel_check: bool,
+        /// Group different pictures on the encoder's score alone, without checking that their
+        /// local features agree on one geometric map (faster; groups pictures that merely
+        /// look alike: the same kind of thing, person, backdrop or layout)
+        #[arg(long)]
+        no_content_check: bool,
         /// The model the index was built with, for its background set [default: the
         /// built-in encoder, when the index was built with it]
         #[arg(long, value_name = "FILE")]
@@ -498,6 +503,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             threshold,
             cosine,
             no_pixel_check,
+            no_content_check,
             model,
             near_exact,
             keep,
@@ -551,6 +557,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 threshold,
                 background,
                 pixel_check: !no_pixel_check,
+                content_check: !no_content_check,
                 near_exact,
                 keep: Keep::parse(&keep).expect("clap checked the name"),
                 references: reference

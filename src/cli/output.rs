@@ -201,20 +201,27 @@ impl Out {
             let mut v = json!({
                 "threshold": opts.threshold,
                 "scoring": opts.scoring(),
+                "content_check": opts.content_check,
                 "near_exact": opts.near_exact,
                 "groups": groups.iter().map(|g| json!({
                     "tier": g.tier,
-                    "members": g.members.iter().map(|m| json!({
-                        "path": path_text(&m.path),
-                        "similarity": m.similarity,
-                        "score": m.score,
-                        "tier": m.tier,
-                        "keeper": m.keeper,
-                        "reference": m.reference,
-                        "width": m.width,
-                        "height": m.height,
-                        "size": m.size,
-                    })).collect::<Vec<_>>(),
+                    "members": g.members.iter().map(|m| {
+                        let mut member = json!({
+                            "path": path_text(&m.path),
+                            "similarity": m.similarity,
+                            "score": m.score,
+                            "tier": m.tier,
+                            "keeper": m.keeper,
+                            "reference": m.reference,
+                            "width": m.width,
+                            "height": m.height,
+                            "size": m.size,
+                        });
+                        if let Some(a) = &m.agreement {
+                            member["agreement"] = json!(a);
+                        }
+                        member
+                    }).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
                 "duplicates": files,
                 "duplicate_bytes": bytes,

@@ -1,0 +1,668 @@
+//! Local features and their geometric agreement: the content check of a copy decision.
+//!
+//! Owns the local features of a picture (oriented FAST corners with rotated BRIEF
+//! descriptors, ORB-like, on a small grey version at several scales, of the picture and of
+//! its mirror image), matching them between two pictures (Hamming distance, ratio test) and
+//! fitting one affine map to the matches by RANSAC. An edited copy (resized, recompressed,
+//! cropped, rotated, recoloured, captioned, framed) keeps its original's corners where they
+//! were, up to one affine map, so many matches agree on it and they cover the picture; two
+//! different pictures of the same kind of thing (two trousers on white, two faces before
+//! one backdrop, two patches of one texture) share a layout but not their corners, so few
+//! matches agree. It never decides alone: [`crate::dedup`] asks it only about pairs the
+//! encoder already finds similar.
+
+use image::imageops::FilterType;
+use image::{GrayImage, RgbImage};
+use imageproc::corners::{corners_fast9, Corner};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::sync::OnceLock;
+
+/// Longer side of the grey picture the features are taken from.
+pub const WORK_SIDE: u32 = 320;
+/// Pyramid levels, each smaller by [`LEVEL_SCALE`].
+const LEVELS: usize = 4;
+const LEVEL_SCALE: f32 = std::f32::consts::SQRT_2;
+/// Features kept per picture (strongest corners, spread over the levels by area).
+const MAX_FEATURES: usize = 500;
+/// Radius of the patch a feature describes (and of its orientation measure).
+const PATCH_RADIUS: i32 = 15;
+/// FAST thresholds tried in turn until a level has enough corners (blurred pictures have few
+/// strong ones).
+const FAST_THRESHOLDS: [u8; 3] = [20, 10, 5];
+/// Hamming distance (of 256 bits) above which two descriptors never match.
+const MAX_DISTANCE: u32 = 80;
+/// A match must be clearly better than the second best (Lowe's ratio test).
+const RATIO: f32 = 0.8;
+/// RANSAC rounds.
+const ROUNDS: usize = 400;
+/// A match agrees with an affine map when it lands within this share of the working side.
+const TOLERANCE: f32 = 0.02;
+/// Matches that agree with one map for two pictures to show the same content.
+pub const MIN_INLIERS: usize = 16;
+/// ... and the agreeing corners must cover this share of the smaller picture's area (their
+/// bounding box, in either picture): a shared logo or caption is not a copy.
+pub const MIN_COVERAGE: f32 = 0.15;
+
+/// ... and this share of the overlap's detailed patches must agree ([`Agreement::patches`]).
+pub const MIN_PATCHES: f32 = 0.6;
+/// Side of the compared patches, in working pixels.
+const PATCH: u32 = 16;
+/// A patch has detail when its grey levels vary by this much (standard deviation) in either
+/// picture.
+const DETAIL: f32 = 6.0;
+/// Patches agree when their normalised cross-correlation reaches this.
+const PATCH_AGREES: f32 = 0.6;
+
+/// One feature: position in the working picture (level 0 coordinates) and its descriptor.
+#[derive(Debug, Clone, Copy)]
+struct Feature {
+    x: f32,
+    y: f32,
+    bits: [u64; 4],
+}
+
+/// The local features of one picture and of its mirror image.
+#[derive(Debug, Clone)]
+pub struct LocalFeatures {
+    width: f32,
+    height: f32,
+    direct: Vec<Feature>,
+    mirrored: Vec<Feature>,
+    /// Mean absolute difference of neighbouring pixels of the working picture: a blurred
+    /// copy has a fraction of its original's.
+    sharpness: f32,
+    /// The working picture, lightly smoothed, for the patch comparison.
+    smooth: GrayImage,
+}
+
+/// How well two pictures' features agree on one affine map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Agreement {
+    /// Matches (ratio test passed).
+    pub matches: u32,
+    /// Matches that agree with the best affine map.
+    pub inliers: u32,
+    /// Area of the agreeing corners' bounding box, as a share of the picture (the smaller of
+    /// the two pictures' shares).
+    pub coverage: f32,
+    /// Whether the map mirrors the picture.
+    pub mirrored: bool,
+    /// Of the patches of the overlap with detail in either picture, the share whose
+    /// details agree once the map is applied (1 for an untouched copy; a template shared by
+    /// two different receipts, or one outline shared by two drawings, leaves most of the
+    /// rest disagreeing).
+    pub patches: f32,
+}
+
+impl Agreement {
+    /// Whether the pictures show the same content: enough agreeing matches spread over them.
+    pub fn same_content(&self) -> bool {
+        self.corners_agree() && self.patches >= MIN_PATCHES
+    }
+
+    /// Whether enough matched corners agree on one map, spread widely enough.
+    fn corners_agree(&self) -> bool {
+        self.inliers as usize >= MIN_INLIERS && self.coverage >= MIN_COVERAGE
+    }
+}
+
+impl LocalFeatures {
+    /// The features of an upright RGB picture (any size; it is shrunk to [`WORK_SIDE`]).
+    pub fn of(img: &RgbImage) -> LocalFeatures {
+        LocalFeatures::of_grey(working_grey(img))
+    }
+
+    fn of_grey(grey: GrayImage) -> LocalFeatures {
+        let mut flipped = grey.clone();
+        image::imageops::flip_horizontal_in_place(&mut flipped);
+        LocalFeatures {
+            width: grey.width() as f32,
+            height: grey.height() as f32,
+            direct: features(&grey),
+            mirrored: features(&flipped),
+            sharpness: sharpness(&grey),
+            smooth: imageproc::filter::gaussian_blur_f32(&grey, 1.0),
+        }
+    }
+
+    /// Whether `self` may be a blurred copy of the picture of `other`: it is less than half
+    /// as sharp. [`LocalFeatures::agreement_blurred`] then compares them like for like.
+    pub fn blurrier_than(&self, other: &LocalFeatures) -> bool {
+        self.sharpness < BLURRIER * other.sharpness
+    }
+
+    /// How well a much blurrier picture (`self`) agrees with `sharp` blurred to match it:
+    /// the best of [`BLUR_SIGMAS`] (blur erases the fine corners the sharp picture's
+    /// features are made of, so they are compared at the blurred picture's sharpness).
+    pub fn agreement_blurred(&self, sharp: &RgbImage) -> Agreement {
+        let grey = working_grey(sharp);
+        let mut best = Agreement::default();
+        for sigma in BLUR_SIGMAS {
+            let blurred =
+                LocalFeatures::of_grey(imageproc::filter::gaussian_blur_f32(&grey, sigma));
+            let a = blurred.agreement(self);
+            if (a.same_content(), a.inliers) > (best.same_content(), best.inliers) {
+                best = a;
+            }
+            if blurred.sharpness < self.sharpness {
+                break;
+            }
+        }
+        best
+    }
+
+    /// Number of features of the picture (not counting the mirror image's).
+    pub fn len(&self) -> usize {
+        self.direct.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.direct.is_empty()
+    }
+
+    /// How well `self` and `other` agree, directly or with `other` mirrored (the better).
+    pub fn agreement(&self, other: &LocalFeatures) -> Agreement {
+        let direct = fit(self, &self.direct, other, &other.direct, false);
+        if direct.same_content() {
+            return direct;
+        }
+        let mirrored = fit(self, &self.direct, other, &other.mirrored, true);
+        if (mirrored.inliers, mirrored.matches) > (direct.inliers, direct.matches) {
+            mirrored
+        } else {
+            direct
+        }
+    }
+}
+
+/// A picture is taken for a blurred copy when it has less than this share of the other's
+/// sharpness.
+const BLURRIER: f32 = 0.5;
+/// Blurs (Gaussian sigma, in working pixels) tried on the sharper picture of such a pair,
+/// mildest first (an edited copy blurred by 1 % to 4 % of its short side: 2.4 to 9.6 px).
+const BLUR_SIGMAS: [f32; 4] = [1.5, 3.0, 6.0, 10.0];
+
+/// Mean absolute difference of horizontally and vertically neighbouring pixels.
+fn sharpness(grey: &GrayImage) -> f32 {
+    let (w, h) = grey.dimensions();
+    let mut sum = 0u64;
+    for y in 0..h.saturating_sub(1) {
+        for x in 0..w.saturating_sub(1) {
+            let v = grey.get_pixel(x, y)[0];
+            sum += v.abs_diff(grey.get_pixel(x + 1, y)[0]) as u64
+                + v.abs_diff(grey.get_pixel(x, y + 1)[0]) as u64;
+        }
+    }
+    sum as f32 / (2 * w.saturating_sub(1).max(1) * h.saturating_sub(1).max(1)) as f32
+}
+
+/// Grey (BT.601) version of `img` with its longer side [`WORK_SIDE`] (never enlarged by more
+/// than that).
+fn working_grey(img: &RgbImage) -> GrayImage {
+    let grey = image::imageops::grayscale(img);
+    let (w, h) = grey.dimensions();
+    let long = w.max(h).max(1) as f32;
+    let f = WORK_SIDE as f32 / long;
+    let (nw, nh) = (
+        ((w as f32 * f).round() as u32).max(1),
+        ((h as f32 * f).round() as u32).max(1),
+    );
+    if (nw, nh) == (w, h) {
+        grey
+    } else {
+        image::imageops::resize(&grey, nw, nh, FilterType::Triangle)
+    }
+}
+
+/// The BRIEF test pattern: 256 pairs of offsets, drawn once from a fixed seed (isotropic
+/// Gaussian, sigma a fifth of the patch side, clipped so that every rotation stays inside
+/// the patch).
+fn pattern() -> &'static [[(f32, f32); 2]; 256] {
+    static PATTERN: OnceLock<[[(f32, f32); 2]; 256]> = OnceLock::new();
+    PATTERN.get_or_init(|| {
+        let mut rng = ChaCha8Rng::seed_from_u64(0x6c6f6f6b);
+        let sigma = (2 * PATCH_RADIUS + 1) as f32 / 5.0;
+        let limit = (PATCH_RADIUS - 2) as f32;
+        let mut point = || loop {
+            // Box-Muller.
+            let (u, v): (f32, f32) = (rng.random::<f32>().max(1e-7), rng.random());
+            let r = (-2.0 * u.ln()).sqrt() * sigma;
+            let (x, y) = (
+                r * (std::f32::consts::TAU * v).cos(),
+                r * (std::f32::consts::TAU * v).sin(),
+            );
+            if x * x + y * y <= limit * limit {
+                return (x, y);
+            }
+        };
+        std::array::from_fn(|_| [point(), point()])
+    })
+}
+
+/// Features of one grey working picture, over the pyramid.
+fn features(grey: &GrayImage) -> Vec<Feature> {
+    let (w, h) = grey.dimensions();
+    let areas: Vec<f32> = (0..LEVELS)
+        .map(|l| LEVEL_SCALE.powi(-2 * l as i32))
+        .collect();
+    let total: f32 = areas.iter().sum();
+    let mut out = Vec::with_capacity(MAX_FEATURES);
+    for (level, area) in areas.iter().enumerate() {
+        let scale = LEVEL_SCALE.powi(level as i32);
+        let (lw, lh) = (
+            (w as f32 / scale).round() as u32,
+            (h as f32 / scale).round() as u32,
+        );
+        let border = PATCH_RADIUS as u32 + 1;
+        if lw <= 2 * border + 2 || lh <= 2 * border + 2 {
+            break;
+        }
+        let img = if level == 0 {
+            grey.clone()
+        } else {
+            image::imageops::resize(grey, lw, lh, FilterType::Triangle)
+        };
+        let quota = ((MAX_FEATURES as f32 * area / total).round() as usize).max(8);
+        let corners = strongest_corners(&img, border, quota);
+        let smooth = imageproc::filter::gaussian_blur_f32(&img, 1.2);
+        for c in corners {
+            let angle = orientation(&smooth, c.x as i32, c.y as i32);
+            out.push(Feature {
+                // Pixel centres: (i + 0.5) at a level is (i + 0.5) * scale at level 0.
+                x: (c.x as f32 + 0.5) * scale - 0.5,
+                y: (c.y as f32 + 0.5) * scale - 0.5,
+                bits: describe(&smooth, c.x as i32, c.y as i32, angle),
+            });
+        }
+    }
+    out
+}
+
+/// Up to `quota` FAST-9 corners at least `border` pixels inside, strongest first, locally
+/// maximal (no stronger corner within 3 pixels).
+fn strongest_corners(img: &GrayImage, border: u32, quota: usize) -> Vec<Corner> {
+    let (w, h) = img.dimensions();
+    let mut corners = Vec::new();
+    for threshold in FAST_THRESHOLDS {
+        corners = corners_fast9(img, threshold);
+        corners.retain(|c| c.x >= border && c.y >= border && c.x < w - border && c.y < h - border);
+        if corners.len() >= quota {
+            break;
+        }
+    }
+    let mut corners = imageproc::suppress::local_maxima(&corners, 3);
+    corners.sort_by(|a, b| b.score.total_cmp(&a.score));
+    corners.truncate(quota);
+    corners
+}
+
+/// Orientation of the patch around (x, y): the direction of its intensity centroid.
+fn orientation(img: &GrayImage, x: i32, y: i32) -> f32 {
+    let (mut m10, mut m01) = (0f32, 0f32);
+    for dy in -PATCH_RADIUS..=PATCH_RADIUS {
+        let span = ((PATCH_RADIUS * PATCH_RADIUS - dy * dy) as f32).sqrt() as i32;
+        for dx in -span..=span {
+            let v = img.get_pixel((x + dx) as u32, (y + dy) as u32)[0] as f32;
+            m10 += dx as f32 * v;
+            m01 += dy as f32 * v;
+        }
+    }
+    m01.atan2(m10)
+}
+
+/// Rotated BRIEF: 256 intensity comparisons of the smoothed patch, the pattern turned by
+/// `angle`.
+fn describe(img: &GrayImage, x: i32, y: i32, angle: f32) -> [u64; 4] {
+    let (s, c) = angle.sin_cos();
+    let at = |(px, py): (f32, f32)| {
+        let rx = (c * px - s * py).round() as i32;
+        let ry = (s * px + c * py).round() as i32;
+        img.get_pixel((x + rx) as u32, (y + ry) as u32)[0]
+    };
+    let mut bits = [0u64; 4];
+    for (i, [p, q]) in pattern().iter().enumerate() {
+        if at(*p) < at(*q) {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+    bits
+}
+
+fn hamming(a: &[u64; 4], b: &[u64; 4]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// Matches of `a` in `b` that pass the ratio test: pairs of positions.
+fn matches(a: &[Feature], b: &[Feature]) -> Vec<((f32, f32), (f32, f32))> {
+    let mut out = Vec::new();
+    for fa in a {
+        let (mut best, mut second, mut at) = (u32::MAX, u32::MAX, 0);
+        for (k, fb) in b.iter().enumerate() {
+            let d = hamming(&fa.bits, &fb.bits);
+            if d < best {
+                (second, best, at) = (best, d, k);
+            } else if d < second {
+                second = d;
+            }
+        }
+        if best <= MAX_DISTANCE && (best as f32) < RATIO * second as f32 {
+            out.push(((fa.x, fa.y), (b[at].x, b[at].y)));
+        }
+    }
+    out
+}
+
+/// An affine map `[a b c; d e f]` taking (x, y) to (a x + b y + c, d x + e y + f).
+type Affine = [f32; 6];
+
+fn apply(m: &Affine, (x, y): (f32, f32)) -> (f32, f32) {
+    (m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5])
+}
+
+/// The affine map through three point pairs, if they are not collinear.
+fn affine_through(p: [(f32, f32); 3], q: [(f32, f32); 3]) -> Option<Affine> {
+    let det = p[0].0 * (p[1].1 - p[2].1) - p[0].1 * (p[1].0 - p[2].0)
+        + (p[1].0 * p[2].1 - p[2].0 * p[1].1);
+    if det.abs() < 1e-3 {
+        return None;
+    }
+    // Solve [x y 1] * (a, b, c)^T = u for the three points (Cramer's rule), same for v.
+    let solve = |u: [f32; 3]| {
+        let a = (u[0] * (p[1].1 - p[2].1) - p[0].1 * (u[1] - u[2])
+            + (u[1] * p[2].1 - u[2] * p[1].1))
+            / det;
+        let b = (p[0].0 * (u[1] - u[2]) - u[0] * (p[1].0 - p[2].0)
+            + (p[1].0 * u[2] - p[2].0 * u[1]))
+            / det;
+        let c = (p[0].0 * (p[1].1 * u[2] - p[2].1 * u[1])
+            - p[0].1 * (p[1].0 * u[2] - p[2].0 * u[1])
+            + u[0] * (p[1].0 * p[2].1 - p[2].0 * p[1].1))
+            / det;
+        (a, b, c)
+    };
+    let (a, b, c) = solve([q[0].0, q[1].0, q[2].0]);
+    let (d, e, f) = solve([q[0].1, q[1].1, q[2].1]);
+    Some([a, b, c, d, e, f])
+}
+
+/// The plausible affine map through three of `pairs` that the most of them agree with, by
+/// RANSAC (seeded by the number of pairs: the same pairs always get the same answer).
+fn ransac(
+    pairs: &[((f32, f32), (f32, f32))],
+    agrees: &dyn Fn(&Affine, &((f32, f32), (f32, f32))) -> bool,
+) -> Option<Affine> {
+    if pairs.len() < 3 {
+        return None;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(pairs.len() as u64);
+    let mut best: Option<(Affine, usize)> = None;
+    for _ in 0..ROUNDS {
+        let i = rng.random_range(0..pairs.len());
+        let j = rng.random_range(0..pairs.len());
+        let k = rng.random_range(0..pairs.len());
+        if i == j || j == k || i == k {
+            continue;
+        }
+        let Some(m) = affine_through(
+            [pairs[i].0, pairs[j].0, pairs[k].0],
+            [pairs[i].1, pairs[j].1, pairs[k].1],
+        ) else {
+            continue;
+        };
+        if !plausible(&m) {
+            continue;
+        }
+        let count = pairs.iter().filter(|p| agrees(&m, p)).count();
+        if best.is_none_or(|(_, c)| count > c) {
+            best = Some((m, count));
+        }
+    }
+    best.map(|(m, _)| m)
+}
+
+/// The affine map that fits point pairs best (least squares), if they span a plane.
+fn least_squares(pairs: &[&((f32, f32), (f32, f32))]) -> Option<Affine> {
+    // Normal equations: (X^T X) p = X^T u, X's rows (x, y, 1), in f64.
+    let mut xtx = [[0f64; 3]; 3];
+    let (mut xtu, mut xtv) = ([0f64; 3], [0f64; 3]);
+    for ((x, y), (u, v)) in pairs.iter().map(|p| **p) {
+        let row = [x as f64, y as f64, 1.0];
+        for r in 0..3 {
+            for c in 0..3 {
+                xtx[r][c] += row[r] * row[c];
+            }
+            xtu[r] += row[r] * u as f64;
+            xtv[r] += row[r] * v as f64;
+        }
+    }
+    let det3 = |m: &[[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let det = det3(&xtx);
+    if det.abs() < 1e-6 {
+        return None;
+    }
+    let solve = |rhs: &[f64; 3]| -> [f32; 3] {
+        std::array::from_fn(|k| {
+            let mut m = xtx;
+            for (r, row) in m.iter_mut().enumerate() {
+                row[k] = rhs[r];
+            }
+            (det3(&m) / det) as f32
+        })
+    };
+    let (p, q) = (solve(&xtu), solve(&xtv));
+    Some([p[0], p[1], p[2], q[0], q[1], q[2]])
+}
+
+/// Whether a map is a plausible edit: orientation kept (mirror images are matched as such),
+/// scale between 1/8 and 8, and axes stretched by at most 2.5 against each other.
+fn plausible(m: &Affine) -> bool {
+    let det = m[0] * m[4] - m[1] * m[3];
+    if det <= 0.0 {
+        return false;
+    }
+    // Singular values of the linear part.
+    let (p, q) = (m[0] * m[0] + m[3] * m[3], m[1] * m[1] + m[4] * m[4]);
+    let r = m[0] * m[1] + m[3] * m[4];
+    let mean = (p + q) / 2.0;
+    let spread = (((p - q) / 2.0).powi(2) + r * r).sqrt();
+    let (big, small) = ((mean + spread).sqrt(), (mean - spread).max(0.0).sqrt());
+    small > 1.0 / 8.0 && big < 8.0 && big <= 2.5 * small
+}
+
+/// The best affine map from `a`'s features to `b`'s (`b_mirrored`: `b`'s features are those
+/// of its mirror image).
+fn fit(
+    a: &LocalFeatures,
+    fa: &[Feature],
+    b: &LocalFeatures,
+    fb: &[Feature],
+    b_mirrored: bool,
+) -> Agreement {
+    let pairs = matches(fa, fb);
+    let mut best = Agreement {
+        matches: pairs.len() as u32,
+        mirrored: b_mirrored,
+        ..Agreement::default()
+    };
+    if pairs.len() < MIN_INLIERS {
+        return best;
+    }
+    let tolerance = TOLERANCE * b.width.max(b.height);
+    let tol2 = tolerance * tolerance;
+    let agrees = |m: &Affine, (p, q): &((f32, f32), (f32, f32))| {
+        let (x, y) = apply(m, *p);
+        (x - q.0).powi(2) + (y - q.1).powi(2) <= tol2
+    };
+    let Some(m) = ransac(&pairs, &agrees) else {
+        return best;
+    };
+    let inliers: Vec<&((f32, f32), (f32, f32))> = pairs.iter().filter(|p| agrees(&m, p)).collect();
+    let share = |points: &mut dyn Iterator<Item = (f32, f32)>, w: f32, h: f32| {
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for (x, y) in points {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+        ((x1 - x0).max(0.0) * (y1 - y0).max(0.0)) / (w * h).max(1.0)
+    };
+    let in_a = share(&mut inliers.iter().map(|p| p.0), a.width, a.height);
+    let in_b = share(&mut inliers.iter().map(|p| p.1), b.width, b.height);
+    best.inliers = inliers.len() as u32;
+    best.coverage = in_a.min(in_b);
+    if best.corners_agree() {
+        let refined = least_squares(&inliers)
+            .filter(|m| plausible(m))
+            .unwrap_or(m);
+        best.patches = patch_agreement(&a.smooth, &b.smooth, &refined, b_mirrored);
+    }
+    best
+}
+
+/// The share of `a`'s detailed patches inside the overlap whose pixels correlate with
+/// `b`'s at the places `map` takes them to (`b_mirrored`: the map lands in `b`'s mirror
+/// image). 0 when no patch has detail.
+fn patch_agreement(a: &GrayImage, b: &GrayImage, map: &Affine, b_mirrored: bool) -> f32 {
+    let (bw, bh) = (b.width() as f32, b.height() as f32);
+    let sample = |x: f32, y: f32| -> Option<f32> {
+        let x = if b_mirrored { bw - 1.0 - x } else { x };
+        if x < 0.0 || y < 0.0 || x > bw - 1.0 || y > bh - 1.0 {
+            return None;
+        }
+        let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+        let (x1, y1) = ((x0 + 1).min(b.width() - 1), (y0 + 1).min(b.height() - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let p = |x, y| b.get_pixel(x, y)[0] as f32;
+        let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
+        let bottom = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+        Some(top * (1.0 - fy) + bottom * fy)
+    };
+    let n = (PATCH * PATCH) as f32;
+    let detail = DETAIL * DETAIL * n;
+    let (mut detailed, mut agreeing) = (0u32, 0u32);
+    let mut pa = Vec::with_capacity((PATCH * PATCH) as usize);
+    let mut pb = Vec::with_capacity((PATCH * PATCH) as usize);
+    for cy in 0..a.height() / PATCH {
+        'cell: for cx in 0..a.width() / PATCH {
+            pa.clear();
+            pb.clear();
+            for y in cy * PATCH..(cy + 1) * PATCH {
+                for x in cx * PATCH..(cx + 1) * PATCH {
+                    let (u, v) = apply(map, (x as f32, y as f32));
+                    let Some(vb) = sample(u, v) else {
+                        continue 'cell;
+                    };
+                    pa.push(a.get_pixel(x, y)[0] as f32);
+                    pb.push(vb);
+                }
+            }
+            let (ma, mb) = (pa.iter().sum::<f32>() / n, pb.iter().sum::<f32>() / n);
+            let (mut saa, mut sbb, mut sab) = (0f32, 0f32, 0f32);
+            for (x, y) in pa.iter().zip(&pb) {
+                let (da, db) = (x - ma, y - mb);
+                saa += da * da;
+                sbb += db * db;
+                sab += da * db;
+            }
+            if saa < detail && sbb < detail {
+                continue;
+            }
+            detailed += 1;
+            if saa > 0.0 && sbb > 0.0 && sab >= PATCH_AGREES * (saa * sbb).sqrt() {
+                agreeing += 1;
+            }
+        }
+    }
+    if detailed == 0 {
+        0.0
+    } else {
+        agreeing as f32 / detailed as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    /// A picture with plenty of corners: rectangles of varied sizes and greys on a gradient.
+    fn busy(seed: u64) -> RgbImage {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut img = RgbImage::from_fn(480, 360, |x, y| {
+            let v = ((x + y) / 6) as u8;
+            Rgb([v, v / 2 + 40, 200 - v / 2])
+        });
+        for _ in 0..60 {
+            let (x, y) = (rng.random_range(0..440), rng.random_range(0..320));
+            let (w, h) = (rng.random_range(8..60), rng.random_range(8..60));
+            let c = Rgb([rng.random(), rng.random(), rng.random()]);
+            for yy in y..(y + h).min(360) {
+                for xx in x..(x + w).min(480) {
+                    img.put_pixel(xx, yy, c);
+                }
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn an_edited_copy_agrees_and_a_different_picture_does_not() {
+        let original = busy(1);
+        let a = LocalFeatures::of(&original);
+        assert!(a.len() > 100, "{} features", a.len());
+        // Cropped to 70 %, resized, mirrored.
+        let crop = image::imageops::crop_imm(&original, 40, 30, 336, 252).to_image();
+        let small = image::imageops::resize(&crop, 200, 150, FilterType::Triangle);
+        let copy = LocalFeatures::of(&small);
+        let agreement = a.agreement(&copy);
+        assert!(agreement.same_content(), "{agreement:?}");
+        assert!(!agreement.mirrored);
+        let mirror = image::imageops::flip_horizontal(&original);
+        let agreement = a.agreement(&LocalFeatures::of(&mirror));
+        assert!(
+            agreement.same_content() && agreement.mirrored,
+            "{agreement:?}"
+        );
+        let turned = image::imageops::rotate90(&original);
+        assert!(a.agreement(&LocalFeatures::of(&turned)).same_content());
+        let other = LocalFeatures::of(&busy(2));
+        let agreement = a.agreement(&other);
+        assert!(!agreement.same_content(), "{agreement:?}");
+    }
+
+    #[test]
+    fn a_strongly_blurred_copy_agrees_once_its_original_is_blurred_alike() {
+        let original = busy(3);
+        let blurred = imageproc::filter::gaussian_blur_f32(&original, 10.0);
+        let a = LocalFeatures::of(&original);
+        let copy = LocalFeatures::of(&blurred);
+        assert!(copy.blurrier_than(&a) && !a.blurrier_than(&copy));
+        let agreement = copy.agreement_blurred(&original);
+        assert!(agreement.same_content(), "{agreement:?}");
+        let other = copy.agreement_blurred(&busy(4));
+        assert!(!other.same_content(), "{other:?}");
+    }
+
+    #[test]
+    fn a_flat_picture_has_no_features_and_agrees_with_nothing() {
+        let flat = LocalFeatures::of(&RgbImage::from_pixel(300, 200, Rgb([200, 200, 200])));
+        assert!(flat.is_empty());
+        assert!(!flat.agreement(&flat).same_content());
+    }
+
+    #[test]
+    fn three_point_pairs_give_their_affine_map() {
+        let m: Affine = [1.2, -0.3, 5.0, 0.4, 0.9, -7.0];
+        let p = [(10.0, 20.0), (200.0, 40.0), (90.0, 180.0)];
+        let q = p.map(|x| apply(&m, x));
+        let found = affine_through(p, q).unwrap();
+        for (x, y) in m.iter().zip(found) {
+            assert!((x - y).abs() < 1e-3, "{m:?} vs {found:?}");
+        }
+        assert!(affine_through([(0.0, 0.0), (1.0, 1.0), (2.0, 2.0)], q).is_none());
+    }
+}
