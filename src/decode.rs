@@ -341,12 +341,19 @@ pub fn decode_upright(
             Some(decoded) => decoded,
             None => decode_with_limits(bytes, format, opts)?,
         };
-        let img = if img.width().max(img.height()) > max_side {
-            img.thumbnail(max_side, max_side)
+        let rgb = flatten_alpha(img);
+        let (w, h) = rgb.dimensions();
+        let rgb = if w.max(h) > max_side {
+            let f = max_side as f64 / w.max(h) as f64;
+            let (nw, nh) = (
+                ((w as f64 * f).round() as u32).clamp(1, max_side),
+                ((h as f64 * f).round() as u32).clamp(1, max_side),
+            );
+            resize_rgb(rgb.as_raw(), w, h, nw, nh)?
         } else {
-            img
+            rgb
         };
-        let mut img = DynamicImage::ImageRgb8(flatten_alpha(img));
+        let mut img = DynamicImage::ImageRgb8(rgb);
         img.apply_orientation(orientation);
         Ok(img.into_rgb8())
     })
@@ -414,15 +421,20 @@ fn resize_square(
 }
 
 fn resize_whole(rgb: &[u8], width: u32, height: u32, side: u32) -> Result<RgbImage, SkipReason> {
+    resize_rgb(rgb, width, height, side, side)
+}
+
+/// RGB pixels of `width x height` resized to `w x h` (bilinear convolution, SIMD).
+fn resize_rgb(rgb: &[u8], width: u32, height: u32, w: u32, h: u32) -> Result<RgbImage, SkipReason> {
     let src = fr::images::ImageRef::new(width, height, rgb, fr::PixelType::U8x3)
         .map_err(|e| SkipReason::Decode(format!("resize: {e}")))?;
-    let mut dst = fr::images::Image::new(side, side, fr::PixelType::U8x3);
+    let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
     let options =
         fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
     fr::Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| SkipReason::Decode(format!("resize: {e}")))?;
-    Ok(RgbImage::from_raw(side, side, dst.into_vec()).expect("resizer output is side*side*3"))
+    Ok(RgbImage::from_raw(w, h, dst.into_vec()).expect("resizer output is w*h*3"))
 }
 
 /// Applies the EXIF orientation to the (square) prepared picture and records upright size.

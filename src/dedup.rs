@@ -76,6 +76,13 @@ pub enum Tier {
 }
 
 impl Tier {
+    pub const ALL: [Tier; 3] = [Tier::Exact, Tier::NearExact, Tier::Similar];
+
+    /// The tier of a name as [`Tier::name`] writes it.
+    pub fn parse(name: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Tier::Exact => "exact",
@@ -92,6 +99,19 @@ impl Tier {
             Tier::Similar => "similar",
         }
     }
+}
+
+/// The groups with only the members of `tiers` (and their keepers): a group left without a
+/// copy to act on is dropped; each group's tier is recomputed.
+pub fn restrict_to_tiers(groups: Vec<Group>, tiers: &[Tier]) -> Vec<Group> {
+    groups
+        .into_iter()
+        .filter_map(|mut g| {
+            g.members.retain(|m| m.keeper || tiers.contains(&m.tier));
+            g.tier = g.members.iter().skip(1).map(|m| m.tier).max()?;
+            g.members.iter().skip(1).any(|m| !m.reference).then_some(g)
+        })
+        .collect()
 }
 
 /// Files that duplicate a keeper, and their bytes.
@@ -527,52 +547,80 @@ fn check_content(
     contents: &[Content],
     pairs: &[(usize, usize, f32, f32)],
 ) -> HashMap<(usize, usize), Agreement> {
-    let mut wanted: Vec<usize> = pairs.iter().flat_map(|p| [p.0, p.1]).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
+    let mut keys: Vec<(usize, usize)> = pairs
+        .iter()
+        .map(|&(i, j, _, _)| (i.min(j), i.max(j)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
     let pool =
         crate::decode::decode_pool(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    pool.install(|| {
-        let features: HashMap<usize, LocalFeatures> = wanted
-            .par_iter()
-            .filter_map(|&i| working_picture(&contents[i]).map(|img| (i, LocalFeatures::of(&img))))
-            .collect();
-        let mut keys: Vec<(usize, usize)> = pairs
-            .iter()
-            .map(|&(i, j, _, _)| (i.min(j), i.max(j)))
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        keys.into_par_iter()
-            .filter_map(|(i, j)| {
-                let (a, b) = (features.get(&i)?, features.get(&j)?);
-                // The picture with more pixels maps onto the other: its corners are the
-                // better located ones.
-                let mut agreement = if contents[i].pixels() >= contents[j].pixels() {
-                    a.agreement(b)
-                } else {
-                    b.agreement(a)
-                };
-                // A blurred copy is compared with its original blurred alike (decoded again:
-                // such pairs are few).
-                if !agreement.same_content() {
-                    let blurred = if a.blurrier_than(b) {
-                        Some((a, j))
-                    } else if b.blurrier_than(a) {
-                        Some((b, i))
-                    } else {
-                        None
-                    };
-                    if let Some(sharp) = blurred.and_then(|(f, k)| {
-                        working_picture(&contents[k]).map(|img| f.agreement_blurred(&img))
-                    }) {
-                        agreement = sharp;
-                    }
-                }
-                Some(((i, j), agreement))
-            })
-            .collect()
-    })
+    let mut agreements = HashMap::with_capacity(keys.len());
+    // Pairs in blocks that need at most FEATURES_HELD pictures' features at once (about
+    // 120 KB each), so memory stays bounded in a collection of look-alikes; a picture in
+    // pairs of several blocks is decoded once per block.
+    let mut rest = keys.as_slice();
+    while !rest.is_empty() {
+        let mut images = std::collections::HashSet::new();
+        let mut end = 0;
+        while end < rest.len() && images.len() < FEATURES_HELD {
+            images.insert(rest[end].0);
+            images.insert(rest[end].1);
+            end += 1;
+        }
+        let (block, next) = rest.split_at(end);
+        rest = next;
+        let images: Vec<usize> = images.into_iter().collect();
+        pool.install(|| {
+            let features: HashMap<usize, LocalFeatures> = images
+                .par_iter()
+                .filter_map(|&i| {
+                    working_picture(&contents[i]).map(|img| (i, LocalFeatures::of(&img)))
+                })
+                .collect();
+            let found: Vec<((usize, usize), Agreement)> = block
+                .par_iter()
+                .filter_map(|&(i, j)| {
+                    let (a, b) = (features.get(&i)?, features.get(&j)?);
+                    Some(((i, j), agreement(contents, (i, a), (j, b))))
+                })
+                .collect();
+            agreements.extend(found);
+        });
+    }
+    agreements
+}
+
+/// Pictures whose features [`check_content`] holds at once, at most.
+const FEATURES_HELD: usize = 4096;
+
+/// How the pictures of contents `i` and `j` (their features `a` and `b`) agree. The picture
+/// with more pixels maps onto the other (its corners are the better located ones); a
+/// much blurrier picture is compared with the other blurred alike (decoded again: such
+/// pairs are few).
+fn agreement(
+    contents: &[Content],
+    (i, a): (usize, &LocalFeatures),
+    (j, b): (usize, &LocalFeatures),
+) -> Agreement {
+    let direct = if contents[i].pixels() >= contents[j].pixels() {
+        a.agreement(b)
+    } else {
+        b.agreement(a)
+    };
+    if direct.same_content() {
+        return direct;
+    }
+    let blurred = if a.blurrier_than(b) {
+        Some((a, j))
+    } else if b.blurrier_than(a) {
+        Some((b, i))
+    } else {
+        None
+    };
+    blurred
+        .and_then(|(f, sharp)| working_picture(&contents[sharp]).map(|img| f.agreement_blurred(&img)))
+        .unwrap_or(direct)
 }
 
 /// The upright picture of a content's first readable file, at least [`WORK_SIDE`] on its

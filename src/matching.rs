@@ -123,7 +123,7 @@ impl LocalFeatures {
             direct: features(&grey),
             mirrored: features(&flipped),
             sharpness: sharpness(&grey),
-            smooth: imageproc::filter::gaussian_blur_f32(&grey, 1.0),
+            smooth: smooth(&grey),
         }
     }
 
@@ -212,7 +212,7 @@ fn working_grey(img: &RgbImage) -> GrayImage {
     if (nw, nh) == (w, h) {
         grey
     } else {
-        image::imageops::resize(&grey, nw, nh, FilterType::Triangle)
+        shrink(&grey, nw, nh)
     }
 }
 
@@ -262,11 +262,11 @@ fn features(grey: &GrayImage) -> Vec<Feature> {
         let img = if level == 0 {
             grey.clone()
         } else {
-            image::imageops::resize(grey, lw, lh, FilterType::Triangle)
+            shrink(grey, lw, lh)
         };
         let quota = ((MAX_FEATURES as f32 * area / total).round() as usize).max(8);
         let corners = strongest_corners(&img, border, quota);
-        let smooth = imageproc::filter::gaussian_blur_f32(&img, 1.2);
+        let smooth = smooth(&img);
         for c in corners {
             let angle = orientation(&smooth, c.x as i32, c.y as i32);
             out.push(Feature {
@@ -300,34 +300,115 @@ fn strongest_corners(img: &GrayImage, border: u32, quota: usize) -> Vec<Corner> 
 
 /// Orientation of the patch around (x, y): the direction of its intensity centroid.
 fn orientation(img: &GrayImage, x: i32, y: i32) -> f32 {
-    let (mut m10, mut m01) = (0f32, 0f32);
+    let (w, raw) = (img.width() as i32, img.as_raw());
+    let (mut m10, mut m01) = (0i32, 0i32);
     for dy in -PATCH_RADIUS..=PATCH_RADIUS {
         let span = ((PATCH_RADIUS * PATCH_RADIUS - dy * dy) as f32).sqrt() as i32;
+        let row = ((y + dy) * w + x) as usize;
+        let mut sum = 0i32;
         for dx in -span..=span {
-            let v = img.get_pixel((x + dx) as u32, (y + dy) as u32)[0] as f32;
-            m10 += dx as f32 * v;
-            m01 += dy as f32 * v;
+            let v = raw[(row as i32 + dx) as usize] as i32;
+            m10 += dx * v;
+            sum += v;
         }
+        m01 += dy * sum;
     }
-    m01.atan2(m10)
+    (m01 as f32).atan2(m10 as f32)
+}
+
+/// Orientations the test pattern is turned to (as ORB does: a feature's angle is rounded to
+/// the nearest).
+const ANGLES: usize = 32;
+
+/// The test pattern turned to each of [`ANGLES`] angles, as whole-pixel offsets.
+fn turned_patterns() -> &'static [[[(i32, i32); 2]; 256]; ANGLES] {
+    static TURNED: OnceLock<Vec<[[(i32, i32); 2]; 256]>> = OnceLock::new();
+    let turned = TURNED.get_or_init(|| {
+        (0..ANGLES)
+            .map(|k| {
+                let (s, c) = (std::f32::consts::TAU * k as f32 / ANGLES as f32).sin_cos();
+                let turn = |(px, py): (f32, f32)| {
+                    (
+                        (c * px - s * py).round() as i32,
+                        (s * px + c * py).round() as i32,
+                    )
+                };
+                std::array::from_fn(|i| [turn(pattern()[i][0]), turn(pattern()[i][1])])
+            })
+            .collect()
+    });
+    turned.as_slice().try_into().expect("one pattern per angle")
 }
 
 /// Rotated BRIEF: 256 intensity comparisons of the smoothed patch, the pattern turned by
-/// `angle`.
+/// `angle` (to the nearest of [`ANGLES`]).
 fn describe(img: &GrayImage, x: i32, y: i32, angle: f32) -> [u64; 4] {
-    let (s, c) = angle.sin_cos();
-    let at = |(px, py): (f32, f32)| {
-        let rx = (c * px - s * py).round() as i32;
-        let ry = (s * px + c * py).round() as i32;
-        img.get_pixel((x + rx) as u32, (y + ry) as u32)[0]
-    };
+    let k = (angle / std::f32::consts::TAU * ANGLES as f32).round() as i32;
+    let tests = &turned_patterns()[k.rem_euclid(ANGLES as i32) as usize];
+    let (w, raw) = (img.width() as i32, img.as_raw());
+    let at = |(dx, dy): (i32, i32)| raw[((y + dy) * w + x + dx) as usize];
     let mut bits = [0u64; 4];
-    for (i, [p, q]) in pattern().iter().enumerate() {
+    for (i, [p, q]) in tests.iter().enumerate() {
         if at(*p) < at(*q) {
             bits[i / 64] |= 1 << (i % 64);
         }
     }
     bits
+}
+
+/// `grey` resized to `w x h` (bilinear, SIMD).
+fn shrink(grey: &GrayImage, w: u32, h: u32) -> GrayImage {
+    use fast_image_resize as fr;
+    let resized = fr::images::ImageRef::new(
+        grey.width(),
+        grey.height(),
+        grey.as_raw(),
+        fr::PixelType::U8,
+    )
+    .ok()
+    .and_then(|src| {
+        let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8);
+        let options = fr::ResizeOptions::new()
+            .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+        fr::Resizer::new().resize(&src, &mut dst, &options).ok()?;
+        GrayImage::from_raw(w, h, dst.into_vec())
+    });
+    resized.unwrap_or_else(|| image::imageops::resize(grey, w, h, FilterType::Triangle))
+}
+
+/// `grey` smoothed by the binomial kernel [1 4 6 4 1] / 16 along both axes (close to a
+/// Gaussian of sigma 1), edges repeated.
+fn smooth(grey: &GrayImage) -> GrayImage {
+    let (w, h) = (grey.width() as usize, grey.height() as usize);
+    if w == 0 || h == 0 {
+        return grey.clone();
+    }
+    const K: [u32; 5] = [1, 4, 6, 4, 1];
+    let src = grey.as_raw();
+    let mut across = vec![0u16; w * h];
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        for x in 0..w {
+            let mut sum = 0u32;
+            for (t, k) in K.iter().enumerate() {
+                let xx = (x + t).saturating_sub(2).min(w - 1);
+                sum += k * row[xx] as u32;
+            }
+            across[y * w + x] = sum as u16;
+        }
+    }
+    let mut out = vec![0u8; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let mut sum = 0u32;
+            for (t, k) in K.iter().enumerate() {
+                let yy = (y + t).saturating_sub(2).min(h - 1);
+                sum += k * across[yy * w + x] as u32;
+            }
+            out[y * w + x] = ((sum + 128) / 256) as u8;
+        }
+    }
+    GrayImage::from_raw(w as u32, h as u32, out).expect("w*h bytes")
 }
 
 fn hamming(a: &[u64; 4], b: &[u64; 4]) -> u32 {

@@ -251,6 +251,49 @@ fn padded_and_letterboxed_copies_prepare_like_their_originals() {
 }
 
 #[test]
+fn tier_restricts_what_is_listed_and_acted_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, index) = planted(tmp.path());
+    let groups = |tiers: &str| {
+        let out = run(&index, &["dedup", "--json", "--tier", tiers]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        keepers_and_copies(&stdout_json(&out))
+    };
+    let rocket = (
+        "rocket.jpg".to_string(),
+        vec!["rocket-backup.jpg".to_string()],
+    );
+    let chelsea = (
+        "chelsea.png".to_string(),
+        vec!["chelsea-small.jpg".to_string()],
+    );
+    assert_eq!(groups("exact"), vec![rocket.clone()]);
+    assert_eq!(groups("near-exact"), vec![chelsea.clone()]);
+    assert_eq!(groups("exact,near-exact"), vec![chelsea, rocket]);
+    assert!(groups("similar").is_empty());
+    // A dry run plans only what is listed.
+    let out = run(
+        &index,
+        &[
+            "dedup",
+            "--tier",
+            "exact",
+            "--move-to",
+            tmp.path().join("dups").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rocket-backup.jpg") && !text.contains("chelsea-small.jpg"),
+        "{text}"
+    );
+    let out = run(&index, &["dedup", "--tier", "similar,copies"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("copies"), "{}", stderr(&out));
+}
+
+#[test]
 fn keep_policies_and_reference_folders_choose_the_keeper() {
     let tmp = tempfile::tempdir().unwrap();
     let (root, index) = planted(tmp.path());

@@ -143,6 +143,11 @@ enum Command {
         /// look alike: the same kind of thing, person, backdrop or layout)
         #[arg(long)]
         no_content_check: bool,
+        /// List and act on copies of these tiers only (comma-separated: exact, near-exact,
+        /// similar) [default: all three]
+        #[arg(long, value_delimiter = ',', value_name = "TIERS",
+              value_parser = clap::builder::PossibleValuesParser::new(["exact", "near-exact", "similar"]))]
+        tier: Vec<String>,
         /// The model the index was built with, for its background set [default: the
         /// built-in encoder, when the index was built with it]
         #[arg(long, value_name = "FILE")]
@@ -504,6 +509,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             cosine,
             no_pixel_check,
             no_content_check,
+            tier,
             model,
             near_exact,
             keep,
@@ -568,7 +574,14 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                     })
                     .collect::<Result<_>>()?,
             };
-            let groups = dedup::find_duplicates(&mut index, &opts)?;
+            let mut groups = dedup::find_duplicates(&mut index, &opts)?;
+            if !tier.is_empty() {
+                let tiers: Vec<dedup::Tier> = tier
+                    .iter()
+                    .map(|t| dedup::Tier::parse(t).expect("clap checked the name"))
+                    .collect();
+                groups = dedup::restrict_to_tiers(groups, &tiers);
+            }
             note_rebuild(&index, out);
             if let Some(path) = &html {
                 let page = report::html(&groups, &opts)?;
