@@ -402,7 +402,7 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         let agreements = check_content(&contents, &pairs);
         pairs.retain(|&(i, j, _, _)| {
             agreements
-                .get(&(i.min(j), i.max(j)))
+                .get(&pair_key(i, j))
                 .is_some_and(|a| a.same_content())
         });
         agreements
@@ -454,7 +454,7 @@ pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Gro
         }
         for (j, (s, cos)) in others {
             let c = &contents[j];
-            let agreement = agreements.get(&(k.min(j), k.max(j))).copied();
+            let agreement = agreements.get(&pair_key(k, j)).copied();
             for (path, rec, reference) in &c.files {
                 // Similar until the pixels say near-exact (below).
                 let sims = (cos.min(1.0), s.min(1.0));
@@ -547,17 +547,14 @@ fn check_content(
     contents: &[Content],
     pairs: &[(usize, usize, f32, f32)],
 ) -> HashMap<(usize, usize), Agreement> {
-    let mut keys: Vec<(usize, usize)> = pairs
-        .iter()
-        .map(|&(i, j, _, _)| (i.min(j), i.max(j)))
-        .collect();
+    let mut keys: Vec<(usize, usize)> = pairs.iter().map(|&(i, j, _, _)| pair_key(i, j)).collect();
     keys.sort_unstable();
     keys.dedup();
     let pool =
         crate::decode::decode_pool(std::thread::available_parallelism().map_or(2, |n| n.get()));
     let mut agreements = HashMap::with_capacity(keys.len());
     // Pairs in blocks that need at most FEATURES_HELD pictures' features at once (about
-    // 120 KB each), so memory stays bounded in a collection of look-alikes; a picture in
+    // 200 KB each), so memory stays bounded in a collection of look-alikes; a picture in
     // pairs of several blocks is decoded once per block.
     let mut rest = keys.as_slice();
     while !rest.is_empty() {
@@ -591,13 +588,17 @@ fn check_content(
     agreements
 }
 
+/// The key of the pair of positions `i` and `j`, in either order.
+fn pair_key(i: usize, j: usize) -> (usize, usize) {
+    (i.min(j), i.max(j))
+}
+
 /// Pictures whose features [`check_content`] holds at once, at most.
-const FEATURES_HELD: usize = 4096;
+const FEATURES_HELD: usize = 2048;
 
 /// How the pictures of contents `i` and `j` (their features `a` and `b`) agree. The picture
 /// with more pixels maps onto the other (its corners are the better located ones); a
-/// much blurrier picture is compared with the other blurred alike (decoded again: such
-/// pairs are few).
+/// much blurrier picture is compared with the other blurred alike.
 fn agreement(
     contents: &[Content],
     (i, a): (usize, &LocalFeatures),
@@ -611,18 +612,13 @@ fn agreement(
     if direct.same_content() {
         return direct;
     }
-    let blurred = if a.blurrier_than(b) {
-        Some((a, j))
+    if a.blurrier_than(b) {
+        a.agreement_blurred(b)
     } else if b.blurrier_than(a) {
-        Some((b, i))
+        b.agreement_blurred(a)
     } else {
-        None
-    };
-    blurred
-        .and_then(|(f, sharp)| {
-            working_picture(&contents[sharp]).map(|img| f.agreement_blurred(&img))
-        })
-        .unwrap_or(direct)
+        direct
+    }
 }
 
 /// The upright picture of a content's first readable file, at most [`WORK_SIDE`] on its

@@ -76,6 +76,8 @@ pub struct LocalFeatures {
     /// Mean absolute difference of neighbouring pixels of the working picture: a blurred
     /// copy has a fraction of its original's.
     sharpness: f32,
+    /// The working picture, for a comparison blurred alike.
+    grey: GrayImage,
     /// The working picture, lightly smoothed, for the patch comparison.
     smooth: GrayImage,
 }
@@ -121,13 +123,15 @@ impl LocalFeatures {
     fn of_grey(grey: GrayImage) -> LocalFeatures {
         let mut flipped = grey.clone();
         image::imageops::flip_horizontal_in_place(&mut flipped);
+        let (direct, smooth) = features(&grey);
         LocalFeatures {
             width: grey.width() as f32,
             height: grey.height() as f32,
-            direct: features(&grey),
-            mirrored: features(&flipped),
+            direct,
+            mirrored: features(&flipped).0,
             sharpness: sharpness(&grey),
-            smooth: smooth(&grey),
+            grey,
+            smooth,
         }
     }
 
@@ -137,15 +141,15 @@ impl LocalFeatures {
         self.sharpness < BLURRIER * other.sharpness
     }
 
-    /// How well a much blurrier picture (`self`) agrees with `sharp` blurred to match it:
-    /// the best of [`BLUR_SIGMAS`] (blur erases the fine corners the sharp picture's
-    /// features are made of, so they are compared at the blurred picture's sharpness).
-    pub fn agreement_blurred(&self, sharp: &RgbImage) -> Agreement {
-        let grey = working_grey(sharp);
+    /// How well a much blurrier picture (`self`) agrees with the picture of `sharp` blurred
+    /// to match it: the best of [`BLUR_SIGMAS`] (blur erases the fine corners the sharp
+    /// picture's features are made of, so they are compared at the blurred picture's
+    /// sharpness).
+    pub fn agreement_blurred(&self, sharp: &LocalFeatures) -> Agreement {
         let mut best = Agreement::default();
         for sigma in BLUR_SIGMAS {
             let blurred =
-                LocalFeatures::of_grey(imageproc::filter::gaussian_blur_f32(&grey, sigma));
+                LocalFeatures::of_grey(imageproc::filter::gaussian_blur_f32(&sharp.grey, sigma));
             let a = blurred.agreement(self);
             if (a.same_content(), a.inliers) > (best.same_content(), best.inliers) {
                 best = a;
@@ -155,15 +159,6 @@ impl LocalFeatures {
             }
         }
         best
-    }
-
-    /// Number of features of the picture (not counting the mirror image's).
-    pub fn len(&self) -> usize {
-        self.direct.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.direct.is_empty()
     }
 
     /// How well `self` and `other` agree, directly or with `other` mirrored (the better).
@@ -246,14 +241,16 @@ fn pattern() -> &'static [[(f32, f32); 2]; 256] {
     })
 }
 
-/// Features of one grey working picture, over the pyramid.
-fn features(grey: &GrayImage) -> Vec<Feature> {
+/// Features of one grey working picture, over the pyramid, and the picture smoothed (their
+/// descriptors compare smoothed pixels).
+fn features(grey: &GrayImage) -> (Vec<Feature>, GrayImage) {
     let (w, h) = grey.dimensions();
     let areas: Vec<f32> = (0..LEVELS)
         .map(|l| LEVEL_SCALE.powi(-2 * l as i32))
         .collect();
     let total: f32 = areas.iter().sum();
     let mut out = Vec::with_capacity(MAX_FEATURES);
+    let mut smooth_grey = None;
     for (level, area) in areas.iter().enumerate() {
         let scale = LEVEL_SCALE.powi(level as i32);
         let (lw, lh) = (
@@ -264,14 +261,16 @@ fn features(grey: &GrayImage) -> Vec<Feature> {
         if lw <= 2 * border + 2 || lh <= 2 * border + 2 {
             break;
         }
+        let shrunk;
         let img = if level == 0 {
-            grey.clone()
+            grey
         } else {
-            shrink(grey, lw, lh)
+            shrunk = shrink(grey, lw, lh);
+            &shrunk
         };
         let quota = ((MAX_FEATURES as f32 * area / total).round() as usize).max(8);
-        let corners = strongest_corners(&img, border, quota);
-        let smooth = smooth(&img);
+        let corners = strongest_corners(img, border, quota);
+        let smooth = smooth(img);
         for c in corners {
             let angle = orientation(&smooth, c.x as i32, c.y as i32);
             out.push(Feature {
@@ -281,8 +280,12 @@ fn features(grey: &GrayImage) -> Vec<Feature> {
                 bits: describe(&smooth, c.x as i32, c.y as i32, angle),
             });
         }
+        if level == 0 {
+            smooth_grey = Some(smooth);
+        }
     }
-    out
+    let smooth_grey = smooth_grey.unwrap_or_else(|| smooth(grey));
+    (out, smooth_grey)
 }
 
 /// Up to `quota` FAST-9 corners at least `border` pixels inside, strongest first, locally
@@ -701,7 +704,7 @@ mod tests {
     fn an_edited_copy_agrees_and_a_different_picture_does_not() {
         let original = busy(1);
         let a = LocalFeatures::of(&original);
-        assert!(a.len() > 100, "{} features", a.len());
+        assert!(a.direct.len() > 100, "{} features", a.direct.len());
         // Cropped to 70 %, resized, mirrored.
         let crop = image::imageops::crop_imm(&original, 40, 30, 336, 252).to_image();
         let small = image::imageops::resize(&crop, 200, 150, FilterType::Triangle);
@@ -744,16 +747,16 @@ mod tests {
             copy.sharpness,
             a.sharpness
         );
-        let agreement = copy.agreement_blurred(&original);
+        let agreement = copy.agreement_blurred(&a);
         assert!(agreement.same_content(), "{agreement:?}");
-        let other = copy.agreement_blurred(&textured(4));
+        let other = copy.agreement_blurred(&LocalFeatures::of(&textured(4)));
         assert!(!other.same_content(), "{other:?}");
     }
 
     #[test]
     fn a_flat_picture_has_no_features_and_agrees_with_nothing() {
         let flat = LocalFeatures::of(&RgbImage::from_pixel(300, 200, Rgb([200, 200, 200])));
-        assert!(flat.is_empty());
+        assert!(flat.direct.is_empty());
         assert!(!flat.agreement(&flat).same_content());
     }
 

@@ -146,7 +146,7 @@ enum Command {
         /// List and act on copies of these tiers only (comma-separated: exact, near-exact,
         /// similar) [default: all three]
         #[arg(long, value_delimiter = ',', value_name = "TIERS",
-              value_parser = clap::builder::PossibleValuesParser::new(["exact", "near-exact", "similar"]))]
+              value_parser = clap::builder::PossibleValuesParser::new(dedup::Tier::ALL.map(dedup::Tier::name)))]
         tier: Vec<String>,
         /// The model the index was built with, for its background set [default: the
         /// built-in encoder, when the index was built with it]
