@@ -9,6 +9,7 @@
 //! keepers and are marked so that no action ever touches them.
 
 use crate::background::{normalised, Background};
+use crate::capture_time::CaptureTime;
 use crate::error::Result;
 use crate::flat::FlatVectors;
 use crate::index::Index;
@@ -541,7 +542,8 @@ fn add_pixel_bonus(
 }
 
 /// The local features' agreement ([`crate::matching`]) of every pair `(i, j, ..)`, keyed by
-/// `(min, max)` position. Each image's first readable file is decoded once, on the decode
+/// `(min, max)` position; a pair of two distinct shots (their files' EXIF capture times
+/// say so: [`CaptureTime::distinct_shots`]) is not compared and has none. Each image's first readable file is decoded once, on the decode
 /// threads; a pair with an image that cannot be read now has no agreement.
 fn check_content(
     contents: &[Content],
@@ -569,16 +571,22 @@ fn check_content(
         rest = next;
         let images: Vec<usize> = images.into_iter().collect();
         pool.install(|| {
-            let features: HashMap<usize, LocalFeatures> = images
+            let features: HashMap<usize, (LocalFeatures, Option<CaptureTime>)> = images
                 .par_iter()
                 .filter_map(|&i| {
-                    working_picture(&contents[i]).map(|img| (i, LocalFeatures::of(&img)))
+                    working_picture(&contents[i])
+                        .map(|(img, taken)| (i, (LocalFeatures::of(&img), taken)))
                 })
                 .collect();
             let found: Vec<((usize, usize), Agreement)> = block
                 .par_iter()
                 .filter_map(|&(i, j)| {
-                    let (a, b) = (features.get(&i)?, features.get(&j)?);
+                    let ((a, taken_a), (b, taken_b)) = (features.get(&i)?, features.get(&j)?);
+                    if let (Some(ta), Some(tb)) = (taken_a, taken_b) {
+                        if ta.distinct_shots(tb) {
+                            return None;
+                        }
+                    }
                     Some(((i, j), agreement(contents, (i, a), (j, b))))
                 })
                 .collect();
@@ -622,12 +630,13 @@ fn agreement(
 }
 
 /// The upright picture of a content's first readable file, at most [`WORK_SIDE`] on its
-/// longer side.
-fn working_picture(content: &Content) -> Option<image::RgbImage> {
+/// longer side, and the file's capture time.
+fn working_picture(content: &Content) -> Option<(image::RgbImage, Option<CaptureTime>)> {
     let opts = crate::decode::DecodeOptions::new(WORK_SIDE);
     content.files.iter().find_map(|(path, _, _)| {
         let bytes = std::fs::read(path).ok()?;
-        crate::decode::decode_upright(&bytes, WORK_SIDE, &opts).ok()
+        let picture = crate::decode::decode_upright(&bytes, WORK_SIDE, &opts).ok()?;
+        Some((picture, CaptureTime::of(&bytes)))
     })
 }
 

@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod ann;
 pub mod background;
+pub mod capture_time;
 pub mod decode;
 pub mod dedup;
 pub mod error;

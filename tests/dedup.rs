@@ -49,6 +49,56 @@ fn keepers_and_copies(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// Two shots of one still scene a moment apart (a burst: their pixels nearly the same, their
+/// EXIF capture times a fraction of a second apart) are two photos, not a photo and its
+/// copy; a resized copy that kept its original's EXIF still joins it.
+#[test]
+fn two_shots_of_a_burst_stay_apart_while_a_copy_with_the_same_capture_time_groups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("burst");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scene = image::open(sample_photos().join("rocket.jpg")).unwrap();
+    let taken = "2026:03:01 10:15:30";
+    let first = scene.to_rgb8();
+    let second = scene.brighten(3).to_rgb8();
+    let (w, h) = (first.width(), first.height());
+    let copy = scene
+        .resize(w * 3 / 4, h * 3 / 4, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    for (name, img, quality, subsec) in [
+        ("IMG_0001.jpg", &first, 95, "120"),
+        ("IMG_0002.jpg", &second, 93, "370"),
+        ("IMG_0001-small.jpg", &copy, 85, "120"),
+    ] {
+        std::fs::write(dir.join(name), jpeg_taken_at(img, quality, taken, subsec)).unwrap();
+    }
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", dir.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // The pictures alone would put all three together ...
+    let out = run(&index, &["dedup", "--json", "--no-content-check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let members: usize = keepers_and_copies(&stdout_json(&out))
+        .iter()
+        .map(|(_, copies)| 1 + copies.len())
+        .sum();
+    assert_eq!(
+        members, 3,
+        "the encoder's scores see one picture three times"
+    );
+    // ... the capture times keep the second shot apart.
+    let out = run(&index, &["dedup", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        keepers_and_copies(&stdout_json(&out)),
+        vec![(
+            "IMG_0001.jpg".to_string(),
+            vec!["IMG_0001-small.jpg".to_string()]
+        )]
+    );
+}
+
 #[test]
 fn the_pixel_check_groups_strongly_blurred_copies_that_the_encoder_alone_misses() {
     let tmp = tempfile::tempdir().unwrap();

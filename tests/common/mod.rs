@@ -86,3 +86,37 @@ pub fn file_name(p: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// JPEG bytes of `img` (quality `quality`) with an EXIF block that records the capture time
+/// `taken` ("YYYY:MM:DD HH:MM:SS") and its fraction of a second `subsec` (digits).
+pub fn jpeg_taken_at(img: &image::RgbImage, quality: u8, taken: &str, subsec: &str) -> Vec<u8> {
+    let mut jpeg = Vec::new();
+    JpegEncoder::new_with_quality(&mut jpeg, quality)
+        .encode_image(img)
+        .unwrap();
+    let ascii = |text: &str| exif::Value::Ascii(vec![text.as_bytes().to_vec()]);
+    let fields = [
+        (exif::Tag::DateTimeOriginal, ascii(taken)),
+        (exif::Tag::SubSecTimeOriginal, ascii(subsec)),
+    ]
+    .map(|(tag, value)| exif::Field {
+        tag,
+        ifd_num: exif::In::PRIMARY,
+        value,
+    });
+    let mut writer = exif::experimental::Writer::new();
+    for field in &fields {
+        writer.push_field(field);
+    }
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    writer.write(&mut tiff, false).unwrap();
+    let tiff = tiff.into_inner();
+    // An APP1 segment right after the start-of-image marker.
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&tiff);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
