@@ -6,10 +6,13 @@
 //!
 //! Groups never chain: every member is similar to the group's keeper, not merely to another
 //! member. Keepers are chosen by a [`Keep`] policy; files under a reference folder are always
-//! keepers and are marked so that no action ever touches them.
+//! keepers and are marked so that no action ever touches them. [`copy_of`] takes the same
+//! decision for one picture that need not be indexed (a [`Probe`]) and one indexed file:
+//! `query --copies`.
 
 use crate::background::{normalised, Background};
 use crate::capture_time::CaptureTime;
+use crate::decode::PreparedImage;
 use crate::error::Result;
 use crate::flat::FlatVectors;
 use crate::index::Index;
@@ -492,7 +495,7 @@ fn add_pixel_bonus(
     pairs: &mut [(usize, usize, f32, f32)],
     threshold: f32,
 ) -> Result<()> {
-    let reach = threshold - crate::thumbnail::BONUS_WEIGHT * (1.0 - crate::thumbnail::BONUS_FROM);
+    let reach = bonus_reach(threshold);
     let mut wanted: Vec<usize> = pairs
         .iter()
         .filter(|p| p.2 >= reach)
@@ -530,15 +533,29 @@ fn add_pixel_bonus(
             (Some(a), Some(b)) if p.2 >= reach => Some(a.similarity(b)),
             _ => None,
         };
-        // Below the normalised floor only the thumbnails can vouch for a pair.
-        let vouched = agreement.is_some_and(|s| s > crate::thumbnail::BONUS_FROM);
-        if p.3 < NORMALISED_MIN_COSINE && !vouched {
-            p.2 = f32::NEG_INFINITY;
-        } else if let Some(s) = agreement {
-            p.2 = verified(p.2, s);
-        }
+        p.2 = with_pixel_check(p.2, p.3, agreement);
     }
     Ok(())
+}
+
+/// The lowest normalised score from which the pixel check's bonus can lift a pair to
+/// `threshold`: below it the thumbnails are not compared.
+fn bonus_reach(threshold: f32) -> f32 {
+    threshold - crate::thumbnail::BONUS_WEIGHT * (1.0 - crate::thumbnail::BONUS_FROM)
+}
+
+/// A pair's score under the pixel check: its normalised score `score` plus the bonus of
+/// its thumbnails' similarity `thumbnails` (`None`: not compared). Below the normalised
+/// floor of cosine `cos` only the thumbnails can vouch for a pair.
+fn with_pixel_check(score: f32, cos: f32, thumbnails: Option<f32>) -> f32 {
+    let vouched = thumbnails.is_some_and(|s| s > crate::thumbnail::BONUS_FROM);
+    if cos < NORMALISED_MIN_COSINE && !vouched {
+        f32::NEG_INFINITY
+    } else if let Some(s) = thumbnails {
+        verified(score, s)
+    } else {
+        score
+    }
 }
 
 /// The local features' agreement ([`crate::matching`]) of every pair `(i, j, ..)`, keyed by
@@ -587,7 +604,8 @@ fn check_content(
                             return None;
                         }
                     }
-                    Some(((i, j), agreement(contents, (i, a), (j, b))))
+                    let pixels = (contents[i].pixels(), contents[j].pixels());
+                    Some(((i, j), agreement((pixels.0, a), (pixels.1, b))))
                 })
                 .collect();
             agreements.extend(found);
@@ -604,15 +622,14 @@ fn pair_key(i: usize, j: usize) -> (usize, usize) {
 /// Pictures whose features [`check_content`] holds at once, at most.
 const FEATURES_HELD: usize = 2048;
 
-/// How the pictures of contents `i` and `j` (their features `a` and `b`) agree. The picture
-/// with more pixels maps onto the other (its corners are the better located ones); a
-/// much blurrier picture is compared with the other blurred alike.
+/// How two pictures (their pixel counts and features) agree. The picture with more pixels
+/// maps onto the other (its corners are the better located ones); a much blurrier picture
+/// is compared with the other blurred alike.
 fn agreement(
-    contents: &[Content],
-    (i, a): (usize, &LocalFeatures),
-    (j, b): (usize, &LocalFeatures),
+    (pixels_a, a): (u64, &LocalFeatures),
+    (pixels_b, b): (u64, &LocalFeatures),
 ) -> Agreement {
-    let direct = if contents[i].pixels() >= contents[j].pixels() {
+    let direct = if pixels_a >= pixels_b {
         a.agreement(b)
     } else {
         b.agreement(a)
@@ -638,6 +655,143 @@ fn working_picture(content: &Content) -> Option<(image::RgbImage, Option<Capture
         let picture = crate::decode::decode_upright(&bytes, WORK_SIDE, &opts).ok()?;
         Some((picture, CaptureTime::of(&bytes)))
     })
+}
+
+/// A picture asked about by `query --copies` (it need not be indexed): what deciding whether
+/// an indexed file is a copy of it takes ([`copy_of`]).
+pub struct Probe {
+    hash: Hash,
+    vector: Vec<f32>,
+    pattern: Pattern,
+    pixels: u64,
+    /// `None` when the picture cannot be decoded at the working size.
+    features: Option<LocalFeatures>,
+    taken: Option<CaptureTime>,
+}
+
+impl Probe {
+    /// The probe of a file's `bytes`, its picture prepared for the encoder and its stored
+    /// vector (both heads).
+    pub fn new(bytes: &[u8], prepared: &PreparedImage, vector: Vec<f32>) -> Probe {
+        let opts = crate::decode::DecodeOptions::new(WORK_SIDE);
+        Probe {
+            hash: *blake3::hash(bytes).as_bytes(),
+            vector,
+            pattern: Thumbnail::of(prepared).pattern(),
+            pixels: prepared.width as u64 * prepared.height as u64,
+            features: crate::decode::decode_upright(bytes, WORK_SIDE, &opts)
+                .ok()
+                .map(|img| LocalFeatures::of(&img)),
+            taken: CaptureTime::of(bytes),
+        }
+    }
+}
+
+/// Why an indexed file is a copy of a [`Probe`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CopyEvidence {
+    /// The same bytes.
+    pub exact: bool,
+    /// The score the threshold applied to (1 for the same bytes).
+    pub score: f32,
+    /// The content check's evidence (`None` for the same bytes, or without the check).
+    pub agreement: Option<Agreement>,
+}
+
+/// Whether the indexed file `path` is a copy of `probe`, decided as [`find_duplicates`]
+/// decides a pair (`opts`: threshold, scoring, content check): the same bytes, or a score
+/// at or above the threshold and, with the content check, pictures that agree and capture
+/// times that do not say two shots. `None`: not a copy, or not indexed or readable now.
+pub fn copy_of(
+    index: &Index,
+    opts: &DedupOptions,
+    probe: &Probe,
+    path: &Path,
+) -> Result<Option<CopyEvidence>> {
+    let Some(file) = index.store().file(path)? else {
+        return Ok(None);
+    };
+    if file.hash == probe.hash {
+        return Ok(Some(CopyEvidence {
+            exact: true,
+            score: 1.0,
+            agreement: None,
+        }));
+    }
+    let Some(content) = index.store().content(&file.hash)? else {
+        return Ok(None);
+    };
+    let head = index.meta().model.head(Task::Copy);
+    let cos = head.similarity(&probe.vector, &content.vector);
+    let score = match &opts.background {
+        None => cos,
+        Some(bg) => {
+            let (a, b) = (head.unit(&probe.vector), head.unit(&content.vector));
+            let levels = bg.levels(&[a.as_ref(), b.as_ref()]);
+            let score = normalised(cos, levels[0], levels[1]);
+            if !opts.pixel_check {
+                if cos < NORMALISED_MIN_COSINE {
+                    f32::NEG_INFINITY
+                } else {
+                    score
+                }
+            } else if cos < VERIFIED_MIN_COSINE {
+                f32::NEG_INFINITY
+            } else {
+                let thumbnails = if score >= bonus_reach(opts.threshold) {
+                    let stored = index.store().thumbnail(&file.hash)?;
+                    stored
+                        .or_else(|| {
+                            let side = index.meta().model.input_size as u32;
+                            let opts = crate::decode::DecodeOptions::new(side);
+                            crate::decode::prepare_file(path, &opts)
+                                .ok()
+                                .map(|img| Thumbnail::of(&img))
+                        })
+                        .map(|t| probe.pattern.similarity(&t.pattern()))
+                } else {
+                    None
+                };
+                with_pixel_check(score, cos, thumbnails)
+            }
+        }
+    };
+    if score < opts.threshold {
+        return Ok(None);
+    }
+    if !opts.content_check {
+        return Ok(Some(CopyEvidence {
+            exact: false,
+            score,
+            agreement: None,
+        }));
+    }
+    let Some(features) = &probe.features else {
+        return Ok(None);
+    };
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(None);
+    };
+    let taken = CaptureTime::of(&bytes);
+    if let (Some(a), Some(b)) = (&probe.taken, &taken) {
+        if a.distinct_shots(b) {
+            return Ok(None);
+        }
+    }
+    let decode_opts = crate::decode::DecodeOptions::new(WORK_SIDE);
+    let Ok(picture) = crate::decode::decode_upright(&bytes, WORK_SIDE, &decode_opts) else {
+        return Ok(None);
+    };
+    let pixels = content.width as u64 * content.height as u64;
+    let found = agreement(
+        (probe.pixels, features),
+        (pixels, &LocalFeatures::of(&picture)),
+    );
+    Ok(found.same_content().then_some(CopyEvidence {
+        exact: false,
+        score,
+        agreement: Some(found),
+    }))
 }
 
 /// Pairs of positions `(i, j, cosine)` (`head`'s cosine) with cosine at or above `floor`, at most

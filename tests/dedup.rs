@@ -1,6 +1,6 @@
-//! `dedup` end to end: tiers, keepers, reference folders, the pixel check, solid margins, dry
-//! runs, actions with their journal and undo, CSV, and the HTML report checked in a headless
-//! browser.
+//! `dedup` end to end: tiers, keepers, reference folders, the pixel check, the content check,
+//! capture times, solid margins, dry runs, actions with their journal and undo, CSV, and the
+//! HTML report checked in a headless browser; and the same copy decision in `query --copies`.
 
 mod common;
 
@@ -47,6 +47,87 @@ fn keepers_and_copies(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
         .collect();
     out.sort();
     out
+}
+
+/// `query --copies` marks the results that are copies of the query, as `dedup` decides: the
+/// same bytes (exact) and an edited copy, not different t-shirts laid out alike nor another
+/// shot of the query's own scene, though the query lists them all.
+#[test]
+fn query_marks_the_copies_among_its_results_and_only_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("catalogue");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lookalike");
+    for n in 1..=5 {
+        let name = format!("t-shirt-{n}.jpg");
+        std::fs::copy(fixtures.join(&name), dir.join(&name)).unwrap();
+    }
+    let original = image::open(fixtures.join("t-shirt-1.jpg")).unwrap();
+    let (w, h) = (original.width(), original.height());
+    original
+        .crop_imm(w / 10, h / 10, w * 8 / 10, h * 8 / 10)
+        .to_rgb8()
+        .save(dir.join("t-shirt-1-cropped.jpg"))
+        .unwrap();
+    // The query: a shot of t-shirt 1 with its capture time, and a second shot of it a moment
+    // later (its pixels nearly the same) in the collection.
+    let taken = "2026:03:01 10:15:30";
+    let query = tmp.path().join("query.jpg");
+    let shot = original.to_rgb8();
+    std::fs::write(&query, jpeg_taken_at(&shot, 95, taken, "100")).unwrap();
+    std::fs::write(
+        dir.join("t-shirt-1-second-shot.jpg"),
+        jpeg_taken_at(&original.brighten(4).to_rgb8(), 95, taken, "600"),
+    )
+    .unwrap();
+    std::fs::copy(&query, dir.join("t-shirt-1-shot.jpg")).unwrap();
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", dir.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = run(
+        &index,
+        &[
+            "query",
+            query.to_str().unwrap(),
+            "-k",
+            "9",
+            "--copies",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    let marks: std::collections::BTreeMap<String, (bool, bool)> = v["results"][0]["neighbors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let exact = n["copy_evidence"]["exact"].as_bool().unwrap_or(false);
+            (
+                file_name(n["path"].as_str().unwrap()),
+                (n["copy"].as_bool().unwrap(), exact),
+            )
+        })
+        .collect();
+    assert_eq!(marks.len(), 8, "every indexed file is listed: {marks:?}");
+    assert_eq!(marks["t-shirt-1-shot.jpg"], (true, true), "{marks:?}");
+    assert_eq!(marks["t-shirt-1-cropped.jpg"], (true, false), "{marks:?}");
+    // The original t-shirt photo (no capture time) is the query's picture re-encoded.
+    assert_eq!(marks["t-shirt-1.jpg"], (true, false), "{marks:?}");
+    for other in [
+        "t-shirt-2.jpg",
+        "t-shirt-3.jpg",
+        "t-shirt-4.jpg",
+        "t-shirt-5.jpg",
+        "t-shirt-1-second-shot.jpg",
+    ] {
+        assert_eq!(marks[other], (false, false), "{other}: {marks:?}");
+    }
+    // Without --copies nothing is marked.
+    let out = run(&index, &["query", query.to_str().unwrap(), "--json"]);
+    let v = stdout_json(&out);
+    assert!(v["results"][0]["neighbors"][0].get("copy").is_none(), "{v}");
 }
 
 /// Two shots of one still scene a moment apart (a burst: their pixels nearly the same, their

@@ -26,7 +26,7 @@ use lookalike::scan::ScanOptions;
 use lookalike::train::augment::AugmentConfig;
 use lookalike::train::trainer::{self, CheckpointOptions, TrainOptions};
 use lookalike::{Encoder, Index};
-use output::Out;
+use output::{Out, QueryResult};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,6 +119,11 @@ enum Command {
         /// Number of results per query
         #[arg(short, long, default_value_t = 10)]
         k: usize,
+        /// Mark the results that are copies of the query (the same picture, edited or not),
+        /// decided as `dedup` decides: the copy head's score with the default threshold, then
+        /// the content check
+        #[arg(long)]
+        copies: bool,
         #[command(flatten)]
         model: ModelArg,
     },
@@ -273,6 +278,11 @@ enum Command {
         /// Train only blocks N and later (and the head)
         #[arg(long, default_value_t = 0, value_name = "N")]
         freeze_blocks: usize,
+        /// Weight of a similarity distillation towards the ImageNet encoder: each view's
+        /// neighbours in the batch stay what the ImageNet descriptors say, so training adds
+        /// to the starting features instead of replacing them; 0: none
+        #[arg(long, default_value_t = 0.0, value_name = "W")]
+        distill: f64,
         #[arg(long, default_value_t = TrainOptions::default().seed)]
         seed: u64,
         /// Checkpoint file [default: OUT with .ckpt.safetensors]
@@ -468,7 +478,12 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 EXIT_PARTIAL
             })
         }
-        Command::Query { images, k, model } => {
+        Command::Query {
+            images,
+            k,
+            copies,
+            model,
+        } => {
             // The index opens on a second thread (sled reads its page table: about 50 ms at
             // 100,000 images) while the model loads and the images are embedded.
             let (encoder, vectors, index) = std::thread::scope(|scope| {
@@ -491,14 +506,44 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             if many || !index.can_search_exactly() {
                 announce_rebuild(&mut index, out)?;
             }
+            // With --copies, each result is checked as dedup checks a pair, with the scoring
+            // dedup would use for this index and model.
+            let decision = copies.then(|| DedupOptions {
+                threshold: if encoder.has_background() {
+                    DEFAULT_VERIFIED_THRESHOLD
+                } else {
+                    DEFAULT_THRESHOLD
+                },
+                background: encoder.background().ok().flatten().cloned().map(Arc::new),
+                ..DedupOptions::default()
+            });
             let mut results = Vec::new();
-            for (path, vector) in images.iter().zip(&vectors) {
-                if let Some(vector) = vector {
-                    results.push((path.clone(), index.nearest(vector, k)?));
-                }
+            for (path, embedded) in images.iter().zip(vectors) {
+                let Some((vector, prepared)) = embedded else {
+                    continue;
+                };
+                let neighbors = index.nearest(&vector, k)?;
+                let marks = match &decision {
+                    Some(opts) => {
+                        let bytes = std::fs::read(path)
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        let probe = dedup::Probe::new(&bytes, &prepared, vector);
+                        let marks = neighbors
+                            .iter()
+                            .map(|n| dedup::copy_of(&index, opts, &probe, &n.path))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Some(marks)
+                    }
+                    None => None,
+                };
+                results.push(QueryResult {
+                    query: path.clone(),
+                    neighbors,
+                    copies: marks,
+                });
             }
             out.query_results(&results)?;
-            Ok(if vectors.iter().any(Option::is_none) {
+            Ok(if results.len() < images.len() {
                 EXIT_PARTIAL
             } else {
                 EXIT_OK
@@ -679,6 +724,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             queue,
             hard_negatives,
             freeze_blocks,
+            distill,
             seed,
             checkpoint,
             checkpoint_minutes,
@@ -709,6 +755,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 freeze_blocks,
                 seed,
                 augment: AugmentConfig::preset(&augment).expect("clap checked the name"),
+                distill,
                 ..TrainOptions::default()
             };
             let checkpoint = CheckpointOptions {
@@ -897,11 +944,15 @@ const EXACT_QUERIES_MAX: usize = 16;
 
 /// Opens an index for querying and checks that it was built with `encoder`.
 /// The embedding of each query image, `None` (with a warning) for one that cannot be read.
+/// A query image's descriptor and its picture as prepared for the encoder.
+type Embedded = (Vec<f32>, decode::PreparedImage);
+
+/// Each query image embedded (`None`, with a warning, for an image that cannot be read).
 fn embed_queries(
     encoder: &Encoder,
     images: &[PathBuf],
     out: &Out,
-) -> Result<Vec<Option<Vec<f32>>>> {
+) -> Result<Vec<Option<Embedded>>> {
     let opts = DecodeOptions::new(encoder.info().input_size as u32);
     let prepared = decode::prepare_files(images, &opts);
     let mut vectors = Vec::with_capacity(images.len());
@@ -918,7 +969,7 @@ fn embed_queries(
                             path.display()
                         )
                     })?;
-                vectors.push(Some(vector));
+                vectors.push(Some((vector, img)));
             }
             Err(reason) => {
                 out.warn(&format!("{}: {reason}", path.display()));

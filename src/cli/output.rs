@@ -3,7 +3,7 @@
 
 use lookalike::actions::{JournalEntry, Outcome, Status, Step, UndoReport};
 use lookalike::background::CalibrateReport;
-use lookalike::dedup::{DedupOptions, Group};
+use lookalike::dedup::{CopyEvidence, DedupOptions, Group};
 use lookalike::eval::copies::CopiesReport;
 use lookalike::eval::retrieval::RetrievalReport;
 use lookalike::index::{CompactReport, IndexStats, Neighbor};
@@ -15,6 +15,14 @@ use lookalike::ModelInfo;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// The results of one query: its neighbours, best first, and with `query --copies`, for
+/// each neighbour, why it is a copy of the query (`None`: it is not).
+pub struct QueryResult {
+    pub query: PathBuf,
+    pub neighbors: Vec<Neighbor>,
+    pub copies: Option<Vec<Option<CopyEvidence>>>,
+}
 
 /// Where and how results go.
 pub struct Out {
@@ -164,27 +172,47 @@ impl Out {
         ))
     }
 
-    pub fn query_results(&self, results: &[(PathBuf, Vec<Neighbor>)]) -> anyhow::Result<()> {
+    pub fn query_results(&self, results: &[QueryResult]) -> anyhow::Result<()> {
         if self.json {
             let v = json!({
-                "results": results.iter().map(|(q, ns)| json!({
-                    "query": path_text(q),
-                    "neighbors": ns.iter().map(|n| json!({
-                        "path": path_text(&n.path),
-                        "similarity": n.similarity,
-                    })).collect::<Vec<_>>(),
+                "results": results.iter().map(|r| json!({
+                    "query": path_text(&r.query),
+                    "neighbors": r.neighbors.iter().enumerate().map(|(i, n)| {
+                        let mut neighbor = json!({
+                            "path": path_text(&n.path),
+                            "similarity": n.similarity,
+                        });
+                        if let Some(copies) = &r.copies {
+                            let evidence = copies[i];
+                            neighbor["copy"] = json!(evidence.is_some());
+                            if let Some(e) = evidence {
+                                neighbor["copy_evidence"] = json!(e);
+                            }
+                        }
+                        neighbor
+                    }).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>()
             });
             return self.emit_json(&v);
         }
         let mut s = String::new();
-        for (q, ns) in results {
-            s.push_str(&format!("{}\n", path_text(q)));
-            if ns.is_empty() {
+        for r in results {
+            s.push_str(&format!("{}\n", path_text(&r.query)));
+            if r.neighbors.is_empty() {
                 s.push_str("  (the index is empty)\n");
             }
-            for n in ns {
-                s.push_str(&format!("  {:.4}  {}\n", n.similarity, path_text(&n.path)));
+            for (i, n) in r.neighbors.iter().enumerate() {
+                let mark = match r.copies.as_ref().map(|c| c[i]) {
+                    None => "",
+                    Some(None) => "        ",
+                    Some(Some(e)) if e.exact => "exact   ",
+                    Some(Some(_)) => "copy    ",
+                };
+                s.push_str(&format!(
+                    "  {:.4}  {mark}{}\n",
+                    n.similarity,
+                    path_text(&n.path)
+                ));
             }
         }
         self.emit(&s)

@@ -1,6 +1,8 @@
 //! Contrastive losses. NT-Xent (InfoNCE over a batch of view pairs, Chen et al. 2020, SimCLR)
 //! with an optional queue of earlier embeddings as extra negatives, and the KoLeo entropy
-//! regulariser that SSCD (Pizzi et al. 2022) adds to spread descriptors apart.
+//! regulariser that SSCD (Pizzi et al. 2022) adds to spread descriptors apart, and a
+//! similarity distillation (CompRess, Abbasi Koohpayegani et al. 2020) that keeps the
+//! neighbours of each view what a teacher's descriptors say they are.
 
 use candle_core::{DType, Result, Tensor, D};
 
@@ -39,6 +41,30 @@ pub fn koleo(z: &Tensor, eps: f64) -> Result<Tensor> {
     let nearest = sims.max_keepdim(D::Minus1)?.squeeze(D::Minus1)?;
     let dist = ((nearest * -2.0)? + 2.0)?.clamp(eps * eps, 4.0)?.sqrt()?;
     dist.log()?.mean_all()?.neg()
+}
+
+/// Similarity distillation of unit-length rows `z` `(N, d)` towards a teacher's unit-length
+/// rows `t` `(N, e)` of the same images: for each row, the KL divergence from the teacher's
+/// softmax over its similarities to the other rows to the student's, at `temperature`,
+/// averaged over the rows. Zero when the student ranks and spaces every row's neighbours as
+/// the teacher does; the teacher gets no gradient.
+pub fn similarity_distillation(z: &Tensor, t: &Tensor, temperature: f64) -> Result<Tensor> {
+    let (n, _) = z.dims2()?;
+    if n < 2 || t.dim(0)? != n {
+        candle_core::bail!(
+            "distillation needs two or more rows on both sides, got {n} and {}",
+            t.dim(0)?
+        );
+    }
+    // A row is not its own neighbour.
+    let eye = (Tensor::eye(n, DType::F32, z.device())? * 1e9)?;
+    let student = ((z.matmul(&z.t()?)? / temperature)? - &eye)?;
+    let teacher = ((t.matmul(&t.t()?)? / temperature)? - &eye)?.detach();
+    let log_student = candle_nn::ops::log_softmax(&student, D::Minus1)?;
+    let log_teacher = candle_nn::ops::log_softmax(&teacher, D::Minus1)?;
+    let p_teacher = log_teacher.exp()?;
+    let kl = (p_teacher * (log_teacher - log_student)?)?.sum(D::Minus1)?;
+    kl.mean_all()
 }
 
 #[cfg(test)]
@@ -103,6 +129,33 @@ mod tests {
         };
         assert!(cos(&stepped, 0, 2) > cos(&z0, 0, 2));
         assert!(cos(&stepped, 1, 3) > cos(&z0, 1, 3));
+    }
+
+    #[test]
+    fn distillation_is_zero_for_the_teacher_itself_and_pulls_a_student_towards_it() {
+        let teacher = unit_rows(&[[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.2]]);
+        assert!(scalar(&similarity_distillation(&teacher, &teacher, 0.1).unwrap()).abs() < 1e-6);
+        // A student that swaps which rows are near each other costs more than one that
+        // keeps the teacher's neighbours.
+        let swapped = unit_rows(&[[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [-1.0, 0.2]]);
+        let close = unit_rows(&[[1.0, 0.0], [0.8, 0.2], [0.0, 1.0], [-1.0, 0.3]]);
+        let far = scalar(&similarity_distillation(&swapped, &teacher, 0.1).unwrap());
+        let near = scalar(&similarity_distillation(&close, &teacher, 0.1).unwrap());
+        assert!(far > near && near > 0.0, "{far} {near}");
+        // Gradient steps on the student bring the loss down.
+        let var = Var::from_tensor(&swapped).unwrap();
+        let mut last = far;
+        for _ in 0..20 {
+            let z = var.as_tensor();
+            let norm = z.sqr().unwrap().sum_keepdim(1).unwrap().sqrt().unwrap();
+            let loss =
+                similarity_distillation(&z.broadcast_div(&norm).unwrap(), &teacher, 0.1).unwrap();
+            last = scalar(&loss);
+            let grads = loss.backward().unwrap();
+            let g = grads.get(z).unwrap();
+            var.set(&(z - (g * 0.05).unwrap()).unwrap()).unwrap();
+        }
+        assert!(last < far / 2.0, "{last} {far}");
     }
 
     #[test]

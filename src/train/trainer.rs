@@ -5,7 +5,7 @@
 
 use super::augment::{random_view, AugmentConfig};
 use super::hard;
-use super::loss::{koleo, nt_xent};
+use super::loss::{koleo, nt_xent, similarity_distillation};
 use super::net::{preload, TrainNet};
 use super::optim::{learning_rate, AdamW};
 use crate::decode::{self, DecodeOptions};
@@ -56,6 +56,11 @@ pub struct TrainOptions {
     pub freeze_blocks: usize,
     pub seed: u64,
     pub augment: AugmentConfig,
+    /// Weight of the similarity distillation towards the ImageNet encoder's descriptors of
+    /// the same views ([`super::loss::similarity_distillation`]); 0: none. Keeps what the
+    /// starting features know while the contrastive loss adds to it.
+    #[serde(default)]
+    pub distill: f64,
 }
 
 fn default_arch() -> String {
@@ -82,6 +87,7 @@ impl Default for TrainOptions {
             freeze_blocks: 0,
             seed: 1,
             augment: AugmentConfig::default(),
+            distill: 0.0,
         }
     }
 }
@@ -414,6 +420,11 @@ pub fn train(
             })
         });
         let mut queue: Option<Tensor> = None;
+        let teacher = if opts.distill > 0.0 {
+            Some(Encoder::imagenet()?)
+        } else {
+            None
+        };
         for (step, data) in rx {
             let s = opts.input_size;
             let x = Tensor::from_vec(data, (2 * batch, 3, s, s), &device)?;
@@ -430,6 +441,13 @@ pub fn train(
             }
             if opts.koleo_weight > 0.0 {
                 loss = (loss + (koleo(&z, 1e-8)? * opts.koleo_weight)?)?;
+            }
+            if let Some(teacher) = &teacher {
+                let t = teacher.features(&x)?;
+                let norm = t.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+                let t = t.broadcast_div(&norm)?;
+                let kd = similarity_distillation(&z, &t, opts.temperature)?;
+                loss = (loss + (kd * opts.distill)?)?;
             }
             let grads = loss.backward()?;
             opt.step(
