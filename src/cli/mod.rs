@@ -508,15 +508,20 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             }
             // With --copies, each result is checked as dedup checks a pair, with the scoring
             // dedup would use for this index and model.
-            let decision = copies.then(|| DedupOptions {
-                threshold: if encoder.has_background() {
-                    DEFAULT_VERIFIED_THRESHOLD
-                } else {
-                    DEFAULT_THRESHOLD
-                },
-                background: encoder.background().ok().flatten().cloned().map(Arc::new),
-                ..DedupOptions::default()
-            });
+            let decision = match copies {
+                true => {
+                    let background = encoder.background()?.cloned().map(Arc::new);
+                    Some(DedupOptions {
+                        threshold: match background {
+                            Some(_) => DEFAULT_VERIFIED_THRESHOLD,
+                            None => DEFAULT_THRESHOLD,
+                        },
+                        background,
+                        ..DedupOptions::default()
+                    })
+                }
+                false => None,
+            };
             let mut results = Vec::new();
             for (path, embedded) in images.iter().zip(vectors) {
                 let Some((vector, prepared)) = embedded else {
