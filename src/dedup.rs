@@ -560,8 +560,9 @@ fn with_pixel_check(score: f32, cos: f32, thumbnails: Option<f32>) -> f32 {
 
 /// The local features' agreement ([`crate::matching`]) of every pair `(i, j, ..)`, keyed by
 /// `(min, max)` position; a pair of two distinct shots (their files' EXIF capture times
-/// say so: [`CaptureTime::distinct_shots`]) is not compared and has none. Each image's first readable file is decoded once, on the decode
-/// threads; a pair with an image that cannot be read now has no agreement.
+/// say so: [`CaptureTime::distinct_shots`]) is not compared and has none. Each image's
+/// first readable file is decoded once, on the decode threads; a pair with an image that
+/// cannot be read now has no agreement.
 fn check_content(
     contents: &[Content],
     pairs: &[(usize, usize, f32, f32)],
