@@ -80,6 +80,12 @@ impl CaptureTime {
         let zone_shift = apart % 3_600 == 0 && apart <= 26 * 3_600;
         !zone_shift || fractions_differ
     }
+
+    /// Whether two files with these capture times (`None`: the file has none) are two
+    /// different exposures: only when both have one and [`CaptureTime::distinct_shots`] says so.
+    pub fn two_shots(a: Option<&CaptureTime>, b: Option<&CaptureTime>) -> bool {
+        matches!((a, b), (Some(a), Some(b)) if a.distinct_shots(b))
+    }
 }
 
 /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (H. Hinnant's
@@ -128,6 +134,11 @@ mod tests {
         assert!(!shot.distinct_shots(&at([12, 15, 30], Some(120_000_000))));
         // ... but a retake an hour later with another fraction is not.
         assert!(shot.distinct_shots(&at([11, 15, 30], Some(500_000_000))));
+        // A file without a capture time says nothing.
+        let other = at([10, 15, 31], None);
+        assert!(CaptureTime::two_shots(Some(&shot), Some(&other)));
+        assert!(!CaptureTime::two_shots(Some(&shot), None));
+        assert!(!CaptureTime::two_shots(None, None));
     }
 
     #[test]

@@ -517,12 +517,10 @@ fn add_pixel_bonus(
             .zip(stored)
             .filter_map(|(&i, t)| {
                 t.or_else(|| {
-                    let opts = crate::decode::DecodeOptions::new(side);
                     contents[i]
                         .files
                         .iter()
-                        .find_map(|(path, _, _)| crate::decode::prepare_file(path, &opts).ok())
-                        .map(|img| Thumbnail::of(&img))
+                        .find_map(|(path, _, _)| decoded_thumbnail(path, side))
                 })
                 .map(|t| (i, t.pattern()))
             })
@@ -536,6 +534,15 @@ fn add_pixel_bonus(
         p.2 = with_pixel_check(p.2, p.3, agreement);
     }
     Ok(())
+}
+
+/// The pixel check's thumbnail of a file decoded again (for an index that does not keep
+/// thumbnails), at the encoder's input size `side`.
+fn decoded_thumbnail(path: &Path, side: u32) -> Option<Thumbnail> {
+    let opts = crate::decode::DecodeOptions::new(side);
+    crate::decode::prepare_file(path, &opts)
+        .ok()
+        .map(|img| Thumbnail::of(&img))
 }
 
 /// The lowest normalised score from which the pixel check's bonus can lift a pair to
@@ -560,7 +567,7 @@ fn with_pixel_check(score: f32, cos: f32, thumbnails: Option<f32>) -> f32 {
 
 /// The local features' agreement ([`crate::matching`]) of every pair `(i, j, ..)`, keyed by
 /// `(min, max)` position; a pair of two distinct shots (their files' EXIF capture times
-/// say so: [`CaptureTime::distinct_shots`]) is not compared and has none. Each image's
+/// say so: [`CaptureTime::two_shots`]) is not compared and has none. Each image's
 /// first readable file is decoded once, on the decode threads; a pair with an image that
 /// cannot be read now has no agreement.
 fn check_content(
@@ -600,10 +607,8 @@ fn check_content(
                 .par_iter()
                 .filter_map(|&(i, j)| {
                     let ((a, taken_a), (b, taken_b)) = (features.get(&i)?, features.get(&j)?);
-                    if let (Some(ta), Some(tb)) = (taken_a, taken_b) {
-                        if ta.distinct_shots(tb) {
-                            return None;
-                        }
+                    if CaptureTime::two_shots(taken_a.as_ref(), taken_b.as_ref()) {
+                        return None;
                     }
                     let pixels = (contents[i].pixels(), contents[j].pixels());
                     Some(((i, j), agreement((pixels.0, a), (pixels.1, b))))
@@ -650,12 +655,19 @@ fn agreement(
 /// The upright picture of a content's first readable file, at most [`WORK_SIDE`] on its
 /// longer side, and the file's capture time.
 fn working_picture(content: &Content) -> Option<(image::RgbImage, Option<CaptureTime>)> {
+    content
+        .files
+        .iter()
+        .find_map(|(path, _, _)| working_file(path))
+}
+
+/// The upright picture of a file, at most [`WORK_SIDE`] on its longer side, and its capture
+/// time; `None` when it cannot be read or decoded now.
+fn working_file(path: &Path) -> Option<(image::RgbImage, Option<CaptureTime>)> {
+    let bytes = std::fs::read(path).ok()?;
     let opts = crate::decode::DecodeOptions::new(WORK_SIDE);
-    content.files.iter().find_map(|(path, _, _)| {
-        let bytes = std::fs::read(path).ok()?;
-        let picture = crate::decode::decode_upright(&bytes, WORK_SIDE, &opts).ok()?;
-        Some((picture, CaptureTime::of(&bytes)))
-    })
+    let picture = crate::decode::decode_upright(&bytes, WORK_SIDE, &opts).ok()?;
+    Some((picture, CaptureTime::of(&bytes)))
 }
 
 /// A picture asked about by `query --copies` (it need not be indexed): what deciding whether
@@ -740,15 +752,11 @@ pub fn copy_of(
                 f32::NEG_INFINITY
             } else {
                 let thumbnails = if score >= bonus_reach(opts.threshold) {
-                    let stored = index.store().thumbnail(&file.hash)?;
-                    stored
-                        .or_else(|| {
-                            let side = index.meta().model.input_size as u32;
-                            let opts = crate::decode::DecodeOptions::new(side);
-                            crate::decode::prepare_file(path, &opts)
-                                .ok()
-                                .map(|img| Thumbnail::of(&img))
-                        })
+                    let side = index.meta().model.input_size as u32;
+                    index
+                        .store()
+                        .thumbnail(&file.hash)?
+                        .or_else(|| decoded_thumbnail(path, side))
                         .map(|t| probe.pattern.similarity(&t.pattern()))
                 } else {
                     None
@@ -770,19 +778,12 @@ pub fn copy_of(
     let Some(features) = &probe.features else {
         return Ok(None);
     };
-    let Ok(bytes) = std::fs::read(path) else {
+    let Some((picture, taken)) = working_file(path) else {
         return Ok(None);
     };
-    let taken = CaptureTime::of(&bytes);
-    if let (Some(a), Some(b)) = (&probe.taken, &taken) {
-        if a.distinct_shots(b) {
-            return Ok(None);
-        }
+    if CaptureTime::two_shots(probe.taken.as_ref(), taken.as_ref()) {
+        return Ok(None);
     }
-    let decode_opts = crate::decode::DecodeOptions::new(WORK_SIDE);
-    let Ok(picture) = crate::decode::decode_upright(&bytes, WORK_SIDE, &decode_opts) else {
-        return Ok(None);
-    };
     let pixels = content.width as u64 * content.height as u64;
     let found = agreement(
         (probe.pixels, features),

@@ -49,13 +49,11 @@ fn keepers_and_copies(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
     out
 }
 
-/// `query --copies` marks the results that are copies of the query, as `dedup` decides: the
-/// same bytes (exact) and an edited copy, not different t-shirts laid out alike nor another
-/// shot of the query's own scene, though the query lists them all.
-#[test]
-fn query_marks_the_copies_among_its_results_and_only_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("catalogue");
+/// A folder `catalogue` under `tmp` with five different t-shirts laid out alike (small
+/// fixtures) and a copy of t-shirt 1 cropped to 80 % and re-encoded; returns the folder and
+/// t-shirt 1's picture.
+fn t_shirt_catalogue(tmp: &Path) -> (PathBuf, image::DynamicImage) {
+    let dir = tmp.join("catalogue");
     std::fs::create_dir_all(&dir).unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lookalike");
     for n in 1..=5 {
@@ -69,6 +67,16 @@ fn query_marks_the_copies_among_its_results_and_only_them() {
         .to_rgb8()
         .save(dir.join("t-shirt-1-cropped.jpg"))
         .unwrap();
+    (dir, original)
+}
+
+/// `query --copies` marks the results that are copies of the query, as `dedup` decides: the
+/// same bytes (exact) and an edited copy, not different t-shirts laid out alike nor another
+/// shot of the query's own scene, though the query lists them all.
+#[test]
+fn query_marks_the_copies_among_its_results_and_only_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, original) = t_shirt_catalogue(tmp.path());
     // The query: a shot of t-shirt 1 with its capture time, and a second shot of it a moment
     // later (its pixels nearly the same) in the collection.
     let taken = "2026:03:01 10:15:30";
@@ -247,21 +255,9 @@ fn the_pixel_check_groups_strongly_blurred_copies_that_the_encoder_alone_misses(
 #[test]
 fn different_pictures_that_look_alike_stay_apart_while_their_copies_group() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("catalogue");
-    std::fs::create_dir_all(&dir).unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lookalike");
-    for n in 1..=5 {
-        let name = format!("t-shirt-{n}.jpg");
-        std::fs::copy(fixtures.join(&name), dir.join(&name)).unwrap();
-    }
-    // Copies of t-shirt 1: cropped to 80 % and re-encoded; mirrored and brightened.
-    let original = image::open(fixtures.join("t-shirt-1.jpg")).unwrap();
-    let (w, h) = (original.width(), original.height());
-    original
-        .crop_imm(w / 10, h / 10, w * 8 / 10, h * 8 / 10)
-        .to_rgb8()
-        .save(dir.join("t-shirt-1-cropped.jpg"))
-        .unwrap();
+    // Copies of t-shirt 1: cropped to 80 % and re-encoded (in the catalogue); mirrored and
+    // brightened.
+    let (dir, original) = t_shirt_catalogue(tmp.path());
     original
         .fliph()
         .brighten(30)

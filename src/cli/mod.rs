@@ -508,19 +508,18 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
             }
             // With --copies, each result is checked as dedup checks a pair, with the scoring
             // dedup would use for this index and model.
-            let decision = match copies {
-                true => {
-                    let background = encoder.background()?.cloned().map(Arc::new);
-                    Some(DedupOptions {
-                        threshold: match background {
-                            Some(_) => DEFAULT_VERIFIED_THRESHOLD,
-                            None => DEFAULT_THRESHOLD,
-                        },
-                        background,
-                        ..DedupOptions::default()
-                    })
-                }
-                false => None,
+            let decision = if copies {
+                let background = encoder.background()?.cloned().map(Arc::new);
+                Some(DedupOptions {
+                    threshold: match background {
+                        Some(_) => DEFAULT_VERIFIED_THRESHOLD,
+                        None => DEFAULT_THRESHOLD,
+                    },
+                    background,
+                    ..DedupOptions::default()
+                })
+            } else {
+                None
             };
             let mut results = Vec::new();
             for (path, embedded) in images.iter().zip(vectors) {
