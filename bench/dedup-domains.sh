@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Dedup on folders of distinct pictures that look alike, one folder per domain (portraits,
 # product shots, textures, flowers, drawings, documents, object photos, bursts of one scene;
-# sources in BENCHMARKS.md, "Distinct look-alikes"). Each folder is indexed on its own and
+# sources in docs/studies/dedup.md, "Distinct look-alikes"). Each folder is indexed on its own and
 # deduplicated with the defaults, as a user would; every file that lands in a group was put
 # there by a pair of different pictures (the folders hold no copies). Prints, per domain:
 # files, files grouped, groups, files grouped per 1,000, and the same with

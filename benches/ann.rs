@@ -10,7 +10,8 @@
 #[path = "common/synthetic.rs"]
 mod synthetic;
 
-use lookalike::ann::{dot, Graph};
+use lookalike::index::graph::Graph;
+use lookalike::vector::dot;
 use rayon::prelude::*;
 use std::time::Instant;
 
@@ -33,7 +34,7 @@ fn main() {
     let queries: Vec<Vec<f32>> = (0..QUERIES).map(|_| gen.point(1.0)).collect();
 
     let t = Instant::now();
-    let graph = Graph::build(lookalike::ann::Space::whole(DIM), &items);
+    let graph = Graph::build(lookalike::index::graph::Space::whole(DIM), &items);
     let secs = t.elapsed().as_secs_f64();
     println!(
         "built {points} x {DIM} in {secs:.1} s: {:.0} points/s on {} threads",

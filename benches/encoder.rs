@@ -6,7 +6,7 @@
 //! ```
 //! Prints milliseconds per batch and images per second for several batch sizes.
 
-use lookalike::decode::PreparedImage;
+use lookalike::ingest::decode::PreparedImage;
 use lookalike::Encoder;
 use std::time::Instant;
 

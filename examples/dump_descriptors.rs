@@ -9,7 +9,7 @@
 //! f32, unit rows in list order (a row of zeros for an image that could not be described),
 //! and its dimension is printed on stdout.
 
-use lookalike::decode::{prepare_files, DecodeOptions};
+use lookalike::ingest::decode::{prepare_files, DecodeOptions};
 use lookalike::model::Encoder;
 use std::io::Write;
 use std::path::PathBuf;

@@ -13,8 +13,8 @@
 #[path = "../benches/common/synthetic.rs"]
 mod synthetic;
 
-use lookalike::lock::Wait;
-use lookalike::store::{ChangeSet, ContentRecord, FileRecord, Hash};
+use lookalike::index::lock::Wait;
+use lookalike::index::store::{ChangeSet, ContentRecord, FileRecord, Hash};
 use lookalike::{Encoder, Index};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -70,7 +70,7 @@ pub enum Error {
     )]
     Busy {
         path: PathBuf,
-        holder: Option<crate::lock::Holder>,
+        holder: Option<Holder>,
         waited: std::time::Duration,
     },
 
@@ -94,5 +94,27 @@ impl Error {
             what: what.into(),
             detail: detail.to_string(),
         }
+    }
+}
+
+/// The process holding an index, as it recorded itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub command: String,
+    /// Seconds since the Unix epoch.
+    pub started: u64,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let started = std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.started);
+        write!(
+            f,
+            "pid {} (`{}`), running since {}",
+            self.pid,
+            self.command,
+            humantime::format_rfc3339_seconds(started)
+        )
     }
 }

@@ -1,31 +1,34 @@
 //! lookalike: image similarity search and near-duplicate detection.
 //!
-//! Data flow: [`scan`] → [`decode`] → [`model`] (encode) → [`store`] (sled, the source of
-//! truth) → [`ann`] (HNSW graph, derived) → [`index::Index::nearest`] (query) and
-//! [`dedup::find_duplicates`]. [`indexer::update`] runs the pipeline incrementally.
-//! The library never prints; the CLI (in the binary) does. See ARCHITECTURE.md.
+//! The modules are layers, each importing only from the layers above it in this list
+//! (ARCHITECTURE.md; `tests/layers.rs` checks it):
+//!
+//! 1. [`error`], [`problem`], [`progress`], [`vector`]: the vocabulary every layer shares.
+//! 2. [`ingest`]: files to pixels (walking folders, decoding, thumbnails, capture times).
+//! 3. [`model`]: pixels to vectors (encoders, their heads and kernels, the background set).
+//! 4. [`index`]: vectors kept (sled, the source of truth; the HNSW graph and the flat
+//!    vector file, derived), and the incremental indexing pipeline that fills it.
+//! 5. [`dedup`]: duplicate groups, the copy decision, actions, journal and report.
+//! 6. [`eval`]: measuring encoders and decisions.
+//! 7. [`train`]: contrastive training.
+//!
+//! The library never prints; the CLI (in the binary) does.
 
-pub mod actions;
-pub mod ann;
-pub mod background;
-pub mod capture_time;
-pub mod decode;
-pub mod dedup;
 pub mod error;
-pub mod eval;
-pub mod flat;
-pub mod index;
-pub mod indexer;
-pub mod lock;
-pub mod margins;
-pub mod matching;
-pub mod model;
 pub mod problem;
 pub mod progress;
-pub mod report;
-pub mod scan;
-pub mod store;
-pub mod thumbnail;
+pub mod vector;
+
+pub mod ingest;
+
+pub mod model;
+
+pub mod index;
+
+pub mod dedup;
+
+pub mod eval;
+
 pub mod train;
 
 pub use error::{Error, Result};

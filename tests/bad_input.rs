@@ -116,7 +116,7 @@ fn pixel_distance(a: &[u8], b: &[u8]) -> f64 {
 
 #[test]
 fn the_eight_exif_orientations_give_the_same_picture() {
-    use lookalike::decode::{prepare, DecodeOptions};
+    use lookalike::ingest::decode::{prepare, DecodeOptions};
     let tmp = tempfile::tempdir().unwrap();
     let Some(odd) = odd_images(tmp.path()) else {
         return;
@@ -434,7 +434,7 @@ fn a_missing_or_corrupt_model_file_is_a_clear_error() {
 
 #[test]
 fn cmyk_jpeg_and_palette_png_decode_to_the_right_colours() {
-    use lookalike::decode::{prepare, DecodeOptions};
+    use lookalike::ingest::decode::{prepare, DecodeOptions};
     let tmp = tempfile::tempdir().unwrap();
     let base = picture(160, 160);
     let opts = DecodeOptions::new(64);

@@ -231,7 +231,7 @@ fn the_pixel_check_groups_strongly_blurred_copies_that_the_encoder_alone_misses(
     );
     // With the content check (the default), the blurred astronaut is compared with its
     // original blurred alike and still joins it. The blurred coffee cup, a smooth picture
-    // with few corners left, does not: the check's price (BENCHMARKS.md, "Distinct
+    // with few corners left, does not: the check's price (docs/studies/dedup.md, "Distinct
     // look-alikes").
     let v = stdout_json(&run(&index, &["dedup", "--json"]));
     assert_eq!(keepers_and_copies(&v), [astronaut], "{v}");

@@ -2,7 +2,7 @@
 //! independent implementation (tests/fixtures/reference, from the model's distribution).
 
 use candle_core::Tensor;
-use lookalike::decode::PreparedImage;
+use lookalike::ingest::decode::PreparedImage;
 use lookalike::Encoder;
 use std::path::{Path, PathBuf};
 

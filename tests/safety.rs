@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use image::{Rgb, RgbImage};
-use lookalike::lock::{IndexLock, Wait};
+use lookalike::index::lock::{IndexLock, Wait};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -94,7 +94,7 @@ fn ctrl_c_keeps_the_committed_batches_exits_130_and_the_next_run_finishes() {
     // Interrupt once the first batches are committed: the index lock names the process as
     // soon as the index is open; give the encoder a moment after that.
     let start = Instant::now();
-    while lookalike::lock::holder_of(&index).is_none() {
+    while lookalike::index::lock::holder_of(&index).is_none() {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "index never opened"

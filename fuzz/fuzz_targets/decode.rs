@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lookalike::decode::{self, DecodeOptions};
+use lookalike::ingest::decode::{self, DecodeOptions};
 
 fuzz_target!(|data: &[u8]| {
     let opts = DecodeOptions {

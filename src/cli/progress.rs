@@ -1,7 +1,7 @@
 //! The progress bar of `index` (indicatif), and keeping contained decoder panics quiet.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use lookalike::decode::DECODE_THREAD_PREFIX;
+use lookalike::ingest::decode::DECODE_THREAD_PREFIX;
 use lookalike::progress::Progress;
 use lookalike::SkipReason;
 use std::io::IsTerminal;

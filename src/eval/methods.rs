@@ -2,10 +2,10 @@
 //! imagededup compute (via the `image_hasher` crate, 64-bit, score `1 - hamming / 64`), and a
 //! raw-pixel baseline (16x16 grey thumbnail, mean removed, cosine).
 
-use crate::decode::PreparedImage;
 use crate::error::Result;
+use crate::ingest::decode::PreparedImage;
+use crate::ingest::thumbnail::{verified, Pattern, Thumbnail};
 use crate::model::{Encoder, Task};
-use crate::thumbnail::{verified, Pattern, Thumbnail};
 use image::{DynamicImage, RgbImage};
 use image_hasher::{HashAlg, HasherConfig};
 
@@ -16,10 +16,10 @@ pub enum Method {
     /// The neural encoder (cosine of embeddings).
     Encoder,
     /// The neural encoder, normalised similarity against the model's background set
-    /// (see [`crate::background`]).
+    /// (see [`crate::model::background`]).
     #[serde(rename = "encoder-norm")]
     EncoderNormalised,
-    /// The normalised similarity plus the pixel check's bonus (see [`crate::thumbnail`]):
+    /// The normalised similarity plus the pixel check's bonus (see [`crate::ingest::thumbnail`]):
     /// how `dedup` scores pairs.
     EncoderVerified,
     /// Average hash (aHash).
@@ -126,7 +126,7 @@ pub enum Descriptor {
     /// A unit vector and its background level, compared by normalised similarity.
     Normalised(Vec<f32>, f32),
     /// A unit vector, its background level and its thumbnail's pattern, compared by
-    /// [`crate::thumbnail::verified`].
+    /// [`crate::ingest::thumbnail::verified`].
     Verified(Vec<f32>, f32, Box<Pattern>),
 }
 
@@ -135,13 +135,13 @@ impl Descriptor {
     /// [-2, 2.3] (verified).
     pub fn similarity(&self, other: &Descriptor) -> f32 {
         match (self, other) {
-            (Descriptor::Vector(a), Descriptor::Vector(b)) => crate::ann::dot(a, b),
+            (Descriptor::Vector(a), Descriptor::Vector(b)) => crate::vector::dot(a, b),
             (Descriptor::Hash(a), Descriptor::Hash(b)) => 1.0 - (a ^ b).count_ones() as f32 / 64.0,
             (Descriptor::Normalised(a, la), Descriptor::Normalised(b, lb)) => {
-                crate::background::normalised(crate::ann::dot(a, b), *la, *lb)
+                crate::model::background::normalised(crate::vector::dot(a, b), *la, *lb)
             }
             (Descriptor::Verified(a, la, ta), Descriptor::Verified(b, lb, tb)) => verified(
-                crate::background::normalised(crate::ann::dot(a, b), *la, *lb),
+                crate::model::background::normalised(crate::vector::dot(a, b), *la, *lb),
                 ta.similarity(tb),
             ),
             _ => f32::NAN,
@@ -172,7 +172,7 @@ fn raw_pixels(img: &RgbImage) -> Vec<f32> {
     let mean = v.iter().sum::<f32>() / v.len() as f32;
     let centred: Vec<f32> = v.iter().map(|x| x - mean).collect();
     // A flat image has no structure: any unit vector will do, it matches nothing in particular.
-    crate::model::normalised(centred).unwrap_or_else(|| {
+    crate::vector::normalised(centred).unwrap_or_else(|| {
         let mut u = vec![0.0; 256];
         u[0] = 1.0;
         u

@@ -198,7 +198,7 @@ mod tests {
     use super::*;
 
     fn v(x: f32, y: f32) -> Descriptor {
-        Descriptor::Vector(crate::model::normalised(vec![x, y]).unwrap())
+        Descriptor::Vector(crate::vector::normalised(vec![x, y]).unwrap())
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Copy-style training (hard negatives, strong edits) makes a better copy detector and a
 //! worse semantic neighbour: on Imagenette val precision@10 falls from 0.88 to 0.80 while the
-//! copy µAP rises (BENCHMARKS.md, "Two heads"). Two models trained from the same initial
+//! copy µAP rises (docs/studies/quality.md, "Two heads"). Two models trained from the same initial
 //! weights with the same frozen blocks compute the same features up to their first trained
 //! block; a two-head file keeps those blocks once and the rest of each model beside each
 //! other:
@@ -18,10 +18,10 @@
 //! vector ([`super::Head`]).
 
 use super::efficientnet::BLOCKS;
+use super::HEAD_PROJECTION;
 use super::{save_safetensors, Encoder, ARCH_LITE0_DESCRIPTOR};
-use crate::background::TENSOR as BACKGROUND;
 use crate::error::{Error, Result};
-use crate::train::net::HEAD_PROJECTION;
+use crate::model::background::TENSOR as BACKGROUND;
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
@@ -201,7 +201,7 @@ pub fn combine(query: &Path, copy: &Path, name: &str, out: &Path) -> Result<Comb
         ("dim".into(), (query_dim + copy_dim).to_string()),
         ("query_dim".into(), query_dim.to_string()),
         ("copy_dim".into(), copy_dim.to_string()),
-        ("date".into(), crate::train::now_rfc3339()),
+        ("date".into(), crate::model::now_rfc3339()),
     ];
     for key in ["input_size", "gem_p", "license", "storage"] {
         if let Some(v) = q.meta.get(key) {
@@ -236,7 +236,7 @@ pub fn combine(query: &Path, copy: &Path, name: &str, out: &Path) -> Result<Comb
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::PreparedImage;
+    use crate::ingest::decode::PreparedImage;
     use crate::model::{Task, IMAGENET_MODEL};
 
     /// A trained-descriptor file from the ImageNet weights: a seeded projection to `dim`, and
@@ -324,7 +324,7 @@ mod tests {
         let (hq, hc) = (info.head(Task::Query), info.head(Task::Copy));
         for ((g, wq), wc) in got.iter().zip(&want_q).zip(&want_c) {
             let g = g.as_ref().unwrap();
-            assert!((crate::ann::dot(g, g) - 1.0).abs() < 1e-5);
+            assert!((crate::vector::dot(g, g) - 1.0).abs() < 1e-5);
             for (head, want) in [(hq, wq), (hc, wc)] {
                 let unit = head.unit(g);
                 let diff = unit
@@ -337,7 +337,7 @@ mod tests {
         }
         let (a, b) = (got[0].as_ref().unwrap(), got[1].as_ref().unwrap());
         let cos = |w: &Option<Vec<f32>>, v: &Option<Vec<f32>>| {
-            crate::ann::dot(w.as_ref().unwrap(), v.as_ref().unwrap())
+            crate::vector::dot(w.as_ref().unwrap(), v.as_ref().unwrap())
         };
         assert!((hq.similarity(a, b) - cos(&want_q[0], &want_q[1])).abs() < 1e-4);
         assert!((hc.similarity(a, b) - cos(&want_c[0], &want_c[1])).abs() < 1e-4);

@@ -11,9 +11,7 @@
 
 use gemm::Parallelism;
 
-/// Channels handled together by the depthwise and dense kernels: accumulators stay in
-/// registers across all taps of one output pixel.
-const LANES: usize = 16;
+use crate::vector::{madd, LANES};
 
 /// `out[p][o] = bias[o] + sum_i input[p][i] * weight[i][o]` for `pixels` rows, then ReLU6 if
 /// asked. `weight` is `(cin, cout)` row-major; `out` must hold `pixels * cout` values.
@@ -66,44 +64,6 @@ pub fn pointwise(
     if relu6 {
         relu6_in_place(out);
     }
-}
-
-/// Dot product, vectorised (AVX2 + FMA when the CPU has them).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "dot of vectors of different lengths");
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { dot_avx2_fma(a, b) };
-    }
-    dot_impl::<false>(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_avx2_fma(a: &[f32], b: &[f32]) -> f32 {
-    dot_impl::<true>(a, b)
-}
-
-#[inline(always)]
-fn dot_impl<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
-    // Independent accumulators: the additions do not wait for each other.
-    let mut acc = [0f32; LANES];
-    let chunks = a.len() / LANES * LANES;
-    for (ca, cb) in a[..chunks]
-        .chunks_exact(LANES)
-        .zip(b[..chunks].chunks_exact(LANES))
-    {
-        for i in 0..LANES {
-            acc[i] = madd::<FMA>(ca[i], cb[i], acc[i]);
-        }
-    }
-    let tail: f32 = a[chunks..]
-        .iter()
-        .zip(&b[chunks..])
-        .map(|(x, y)| x * y)
-        .sum();
-    acc.iter().sum::<f32>() + tail
 }
 
 /// Clamps every value to `[0, 6]`.
@@ -219,16 +179,6 @@ impl Depthwise {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn depthwise_avx2_fma(dw: &Depthwise, input: &[f32], shape: Hwc, out: &mut [f32]) {
     depthwise_impl::<true>(dw, input, shape, out)
-}
-
-/// `a * b + c`, fused when `FMA` (only where the CPU has it: otherwise a library call).
-#[inline(always)]
-fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
 }
 
 /// Input rows (or columns) an output row reads: taps `lo..hi` of the kernel, input index of
@@ -564,16 +514,6 @@ mod tests {
                 );
                 assert!(max_diff(&got, &want) < 1e-4, "pointwise");
             }
-        }
-    }
-
-    #[test]
-    fn dot_matches_the_plain_sum_at_every_length() {
-        for len in [0, 1, 7, 16, 17, 256, 1283] {
-            let a: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..len).map(|i| (i as f32 * 0.11).cos()).collect();
-            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            assert!((dot(&a, &b) as f64 - want).abs() < 1e-3, "len {len}");
         }
     }
 

@@ -1,20 +1,35 @@
-//! Encoders: loading weights (embedded or from a safetensors file), their identity, and turning
-//! prepared images into L2-normalised embeddings.
+//! Encoders: pixels to vectors.
+//!
+//! Owns loading weights (embedded or from a safetensors file) and their identity
+//! ([`ModelInfo`]), embedding prepared images ([`Encoder::embed`]: L2-normalised, a two-head
+//! model's two descriptors side by side, see [`Head`]), the networks ([`efficientnet`],
+//! [`small_cnn`]) and their kernels ([`kernels`], [`ops`]), two-head models ([`heads`]), the
+//! background set a model carries ([`background`]), and describing image sets in bounded
+//! chunks ([`describe`]).
 //!
 //! The default encoder is compiled into the binary from `models/`; replacing it is the one
 //! line that names [`DEFAULT_MODEL_FILE`]'s bytes. Every safetensors file written by lookalike
 //! carries its description in the safetensors metadata (`lookalike.*` keys); plain PyTorch
 //! conversions without it are recognised by their tensor names.
+//!
+//! Invariants: a model's identity is its name and the BLAKE3 of its file (the background set
+//! included); nothing here opens an index or prints.
+//!
+//! Entry points: [`Encoder::default_model`], [`Encoder::from_file`], [`Encoder::embed`],
+//! [`Encoder::background`], [`describe::describe_files`].
 
+pub mod background;
+pub mod describe;
 pub mod efficientnet;
 pub mod heads;
 pub mod kernels;
 pub mod ops;
 pub mod small_cnn;
 
-use crate::background::Background;
-use crate::decode::PreparedImage;
 use crate::error::{Error, Result};
+use crate::ingest::decode::PreparedImage;
+use crate::model::background::Background;
+use crate::vector::normalised;
 use candle_core::{Device, Tensor};
 use efficientnet::{Branch, EfficientNetLite0};
 use kernels::Pooling;
@@ -99,7 +114,7 @@ impl Head {
 
     /// The head's cosine similarity of two stored vectors.
     pub fn similarity(&self, a: &[f32], b: &[f32]) -> f32 {
-        kernels::dot(self.part(a), self.part(b)) * self.scale
+        crate::vector::dot(self.part(a), self.part(b)) * self.scale
     }
 
     /// The head's unit descriptor within a stored vector (borrowed when it is the vector).
@@ -188,6 +203,8 @@ pub struct Encoder {
     background: std::sync::OnceLock<std::result::Result<Background, String>>,
 }
 
+/// Name of the descriptor projection `(dim, 1280)`.
+pub const HEAD_PROJECTION: &str = "descriptor.projection.weight";
 const ARCH_EFFICIENTNET_LITE0: &str = "efficientnet-lite0";
 /// EfficientNet-Lite0 with a GeM + linear descriptor head (written by `lookalike train`).
 pub const ARCH_LITE0_DESCRIPTOR: &str = "efficientnet-lite0-gem";
@@ -233,7 +250,7 @@ impl Encoder {
             }
         };
         let mut copy_dim = 0;
-        let background_tensor = weights.get(crate::background::TENSOR).cloned();
+        let background_tensor = weights.get(crate::model::background::TENSOR).cloned();
         let arch = get("arch").unwrap_or_else(|| {
             if weights.contains_key("_blocks.0._depthwise_conv.weight") {
                 ARCH_EFFICIENTNET_LITE0.to_string()
@@ -247,7 +264,7 @@ impl Encoder {
                 efficientnet::FEATURE_DIM,
             ),
             ARCH_LITE0_DESCRIPTOR => {
-                let projection = projection_t(&weights, crate::train::net::HEAD_PROJECTION)?;
+                let projection = projection_t(&weights, HEAD_PROJECTION)?;
                 let dim = projection.dim(1)?;
                 (
                     Network::Lite0Descriptor {
@@ -267,14 +284,10 @@ impl Encoder {
                             format!("`{META_PREFIX}{}` is missing", heads::META_BRANCH_START),
                         )
                     })?;
-                let query = projection_t(&weights, crate::train::net::HEAD_PROJECTION)?;
+                let query = projection_t(&weights, HEAD_PROJECTION)?;
                 let copy = projection_t(
                     &weights,
-                    &format!(
-                        "{}{}",
-                        heads::COPY_PREFIX,
-                        crate::train::net::HEAD_PROJECTION
-                    ),
+                    &format!("{}{}", heads::COPY_PREFIX, HEAD_PROJECTION),
                 )?;
                 let dims = (query.dim(1)?, copy.dim(1)?);
                 copy_dim = dims.1;
@@ -345,7 +358,7 @@ impl Encoder {
                         "background",
                         format!(
                             "`{}` has shape {other:?}, not (count, {background_dim})",
-                            crate::background::TENSOR
+                            crate::model::background::TENSOR
                         ),
                     ))
                 }
@@ -368,7 +381,7 @@ impl Encoder {
         self.background_tensor.is_some() || self.background.get().is_some()
     }
 
-    /// The background set (see [`crate::background`]), if the model carries one.
+    /// The background set (see [`crate::model::background`]), if the model carries one.
     pub fn background(&self) -> Result<Option<&Background>> {
         let Some(t) = &self.background_tensor else {
             return Ok(self.background.get().and_then(|b| b.as_ref().ok()));
@@ -480,6 +493,11 @@ impl Encoder {
     }
 }
 
+/// The current time (UTC, RFC 3339), for model metadata.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
 /// lookalike's own metadata of safetensors bytes: the `lookalike.` keys, prefix removed.
 pub fn own_metadata(bytes: &[u8]) -> Result<HashMap<String, String>> {
     let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
@@ -514,19 +532,6 @@ fn projection_t(weights: &HashMap<String, Tensor>, name: &str) -> Result<Tensor>
         .contiguous()?)
 }
 
-/// Scales `v` to unit length; `None` if it has a non-finite value or (near) zero length.
-pub fn normalised(mut v: Vec<f32>) -> Option<Vec<f32>> {
-    if v.iter().any(|x| !x.is_finite()) {
-        return None;
-    }
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if !norm.is_finite() || norm < 1e-12 {
-        return None;
-    }
-    v.iter_mut().for_each(|x| *x /= norm);
-    Some(v)
-}
-
 /// Writes tensors as safetensors with lookalike's metadata (`lookalike.` is prefixed to each key).
 pub fn save_safetensors(
     tensors: &HashMap<String, Tensor>,
@@ -552,15 +557,6 @@ pub fn save_safetensors(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalised_rejects_nan_and_zero() {
-        assert!(normalised(vec![0.0, 0.0]).is_none());
-        assert!(normalised(vec![f32::NAN, 1.0]).is_none());
-        assert!(normalised(vec![f32::INFINITY, 1.0]).is_none());
-        let v = normalised(vec![3.0, 4.0]).unwrap();
-        assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
-    }
 
     #[test]
     fn garbage_is_not_a_model() {

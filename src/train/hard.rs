@@ -9,7 +9,7 @@
 //! are likely copies of each other, which must not be pushed apart.
 
 use crate::error::{Error, Result};
-use crate::eval::encoder_vectors;
+use crate::model::describe::describe_files;
 use crate::model::Encoder;
 use crate::progress::Progress;
 use candle_core::{Device, Tensor};
@@ -131,7 +131,7 @@ pub fn mine(
 ) -> Result<(Neighbours, MiningSummary)> {
     let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
     // Photos the copy descriptor confuses are the negatives copy training needs.
-    let vectors = encoder_vectors(
+    let vectors = describe_files(
         &paths,
         encoder,
         crate::model::Task::Copy,

@@ -1,5 +1,13 @@
 //! Contrastive training of encoders on unlabelled photos: two augmented views of each photo
 //! are a positive pair, the other photos of the batch are negatives.
+//!
+//! Owns the views ([`augment`]), the losses ([`loss`]: NT-Xent, KoLeo, similarity
+//! distillation), the trainable network ([`net`]), the optimiser and schedule ([`optim`]),
+//! hard-negative batches ([`hard`]) and the loop with its checkpoints and export
+//! ([`trainer`]). Invariant: a run is resumable exactly (batches are drawn from the seed and
+//! the step) and the exported model is read by [`crate::model::Encoder`] like any other.
+//!
+//! Entry point: [`trainer::train`].
 
 pub mod augment;
 pub mod hard;
@@ -7,8 +15,3 @@ pub mod loss;
 pub mod net;
 pub mod optim;
 pub mod trainer;
-
-/// The current time (UTC, RFC 3339), for model metadata.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}

@@ -39,8 +39,7 @@ const STEM_CHANNELS: usize = 32;
 const HEAD_CHANNELS: usize = 1280;
 /// Images per pass through the frozen blocks.
 const PREFIX_CHUNK: usize = 4;
-/// Name of the descriptor projection `(dim, 1280)`.
-pub const HEAD_PROJECTION: &str = "descriptor.projection.weight";
+pub use crate::model::HEAD_PROJECTION;
 
 fn bn(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
     candle_nn::batch_norm(
@@ -402,7 +401,7 @@ pub fn preload(
     let mut n = 0;
     for (name, t) in tensors {
         if name.ends_with("num_batches_tracked")
-            || name == crate::background::TENSOR
+            || name == crate::model::background::TENSOR
             || skip_prefixes.iter().any(|p| name.starts_with(p))
         {
             continue;
@@ -467,7 +466,7 @@ mod tests {
         assert_eq!(enc.info().dim, 32);
         let got: Vec<Vec<f32>> = enc.features(&x).unwrap().to_vec2().unwrap();
         for (g, w) in got.iter().zip(&want) {
-            let g = crate::model::normalised(g.clone()).unwrap();
+            let g = crate::vector::normalised(g.clone()).unwrap();
             let diff = g
                 .iter()
                 .zip(w)

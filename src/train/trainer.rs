@@ -8,10 +8,10 @@ use super::hard;
 use super::loss::{koleo, nt_xent, similarity_distillation};
 use super::net::{preload, TrainNet};
 use super::optim::{learning_rate, AdamW};
-use crate::decode::{self, DecodeOptions};
 use crate::error::{Error, Result};
 use crate::eval::methods::Method;
 use crate::eval::retrieval::{self, Labelled};
+use crate::ingest::decode::{self, DecodeOptions};
 use crate::model::{save_safetensors, Encoder, ARCH_LITE0_DESCRIPTOR, IMAGENET_MODEL};
 use crate::progress::NoProgress;
 use crate::progress::Progress;
@@ -343,7 +343,7 @@ pub fn train(
             ("recipe", recipe.clone()),
             ("data", format!("{} images", files.len())),
             ("steps", steps.to_string()),
-            ("date", crate::train::now_rfc3339()),
+            ("date", crate::model::now_rfc3339()),
         ];
         if opts.arch == ARCH_LITE0_DESCRIPTOR {
             meta.push((

@@ -3,10 +3,11 @@
 //! Owns format sniffing (by content, not by extension), bounded-memory decoding (the pixel
 //! count is checked from the header before anything large is allocated), EXIF orientation,
 //! alpha compositing on a fixed background, and resizing (solid margins left out, see
-//! [`crate::margins`]). JPEGs are decoded with DCT scaling
+//! [`crate::ingest::margins`]). JPEGs are decoded with DCT scaling
 //! (at 1/2, 1/4 or 1/8 of their size when the target is much smaller). A decoder panic is
 //! contained and becomes a [`SkipReason`].
 
+pub use super::format::{has_image_extension, is_raw_extension, sniff, Sniffed, SNIFF_LEN};
 use crate::problem::SkipReason;
 use fast_image_resize as fr;
 use image::metadata::Orientation;
@@ -26,7 +27,7 @@ pub struct DecodeOptions {
     /// Images with more pixels are refused before decoding.
     pub max_pixels: u64,
     /// Leave solid margins (padding, letterboxing) out of the prepared square
-    /// ([`crate::margins`]).
+    /// ([`crate::ingest::margins`]).
     pub trim_margins: bool,
 }
 
@@ -50,81 +51,6 @@ pub struct PreparedImage {
     pub width: u32,
     /// Upright height of the original image.
     pub height: u32,
-}
-
-/// What a file's first bytes say it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sniffed {
-    /// A format this build decodes.
-    Decodable(ImageFormat),
-    /// An image format this build cannot decode (named).
-    Unsupported(&'static str),
-    /// Not an image format we know.
-    Unknown,
-}
-
-/// Bytes needed by [`sniff`].
-pub const SNIFF_LEN: usize = 32;
-
-/// Recognises an image by its magic bytes.
-pub fn sniff(header: &[u8]) -> Sniffed {
-    if header.len() >= 12 && &header[4..8] == b"ftyp" {
-        return match &header[8..12] {
-            b"avif" | b"avis" => Sniffed::Unsupported("AVIF"),
-            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
-                Sniffed::Unsupported("HEIF/HEIC")
-            }
-            _ => Sniffed::Unknown,
-        };
-    }
-    match image::guess_format(header) {
-        Ok(
-            f @ (ImageFormat::Jpeg
-            | ImageFormat::Png
-            | ImageFormat::WebP
-            | ImageFormat::Gif
-            | ImageFormat::Bmp
-            | ImageFormat::Tiff),
-        ) => Sniffed::Decodable(f),
-        Ok(ImageFormat::Avif) => Sniffed::Unsupported("AVIF"),
-        Ok(ImageFormat::Ico) => Sniffed::Unsupported("ICO"),
-        Ok(ImageFormat::OpenExr) => Sniffed::Unsupported("OpenEXR"),
-        Ok(ImageFormat::Hdr) => Sniffed::Unsupported("Radiance HDR"),
-        Ok(ImageFormat::Pnm) => Sniffed::Unsupported("PNM"),
-        Ok(ImageFormat::Qoi) => Sniffed::Unsupported("QOI"),
-        Ok(ImageFormat::Dds) => Sniffed::Unsupported("DDS"),
-        Ok(_) => Sniffed::Unsupported("this image format"),
-        Err(_) => Sniffed::Unknown,
-    }
-}
-
-/// Lower-case file extensions that name image formats (decodable or not). A file whose
-/// content is not an image is reported only if its extension claims it is one.
-pub const IMAGE_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "jfif", "png", "apng", "webp", "gif", "bmp", "dib", "tif", "tiff",
-    "heic", "heif", "avif", "ico", "cr2", "cr3", "nef", "arw", "dng", "raf", "orf", "rw2", "pef",
-    "srw",
-];
-
-/// Camera RAW extensions: many are TIFF inside, but their pixels are sensor data.
-const RAW_EXTENSIONS: &[&str] = &[
-    "cr2", "cr3", "nef", "arw", "dng", "raf", "orf", "rw2", "pef", "srw",
-];
-
-fn extension_of(path: &Path) -> Option<String> {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-}
-
-/// Whether the file name claims to be an image.
-pub fn has_image_extension(path: &Path) -> bool {
-    extension_of(path).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
-}
-
-/// Whether the file name says camera RAW.
-pub fn is_raw_extension(path: &Path) -> bool {
-    extension_of(path).is_some_and(|e| RAW_EXTENSIONS.contains(&e.as_str()))
 }
 
 /// Decodes and prepares an image held in memory. Never panics.
@@ -405,7 +331,7 @@ fn resize_square(
     opts: &DecodeOptions,
 ) -> Result<RgbImage, SkipReason> {
     if opts.trim_margins {
-        let r = crate::margins::content(rgb, width, height);
+        let r = crate::ingest::margins::content(rgb, width, height);
         if (r.width, r.height) != (width, height) {
             // A copy of the content, not a crop box: the resizer's filter would reach into
             // the margin at the edges.

@@ -1,12 +1,30 @@
-//! The index as a whole: the sled store plus the HNSW graph and flat vector file derived
-//! from it, the model check, and nearest-neighbour lookup that maps ids back to live files.
+//! The index: what lookalike keeps about a collection, and the pipeline that fills it.
+//!
+//! Owns the sled store ([`store`], `db`: the source of truth), the HNSW graph ([`graph`])
+//! and the flat vector file ([`flat`]) derived from it, the one-process lock ([`lock`]), and
+//! the incremental indexing pipeline ([`pipeline`]).
+//!
+//! Invariants: sled is the source of truth and the graph and `vectors.flat` are derived
+//! (rebuilt whenever their manifest or header does not name the current generation); every
+//! commit is one atomic batch; an index belongs to one model; one process at a time.
+//!
+//! Entry points: [`Index::open`], [`Index::open_or_create`], [`pipeline::update`],
+//! [`Index::nearest`], [`Index::neighbourhood`] (dedup's self-join), [`Index::compact`],
+//! [`Index::verify`], [`Index::stats`].
 
-use crate::ann::{Graph, SnapshotProblem, Space};
+mod db;
+pub mod flat;
+pub mod graph;
+pub mod lock;
+pub mod pipeline;
+pub mod store;
+
 use crate::error::{Error, Result};
-use crate::flat::FlatVectors;
-use crate::lock::{IndexLock, Wait};
+use crate::index::flat::FlatVectors;
+use crate::index::graph::{Graph, SnapshotProblem, Space};
+use crate::index::lock::{IndexLock, Wait};
+use crate::index::store::{ChangeSet, Hash, Meta, Store};
 use crate::model::{ModelInfo, Task};
-use crate::store::{ChangeSet, Hash, Meta, Store};
 use std::path::{Path, PathBuf};
 
 /// Default folder of the index, relative to the working directory.
@@ -20,7 +38,7 @@ pub struct Neighbor {
     pub similarity: f32,
 }
 
-/// An open index. Only one process can hold it at a time ([`crate::lock`]).
+/// An open index. Only one process can hold it at a time ([`crate::index::lock`]).
 pub struct Index {
     dir: PathBuf,
     _lock: IndexLock,
@@ -88,7 +106,12 @@ impl Index {
             path: dir.to_path_buf(),
             detail: "the database has no metadata".into(),
         })?;
-        Ok(Index {
+        Ok(Index::opened(dir, lock, store, meta))
+    }
+
+    /// An index just opened: nothing loaded beside the store.
+    fn opened(dir: &Path, lock: IndexLock, store: Store, meta: Meta) -> Index {
+        Index {
             dir: dir.to_path_buf(),
             _lock: lock,
             store,
@@ -96,7 +119,7 @@ impl Index {
             graph: None,
             flat: None,
             rebuilt_because: None,
-        })
+        }
     }
 
     /// Opens the index for writing with `model`, creating it if needed. An index built with
@@ -109,15 +132,7 @@ impl Index {
             Some(m) => m,
             None => store.init(model)?,
         };
-        let index = Index {
-            dir: dir.to_path_buf(),
-            _lock: lock,
-            store,
-            meta,
-            graph: None,
-            flat: None,
-            rebuilt_because: None,
-        };
+        let index = Index::opened(dir, lock, store, meta);
         index.check_model(model)?;
         Ok(index)
     }
@@ -338,7 +353,7 @@ impl Index {
             self.flat = FlatVectors::open(&dir, generation, dim);
         }
         self.flat.as_ref().ok_or_else(|| Error::Corrupt {
-            path: crate::flat::path(&dir),
+            path: crate::index::flat::path(&dir),
             detail: "the flat vector file was written but does not read back".into(),
         })
     }

@@ -7,10 +7,10 @@
 //!
 //! Copy detection scores a pair by [`verified`]: the encoder's normalised similarity plus a
 //! bonus for thumbnails that agree beyond [`BONUS_FROM`]. Measured on the `eval copies`
-//! set-up (BENCHMARKS.md, "The pixel check"); the constants were chosen on a second set of
+//! set-up (docs/studies/quality.md, "The pixel check"); the constants were chosen on a second set of
 //! copies (seed 2), not on the one reported.
 
-use crate::decode::PreparedImage;
+use crate::ingest::decode::PreparedImage;
 
 /// Side of the thumbnail in pixels.
 pub const SIDE: usize = 16;

@@ -1,5 +1,5 @@
 //! Solid margins: padding, letterboxing and frames of one flat colour, found so that
-//! [`crate::decode`] can leave them out before the picture is resized for the encoder.
+//! [`crate::ingest::decode`] can leave them out before the picture is resized for the encoder.
 //!
 //! A copy posted with white padding (a square "no crop" post of a 3:2 photo), a video still
 //! letterboxed in black, or a photo framed for printing shows the same picture as the original

@@ -7,14 +7,14 @@
 //! flushed before the next. Files that vanished are dropped at the end, and contents no file
 //! holds any more are deleted.
 
-use crate::decode::{self, DecodeOptions, PreparedImage, Sniffed};
 use crate::error::Result;
+use crate::index::store::{ChangeSet, ContentRecord, FileRecord, Hash};
 use crate::index::Index;
+use crate::ingest::decode::{self, DecodeOptions, PreparedImage, Sniffed};
+use crate::ingest::scan::{self, FoundFile, ScanOptions};
 use crate::model::Encoder;
 use crate::problem::SkipReason;
 pub use crate::progress::{NoProgress, Progress};
-use crate::scan::{self, FoundFile, ScanOptions};
-use crate::store::{ChangeSet, ContentRecord, FileRecord, Hash};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -361,7 +361,7 @@ impl Batch {
                 },
             );
             self.changes
-                .put_thumbnail(rec.hash, crate::thumbnail::Thumbnail::of(&img));
+                .put_thumbnail(rec.hash, crate::ingest::thumbnail::Thumbnail::of(&img));
             self.changes.put_file(path, rec);
             added.push((vector, id));
             report.embedded += 1;
@@ -384,7 +384,7 @@ impl Batch {
 /// Reads, sniffs, hashes and (if its content is new) decodes one file.
 fn read_one(
     w: &Work,
-    store: &crate::store::Store,
+    store: &crate::index::store::Store,
     claimed: &Mutex<HashSet<Hash>>,
     opts: &DecodeOptions,
 ) -> Outcome {
@@ -474,8 +474,8 @@ fn read_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::store::Store;
     use crate::model::ModelInfo;
-    use crate::store::Store;
 
     fn store(dir: &Path) -> Store {
         let store = Store::open(dir).unwrap();

@@ -13,24 +13,18 @@
 //!
 //! Identical files share one content record and one vector. See `index/README.md`.
 
+pub use super::db::DB_DIR;
+#[cfg(test)]
+use super::db::REWRITE_DIR;
+use super::db::{open_db, recover_rewrite, OLD_DIR};
 use crate::error::{Error, Result};
+use crate::ingest::thumbnail::Thumbnail;
 use crate::model::ModelInfo;
-use crate::thumbnail::Thumbnail;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Version of the on-disk layout; bumped on incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
-/// Name of the sled database inside the index folder.
-pub const DB_DIR: &str = "db";
-/// Where [`Store::rewrite`] builds the compact copy, and where the old database waits while
-/// the copy is renamed into place.
-const REWRITE_DIR: &str = "db.rewrite";
-const OLD_DIR: &str = "db.old";
-/// sled's page cache (its default is 1 GiB, which a scan of every record at a million images
-/// fills; the records are read in order or one at a time, and the OS caches the files).
-const CACHE_BYTES: u64 = 64 << 20;
-
 /// BLAKE3 of a file's bytes.
 pub type Hash = [u8; 32];
 
@@ -153,50 +147,6 @@ impl ChangeSet {
     }
 }
 
-fn open_db(path: &Path) -> Result<sled::Db> {
-    sled::Config::new()
-        .path(path)
-        .cache_capacity(CACHE_BYTES)
-        .open()
-        .map_err(|source| Error::Storage {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
-fn remove_dir_if_present(path: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
-
-/// Makes renames and new files in `dir` durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
-}
-
-/// Finishes or undoes an interrupted [`Store::rewrite`]. The copy is complete (flushed)
-/// before the old database is renamed away, so: no `db` but a copy → the copy goes in; no
-/// `db` and no copy → the old one comes back; `db` present → leftovers are removed.
-fn recover_rewrite(index_dir: &Path) -> Result<()> {
-    let (db, new, old) = (
-        index_dir.join(DB_DIR),
-        index_dir.join(REWRITE_DIR),
-        index_dir.join(OLD_DIR),
-    );
-    if !db.exists() && old.exists() {
-        let from = if new.exists() { &new } else { &old };
-        std::fs::rename(from, &db).map_err(|e| Error::io(from, e))?;
-        sync_dir(index_dir)?;
-    }
-    remove_dir_if_present(&new)?;
-    remove_dir_if_present(&old)
-}
-
 /// The sled database of one index. Cloning is cheap and shares the database.
 #[derive(Clone)]
 pub struct Store {
@@ -229,49 +179,7 @@ impl Store {
     /// rewrite and 2.88 GB after). Returns the sizes on disk before and after. No other clone
     /// of this store may be in use.
     pub fn rewrite(&mut self) -> Result<(u64, u64)> {
-        let dir = self
-            .path
-            .parent()
-            .expect("the database is inside the index folder");
-        let (new_path, old_path) = (dir.join(REWRITE_DIR), dir.join(OLD_DIR));
-        remove_dir_if_present(&new_path)?;
-        let before = self.db.size_on_disk().map_err(|e| self.storage(e))?;
-        self.db.flush().map_err(|e| self.storage(e))?;
-        let after = {
-            let new = open_db(&new_path)?;
-            // sled's import panics on a storage error instead of returning it.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                new.import(self.db.export())
-            }))
-            .map_err(|_| Error::Corrupt {
-                path: new_path.clone(),
-                detail: "copying the database failed".into(),
-            })?;
-            let storage = |source| Error::Storage {
-                path: new_path.clone(),
-                source,
-            };
-            new.flush().map_err(storage)?;
-            new.size_on_disk().map_err(storage)?
-        };
-        // Close the old database (a temporary one stands in), then swap the folders: a crash
-        // between the two renames is finished by the next open (`recover_rewrite`).
-        self.db = sled::Config::new()
-            .temporary(true)
-            .open()
-            .map_err(|e| self.storage(e))?;
-        let swapped = std::fs::rename(&self.path, &old_path)
-            .map_err(|e| Error::io(&self.path, e))
-            .and_then(|()| {
-                std::fs::rename(&new_path, &self.path).map_err(|e| Error::io(&new_path, e))
-            })
-            .and_then(|()| sync_dir(dir));
-        // Whatever happened, the folders end as the next open would leave them, and this
-        // store serves the database that is then in place.
-        let recovered = recover_rewrite(dir);
-        self.db = open_db(&self.path)?;
-        swapped.and(recovered)?;
-        Ok((before, after))
+        super::db::rewrite(&mut self.db, &self.path)
     }
 
     fn storage(&self, source: sled::Error) -> Error {
@@ -366,7 +274,7 @@ impl Store {
                 self.corrupt(format!(
                     "a thumbnail of {} bytes, not {}",
                     v.len(),
-                    crate::thumbnail::BYTES
+                    crate::ingest::thumbnail::BYTES
                 ))
             }),
             None => Ok(None),
@@ -563,7 +471,7 @@ impl Store {
             let hash: Hash = k[1..]
                 .try_into()
                 .map_err(|_| self.corrupt("thumbnail key is not a 32-byte hash"))?;
-            if v.len() != crate::thumbnail::BYTES {
+            if v.len() != crate::ingest::thumbnail::BYTES {
                 problems.push(format!("a thumbnail of {} bytes", v.len()));
             }
             if self.content(&hash)?.is_none() {
@@ -741,7 +649,7 @@ mod tests {
 
         let mut cs = ChangeSet::default();
         cs.put_content(h1, content(0));
-        let thumb = Thumbnail([7; crate::thumbnail::BYTES]);
+        let thumb = Thumbnail([7; crate::ingest::thumbnail::BYTES]);
         cs.put_thumbnail(h1, thumb.clone());
         cs.put_file("/p/a.jpg".into(), rec(h1));
         cs.put_file("/p/copy.jpg".into(), rec(h1));
@@ -786,7 +694,7 @@ mod tests {
         assert!(store.verify().unwrap().is_empty());
         // A thumbnail without its content is reported.
         let mut cs = ChangeSet::default();
-        cs.put_thumbnail([9; 32], Thumbnail([0; crate::thumbnail::BYTES]));
+        cs.put_thumbnail([9; 32], Thumbnail([0; crate::ingest::thumbnail::BYTES]));
         store.commit(cs).unwrap();
         assert_eq!(
             store.verify().unwrap(),

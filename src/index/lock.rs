@@ -5,7 +5,6 @@
 //! releases the lock when the holder exits, however it exits, so a lock is never stale.
 
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -26,14 +25,7 @@ pub enum Wait {
     Forever,
 }
 
-/// The process holding an index, as it recorded itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    pub pid: u32,
-    pub command: String,
-    /// Seconds since the Unix epoch.
-    pub started: u64,
-}
+pub use crate::error::Holder;
 
 impl Holder {
     fn this_process() -> Holder {
@@ -47,19 +39,6 @@ impl Holder {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         }
-    }
-}
-
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let started = UNIX_EPOCH + Duration::from_secs(self.started);
-        write!(
-            f,
-            "pid {} (`{}`), running since {}",
-            self.pid,
-            self.command,
-            humantime::format_rfc3339_seconds(started)
-        )
     }
 }
 

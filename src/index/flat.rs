@@ -258,13 +258,13 @@ impl FlatVectors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kernels::dot;
+    use crate::vector::dot;
 
     fn points() -> Vec<(u64, Vec<f32>)> {
         (0..50u64)
             .map(|i| {
                 let v: Vec<f32> = (0..8).map(|j| ((i * 7 + j) as f32 * 0.3).sin()).collect();
-                (1000 + i, crate::model::normalised(v).unwrap())
+                (1000 + i, crate::vector::normalised(v).unwrap())
             })
             .collect()
     }

@@ -17,7 +17,7 @@
 //! [`calibrate`]; `dedup` and `eval copies` use it, `query` ranks by plain cosine.
 
 use crate::error::{Error, Result};
-use crate::eval::encoder_vectors;
+use crate::model::describe::describe_files;
 use crate::model::kernels::pointwise;
 use crate::model::{save_safetensors, Encoder, Task};
 use crate::progress::Progress;
@@ -201,7 +201,7 @@ pub fn build(
     }
     // Undecodable photos and unusable embeddings are left out.
     let paths: Vec<&Path> = chosen.iter().map(|p| p.as_path()).collect();
-    let vectors = encoder_vectors(
+    let vectors = describe_files(
         &paths,
         encoder,
         Task::Copy,
@@ -257,7 +257,7 @@ pub fn calibrate(
         .collect();
     meta.push(("background_images".into(), background.len().to_string()));
     meta.push(("background_data".into(), names.join(", ")));
-    meta.push(("background_date".into(), crate::train::now_rfc3339()));
+    meta.push(("background_date".into(), crate::model::now_rfc3339()));
     meta.sort();
     let mut tensors: HashMap<String, Tensor> =
         candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?
@@ -292,7 +292,7 @@ mod tests {
                 (x % 2000) as f32 / 1000.0 - 1.0
             })
             .collect();
-        crate::model::normalised(v).unwrap()
+        crate::vector::normalised(v).unwrap()
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! thumbnails are small, those past the first groups load as they scroll into view,
 //! off-screen groups are not laid out (`content-visibility`), and tiers can be hidden.
 
-use crate::decode::{self, DecodeOptions};
 use crate::dedup::{DedupOptions, Group, Member};
 use crate::error::Result;
+use crate::ingest::decode::{self, DecodeOptions};
 use base64::Engine;
 use image::codecs::jpeg::JpegEncoder;
 use rayon::prelude::*;
@@ -259,7 +259,7 @@ mod tests {
             agreement: None,
         };
         let mut copy = member(false);
-        copy.agreement = Some(crate::matching::Agreement {
+        copy.agreement = Some(crate::dedup::matching::Agreement {
             matches: 60,
             inliers: 42,
             coverage: 0.5,

@@ -7,7 +7,7 @@
 //! unwraps on bad files) but rebuilt instead.
 
 use crate::error::{Error, Result};
-use crate::store::sync_dir;
+use crate::index::db::sync_dir;
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnswio::ReloadOptions;
 use hnsw_rs::prelude::{AnnT, Hnsw, HnswIo};
@@ -40,8 +40,8 @@ const MANIFEST: &str = "graph.manifest.json";
 #[derive(Debug, Default)]
 pub struct DistHeadCosine(std::sync::OnceLock<Head>);
 
-pub use crate::model::kernels::dot;
 use crate::model::Head;
+use crate::vector::dot;
 
 impl DistHeadCosine {
     pub fn new(head: Head) -> Self {
@@ -291,17 +291,17 @@ impl Graph {
         Ok(())
     }
 
-    /// Writes `vectors.flat` (see [`crate::flat`]): every point's id, vector and layer-0
+    /// Writes `vectors.flat` (see [`crate::index::flat`]): every point's id, vector and layer-0
     /// neighbours.
     pub fn write_flat(&self, dir: &Path, generation: u64) -> Result<()> {
         let points = self.points();
-        crate::flat::write(
+        crate::index::flat::write(
             dir,
             generation,
             self.dim,
             FLAT_NEIGHBOURS,
             points.len(),
-            points.iter().map(|p| crate::flat::FlatPoint {
+            points.iter().map(|p| crate::index::flat::FlatPoint {
                 id: p.get_origin_id() as u64,
                 vector: p.get_v(),
                 neighbours: p
@@ -429,13 +429,13 @@ impl Graph {
             .and_then(|_| f.sync_all())
             .map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, &manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
-        crate::flat::restamp(dir, from, to)?;
+        crate::index::flat::restamp(dir, from, to)?;
         sync_dir(dir)
     }
 
     /// Removes the snapshot (and the flat vector file) so that the next open rebuilds the graph.
     pub fn remove_snapshot(dir: &Path) -> Result<()> {
-        crate::flat::remove(dir)?;
+        crate::index::flat::remove(dir)?;
         for name in snapshot_files().into_iter().chain([MANIFEST.to_string()]) {
             let p = dir.join(name);
             match std::fs::remove_file(&p) {
@@ -480,7 +480,7 @@ mod tests {
                 ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5
             })
             .collect();
-        crate::model::normalised(v).unwrap()
+        crate::vector::normalised(v).unwrap()
     }
 
     #[test]

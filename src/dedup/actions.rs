@@ -144,7 +144,7 @@ fn common_folder(paths: &[&Path]) -> PathBuf {
 
 fn unchanged(path: &Path, size: u64, mtime_ns: i64) -> std::result::Result<(), String> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let now = crate::scan::mtime_ns(&meta);
+    let now = crate::ingest::scan::mtime_ns(&meta);
     if !meta.is_file() {
         return Err(format!("{} is no longer a regular file", path.display()));
     }
@@ -405,14 +405,14 @@ mod path_bytes {
     pub fn to_repr(p: &Path) -> impl Serialize {
         match p.to_str() {
             Some(s) => Repr::Text(s.to_string()),
-            None => Repr::Bytes(crate::store::path_bytes(p)),
+            None => Repr::Bytes(crate::index::store::path_bytes(p)),
         }
     }
 
     pub fn from_repr<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
         Ok(match Repr::deserialize(d)? {
             Repr::Text(s) => PathBuf::from(s),
-            Repr::Bytes(b) => crate::store::path_from_bytes(&b),
+            Repr::Bytes(b) => crate::index::store::path_from_bytes(&b),
         })
     }
 
@@ -449,7 +449,7 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
         let meta = std::fs::metadata(path).unwrap();
-        (meta.len(), crate::scan::mtime_ns(&meta))
+        (meta.len(), crate::ingest::scan::mtime_ns(&meta))
     }
 
     fn member(path: &Path, tier: Tier, keeper: bool, reference: bool) -> Member {
@@ -464,7 +464,7 @@ mod tests {
             width: 10,
             height: 10,
             size: meta.len(),
-            mtime_ns: crate::scan::mtime_ns(&meta),
+            mtime_ns: crate::ingest::scan::mtime_ns(&meta),
             agreement: None,
         }
     }

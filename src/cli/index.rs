@@ -1,0 +1,108 @@
+//! `lookalike index`: adds folders to the index (embedding only what is new or changed) and
+//! reports what it did.
+
+use super::output::{path_text, Out};
+use super::{interrupt_flag, progress, Globals, ModelArg};
+use super::{EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL};
+use anyhow::Result;
+use clap::Args;
+use lookalike::index::pipeline::{self, IndexOptions, IndexReport};
+use lookalike::ingest::decode;
+use lookalike::ingest::scan::ScanOptions;
+use lookalike::Index;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// The arguments of `index`.
+#[derive(Args, Debug)]
+pub struct IndexArgs {
+    /// Folders or image files to index
+    #[arg(required = true, value_name = "DIR")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArg,
+    /// Follow symbolic links (loops are detected)
+    #[arg(long)]
+    follow_links: bool,
+    /// New images per commit (each commit is atomic and flushed)
+    #[arg(long, default_value_t = IndexOptions::default().batch_size, value_name = "N")]
+    batch_size: usize,
+    /// Decode threads [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Refuse images with more pixels than this (decompression-bomb guard)
+    #[arg(long, default_value_t = decode::DEFAULT_MAX_PIXELS, value_name = "N")]
+    max_pixels: u64,
+}
+
+/// Indexes the given folders and files; exit status 130 if interrupted, 1 if files were skipped.
+pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
+    let IndexArgs {
+        paths,
+        model,
+        follow_links,
+        batch_size,
+        threads,
+        max_pixels,
+    } = args;
+    let encoder = model.load()?;
+    let mut index = Index::open_or_create(&globals.index, encoder.info(), globals.wait)?;
+    let defaults = IndexOptions::default();
+    let opts = IndexOptions {
+        scan: ScanOptions { follow_links },
+        batch_size,
+        threads: threads.unwrap_or(defaults.threads),
+        max_pixels,
+        interrupt: Some(interrupt_flag(out)),
+    };
+    let bar = progress::Bar::new(out.shows_progress());
+    let report = pipeline::update(&mut index, &encoder, &paths, &opts, &bar)?;
+    bar.finish();
+    out.index_report(&report)?;
+    Ok(if report.interrupted {
+        EXIT_INTERRUPTED
+    } else if report.skipped.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    })
+}
+
+impl Out {
+    pub fn index_report(&self, r: &IndexReport) -> anyhow::Result<()> {
+        if self.json {
+            let mut v = serde_json::to_value(r)?;
+            v["skipped"] = r
+                .skipped
+                .iter()
+                .map(|s| json!({"path": path_text(&s.path), "reason": s.reason, "kind": s.kind}))
+                .collect();
+            return self.emit_json(&v);
+        }
+        let mut s = format!(
+            "{} files in {:.1} s: {} embedded, {} unchanged, {} renamed, {} copies, {} removed, {} skipped",
+            r.scanned,
+            r.elapsed_s,
+            r.embedded,
+            r.unchanged,
+            r.renamed,
+            r.copies,
+            r.removed,
+            r.skipped.len()
+        );
+        if r.ignored > 0 {
+            s.push_str(&format!(", {} non-image files ignored", r.ignored));
+        }
+        if r.embedded > 0 && r.elapsed_s > 0.0 {
+            s.push_str(&format!(
+                " ({:.1} images/s)",
+                r.embedded as f64 / r.elapsed_s
+            ));
+        }
+        s.push('\n');
+        if r.interrupted {
+            s.push_str("interrupted: what was embedded is saved; run the same command to finish\n");
+        }
+        self.emit(&s)
+    }
+}

@@ -1,0 +1,345 @@
+//! The commands that make models: `train` (contrastive training), `calibrate` (a background
+//! set) and `combine` (two models joined into one with a head per task).
+
+use super::output::{path_text, Out};
+use super::progress;
+use super::{EXIT_OK, EXIT_PARTIAL};
+use anyhow::Result;
+use clap::Args;
+use lookalike::eval;
+use lookalike::eval::retrieval::Labelled;
+use lookalike::model::background::{self as bg, CalibrateOptions, CalibrateReport};
+use lookalike::model::heads::CombineReport;
+use lookalike::train::augment::AugmentConfig;
+use lookalike::train::trainer::{self, CheckpointOptions, TrainOptions, TrainReport};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// The arguments of `train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Folders of photos
+    #[arg(required = true, value_name = "DIR")]
+    paths: Vec<PathBuf>,
+    /// Where to write the trained model (safetensors)
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Architecture: efficientnet-lite0-gem (from the ImageNet weights) or small-cnn (from
+    /// scratch)
+    #[arg(long, default_value = lookalike::model::ARCH_LITE0_DESCRIPTOR)]
+    arch: String,
+    /// Labelled folder (one sub-folder per class) of references for a k-NN retrieval
+    /// measurement before training and after every epoch; needs --eval-test
+    #[arg(long, value_name = "DIR", requires = "eval_test")]
+    eval_train: Option<PathBuf>,
+    /// Labelled folder of queries for the per-epoch measurement; needs --eval-train
+    #[arg(long, value_name = "DIR", requires = "eval_train")]
+    eval_test: Option<PathBuf>,
+    /// Initial weights (EfficientNet-Lite0 safetensors; of a two-head model, its query head);
+    /// default: the embedded ImageNet weights
+    #[arg(long, value_name = "FILE")]
+    init: Option<PathBuf>,
+    #[arg(long, default_value_t = TrainOptions::default().epochs)]
+    epochs: usize,
+    /// Images per step (two views each)
+    #[arg(long, default_value_t = TrainOptions::default().batch_size)]
+    batch_size: usize,
+    /// Input side in pixels
+    #[arg(long, default_value_t = TrainOptions::default().input_size)]
+    input_size: usize,
+    /// Descriptor dimension
+    #[arg(long, default_value_t = TrainOptions::default().dim)]
+    dim: usize,
+    #[arg(long, default_value_t = TrainOptions::default().lr)]
+    lr: f64,
+    #[arg(long, default_value_t = TrainOptions::default().warmup_steps)]
+    warmup_steps: usize,
+    #[arg(long, default_value_t = TrainOptions::default().temperature)]
+    temperature: f64,
+    /// Weight of the KoLeo (entropy) regulariser
+    #[arg(long, default_value_t = TrainOptions::default().koleo_weight)]
+    koleo: f64,
+    /// Augmentations: copy (SimCLR views plus copy-style edits: blur, noise, JPEG,
+    /// rotations, overlays, padding, downscaling) or semantic (SimCLR views only)
+    #[arg(long, default_value = "copy", value_parser = ["copy", "semantic"])]
+    augment: String,
+    /// Keep the embeddings of the last N views as extra negatives (helps small batches)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    queue: usize,
+    /// Build batches from groups of N mutually similar photos (found before training by
+    /// the --init encoder, else the ImageNet one), so that distinct photos of one scene
+    /// are negatives of each other; 0: random batches
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    hard_negatives: usize,
+    /// Train only blocks N and later (and the head)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    freeze_blocks: usize,
+    /// Weight of a similarity distillation towards the ImageNet encoder: each view's
+    /// neighbours in the batch stay what the ImageNet descriptors say, so training adds
+    /// to the starting features instead of replacing them; 0: none
+    #[arg(long, default_value_t = 0.0, value_name = "W")]
+    distill: f64,
+    #[arg(long, default_value_t = TrainOptions::default().seed)]
+    seed: u64,
+    /// Checkpoint file [default: OUT with .ckpt.safetensors]
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Minutes between checkpoints
+    #[arg(long, default_value_t = 5.0, value_name = "MIN")]
+    checkpoint_minutes: f64,
+    /// Continue from the checkpoint, if there is one
+    #[arg(long)]
+    resume: bool,
+    /// After training, describe up to N of the training photos as the model's background
+    /// set (see `lookalike calibrate`); 0: none
+    #[arg(long, default_value_t = CalibrateOptions::default().max_images, value_name = "N")]
+    background_images: usize,
+}
+
+/// Trains a model, then describes its background set unless `--background-images 0`.
+pub fn train(args: TrainArgs, out: &Out) -> Result<u8> {
+    let TrainArgs {
+        paths,
+        out: model_out,
+        arch,
+        eval_train,
+        eval_test,
+        init,
+        epochs,
+        batch_size,
+        input_size,
+        dim,
+        lr,
+        warmup_steps,
+        temperature,
+        koleo,
+        augment,
+        queue,
+        hard_negatives,
+        freeze_blocks,
+        distill,
+        seed,
+        checkpoint,
+        checkpoint_minutes,
+        resume,
+        background_images,
+    } = args;
+    let files = eval::image_files_in(&paths)?;
+    let epoch_eval = match (eval_train, eval_test) {
+        (Some(train), Some(test)) => Some(trainer::EpochEval {
+            train: Labelled::from_folder(&train)?,
+            test: Labelled::from_folder(&test)?,
+        }),
+        _ => None,
+    };
+    let opts = TrainOptions {
+        arch,
+        init,
+        input_size,
+        dim,
+        batch_size,
+        epochs,
+        lr,
+        warmup_steps,
+        temperature,
+        koleo_weight: koleo,
+        queue,
+        hard_negatives,
+        freeze_blocks,
+        seed,
+        augment: AugmentConfig::preset(&augment).expect("clap checked the name"),
+        distill,
+        ..TrainOptions::default()
+    };
+    let checkpoint = CheckpointOptions {
+        path: checkpoint.unwrap_or_else(|| model_out.with_extension("ckpt.safetensors")),
+        every: std::time::Duration::from_secs_f64(checkpoint_minutes * 60.0),
+        resume,
+    };
+    let name = model_out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "trained".into());
+    let bar = progress::Bar::new(out.shows_progress());
+    let report = trainer::train(
+        &files,
+        &opts,
+        &checkpoint,
+        &model_out,
+        &name,
+        epoch_eval.as_ref(),
+        &bar,
+    )?;
+    bar.finish();
+    let calibrated = if background_images > 0 {
+        let opts = CalibrateOptions {
+            max_images: background_images,
+            seed,
+        };
+        let bar = progress::Bar::new(out.shows_progress());
+        let report = bg::calibrate(&model_out, &files, &paths, &model_out, &opts, &bar)?;
+        bar.finish();
+        Some(report)
+    } else {
+        None
+    };
+    out.train_report(&report, calibrated.as_ref(), &model_out)?;
+    Ok(EXIT_OK)
+}
+
+/// The arguments of `calibrate`.
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Folders of photos
+    #[arg(required = true, value_name = "DIR")]
+    paths: Vec<PathBuf>,
+    /// The model to calibrate (safetensors)
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Where to write the calibrated model
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// At most this many photos, drawn at random when there are more
+    #[arg(long, default_value_t = CalibrateOptions::default().max_images, value_name = "N")]
+    max_images: usize,
+    #[arg(long, default_value_t = CalibrateOptions::default().seed)]
+    seed: u64,
+}
+
+/// Writes a copy of a model with a background set; exit status 1 if photos were skipped.
+pub fn calibrate(args: CalibrateArgs, out: &Out) -> Result<u8> {
+    let CalibrateArgs {
+        paths,
+        model,
+        out: model_out,
+        max_images,
+        seed,
+    } = args;
+    let files = eval::image_files_in(&paths)?;
+    let opts = CalibrateOptions { max_images, seed };
+    let bar = progress::Bar::new(out.shows_progress());
+    let report = bg::calibrate(&model, &files, &paths, &model_out, &opts, &bar)?;
+    bar.finish();
+    out.calibrate_report(&report, &model_out)?;
+    Ok(if report.skipped > 0 {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    })
+}
+
+/// The arguments of `combine`.
+#[derive(Args, Debug)]
+pub struct CombineArgs {
+    /// Model for query by example (safetensors from `lookalike train`)
+    #[arg(long, value_name = "FILE")]
+    query: PathBuf,
+    /// Model for copy detection (its background set is kept)
+    #[arg(long, value_name = "FILE")]
+    copy: PathBuf,
+    /// Where to write the two-head model
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Name recorded in the model [default: OUT's file stem]
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// Joins a query model and a copy model into one two-head model.
+pub fn combine(args: CombineArgs, out: &Out) -> Result<u8> {
+    let CombineArgs {
+        query,
+        copy,
+        out: model_out,
+        name,
+    } = args;
+    let name = name.unwrap_or_else(|| {
+        model_out
+            .file_stem()
+            .map_or("two-heads".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let report = lookalike::model::heads::combine(&query, &copy, &name, &model_out)?;
+    out.combine_report(&report, &model_out)?;
+    Ok(EXIT_OK)
+}
+
+impl Out {
+    pub fn train_report(
+        &self,
+        r: &TrainReport,
+        background: Option<&CalibrateReport>,
+        model: &Path,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            let mut v = serde_json::to_value(r)?;
+            v["model"] = json!(path_text(model));
+            v["background"] = serde_json::to_value(background)?;
+            return self.emit_json(&v);
+        }
+        let mut text = String::new();
+        if let Some(h) = &r.hard_negatives {
+            text.push_str(&format!(
+                "hard negatives: {} photos with neighbours (median similarity to the nearest {:.3}); {} pairs left out as likely copies\n",
+                h.photos, h.median_nearest_similarity, h.copy_pairs_skipped
+            ));
+        }
+        if !r.epochs.is_empty() {
+            text.push_str("epoch  mean loss  k-NN acc  P@1     P@10\n");
+            for e in &r.epochs {
+                text.push_str(&format!(
+                    "{:>5}  {:>9}  {:.4}    {:.4}  {:.4}\n",
+                    e.epoch,
+                    e.mean_loss.map_or("-".into(), |l| format!("{l:.4}")),
+                    e.knn_accuracy,
+                    e.precision_at_1,
+                    e.precision_at_10
+                ));
+            }
+        }
+        self.emit(&format!(
+            "{text}trained {} steps on {} images (from step {}) in {:.1} s: loss {:.4}, {:.2} images/s; wrote {}\n",
+            r.steps,
+            r.images,
+            r.resumed_from,
+            r.elapsed_s,
+            r.final_loss,
+            r.images_per_s,
+            path_text(model)
+        ))?;
+        match background {
+            Some(b) => self.calibrate_report(b, model),
+            None => Ok(()),
+        }
+    }
+
+    pub fn calibrate_report(&self, r: &CalibrateReport, model: &Path) -> anyhow::Result<()> {
+        if self.json {
+            return self.emit_report_json(r, &path_text(model));
+        }
+        self.emit(&format!(
+            "background set of {} photos ({} found, {} skipped) in {:.1} s; wrote {}\n",
+            r.images,
+            r.found,
+            r.skipped,
+            r.elapsed_s,
+            path_text(model)
+        ))
+    }
+
+    pub fn combine_report(&self, r: &CombineReport, model: &Path) -> anyhow::Result<()> {
+        if self.json {
+            return self.emit_report_json(r, &path_text(model));
+        }
+        self.emit(&format!(
+            "wrote {} ({}, {:.1} MB): blocks 0-{} shared, query head {}-d, copy head {}-d, \
+             background set of {} photos\n",
+            path_text(model),
+            r.model_id,
+            r.bytes as f64 / 1e6,
+            r.branch_start - 1,
+            r.query_dim,
+            r.copy_dim,
+            r.background_images
+        ))
+    }
+}

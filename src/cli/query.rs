@@ -1,0 +1,210 @@
+//! `lookalike query`: the indexed images most similar to each query image, optionally marked
+//! as copies of it the way `dedup` decides.
+
+use super::output::{path_text, Out};
+use super::{announce_rebuild, Globals, ModelArg};
+use super::{EXIT_OK, EXIT_PARTIAL};
+use anyhow::{Context, Result};
+use clap::Args;
+use lookalike::dedup::{
+    self, CopyEvidence, DedupOptions, DEFAULT_THRESHOLD, DEFAULT_VERIFIED_THRESHOLD,
+};
+use lookalike::index::Neighbor;
+use lookalike::ingest::decode::{self, DecodeOptions};
+use lookalike::{Encoder, Index};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The arguments of `query`.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// Query images (they need not be indexed)
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+    /// Number of results per query
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Mark the results that are copies of the query (the same picture, edited or not),
+    /// decided as `dedup` decides: the copy head's score with the default threshold, then
+    /// the content check
+    #[arg(long)]
+    copies: bool,
+    #[command(flatten)]
+    model: ModelArg,
+}
+
+/// Query images up to which `query` scans the flat vector file instead of loading the graph.
+const EXACT_QUERIES_MAX: usize = 16;
+
+/// Prints the neighbours of each query image; exit status 1 if some could not be read.
+pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
+    let QueryArgs {
+        images,
+        k,
+        copies,
+        model,
+    } = args;
+    // The index opens on a second thread (sled reads its page table: about 50 ms at
+    // 100,000 images) while the model loads and the images are embedded.
+    let (encoder, vectors, index) = std::thread::scope(|scope| {
+        let opening = scope.spawn(|| Index::open(&globals.index, globals.wait));
+        let embedded = model.load().and_then(|encoder| {
+            let vectors = embed_queries(&encoder, &images, out)?;
+            Ok((encoder, vectors))
+        });
+        let index = opening
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        embedded.map(|(encoder, vectors)| (encoder, vectors, index))
+    })?;
+    let mut index = index?;
+    index.check_model(encoder.info())?;
+    // A few queries scan the flat vector file (exact, no graph to load); many
+    // queries amortise loading the graph, except with a two-head model, whose graph
+    // is built for dedup (its queries always scan the flat file).
+    let many = images.len() > EXACT_QUERIES_MAX && !encoder.info().has_two_heads();
+    if many || !index.can_search_exactly() {
+        announce_rebuild(&mut index, out)?;
+    }
+    // With --copies, each result is checked as dedup checks a pair, with the scoring
+    // dedup would use for this index and model.
+    let decision = if copies {
+        let background = encoder.background()?.cloned().map(Arc::new);
+        Some(DedupOptions {
+            threshold: match background {
+                Some(_) => DEFAULT_VERIFIED_THRESHOLD,
+                None => DEFAULT_THRESHOLD,
+            },
+            background,
+            ..DedupOptions::default()
+        })
+    } else {
+        None
+    };
+    let mut results = Vec::new();
+    for (path, embedded) in images.iter().zip(vectors) {
+        let Some((vector, prepared)) = embedded else {
+            continue;
+        };
+        let neighbors = index.nearest(&vector, k)?;
+        let marks = match &decision {
+            Some(opts) => {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let probe = dedup::Probe::new(&bytes, &prepared, vector);
+                let marks = neighbors
+                    .iter()
+                    .map(|n| dedup::copy_of(&index, opts, &probe, &n.path))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(marks)
+            }
+            None => None,
+        };
+        results.push(QueryResult {
+            query: path.clone(),
+            neighbors,
+            copies: marks,
+        });
+    }
+    out.query_results(&results)?;
+    Ok(if results.len() < images.len() {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Opens an index for querying and checks that it was built with `encoder`.
+/// The embedding of each query image, `None` (with a warning) for one that cannot be read.
+/// A query image's descriptor and its picture as prepared for the encoder.
+type Embedded = (Vec<f32>, decode::PreparedImage);
+
+/// Each query image embedded (`None`, with a warning, for an image that cannot be read).
+fn embed_queries(
+    encoder: &Encoder,
+    images: &[PathBuf],
+    out: &Out,
+) -> Result<Vec<Option<Embedded>>> {
+    let opts = DecodeOptions::new(encoder.info().input_size as u32);
+    let prepared = decode::prepare_files(images, &opts);
+    let mut vectors = Vec::with_capacity(images.len());
+    for (path, image) in images.iter().zip(prepared) {
+        match image {
+            Ok(img) => {
+                let vector = encoder
+                    .embed(std::slice::from_ref(&img))?
+                    .pop()
+                    .flatten()
+                    .with_context(|| {
+                        format!(
+                            "{}: the encoder produced an unusable embedding",
+                            path.display()
+                        )
+                    })?;
+                vectors.push(Some((vector, img)));
+            }
+            Err(reason) => {
+                out.warn(&format!("{}: {reason}", path.display()));
+                vectors.push(None);
+            }
+        }
+    }
+    Ok(vectors)
+}
+
+/// The results of one query: its neighbours, best first, and with `query --copies`, for
+/// each neighbour, why it is a copy of the query (`None`: it is not).
+pub struct QueryResult {
+    pub query: PathBuf,
+    pub neighbors: Vec<Neighbor>,
+    pub copies: Option<Vec<Option<CopyEvidence>>>,
+}
+
+impl Out {
+    pub fn query_results(&self, results: &[QueryResult]) -> anyhow::Result<()> {
+        if self.json {
+            let v = json!({
+                "results": results.iter().map(|r| json!({
+                    "query": path_text(&r.query),
+                    "neighbors": r.neighbors.iter().enumerate().map(|(i, n)| {
+                        let mut neighbor = json!({
+                            "path": path_text(&n.path),
+                            "similarity": n.similarity,
+                        });
+                        if let Some(copies) = &r.copies {
+                            let evidence = copies[i];
+                            neighbor["copy"] = json!(evidence.is_some());
+                            if let Some(e) = evidence {
+                                neighbor["copy_evidence"] = json!(e);
+                            }
+                        }
+                        neighbor
+                    }).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>()
+            });
+            return self.emit_json(&v);
+        }
+        let mut s = String::new();
+        for r in results {
+            s.push_str(&format!("{}\n", path_text(&r.query)));
+            if r.neighbors.is_empty() {
+                s.push_str("  (the index is empty)\n");
+            }
+            for (i, n) in r.neighbors.iter().enumerate() {
+                let mark = match r.copies.as_ref().map(|c| c[i]) {
+                    None => "",
+                    Some(None) => "        ",
+                    Some(Some(e)) if e.exact => "exact   ",
+                    Some(Some(_)) => "copy    ",
+                };
+                s.push_str(&format!(
+                    "  {:.4}  {mark}{}\n",
+                    n.similarity,
+                    path_text(&n.path)
+                ));
+            }
+        }
+        self.emit(&s)
+    }
+}

@@ -1,0 +1,375 @@
+//! Duplicates: exact copies (same content hash), near-exact copies (the same picture
+//! resized or recompressed) and similar images (edited copies), and acting on them.
+//!
+//! The flow: `contents` (the index's contents, files in keeper order) → `pairs` (a
+//! range search over the graph's links in `vectors.flat`, scored by normalised similarity and
+//! the pixel check) → `content_check` (the pictures decoded again; `features` and
+//! [`matching`]: corners matched under one affine map, patches compared; capture times) →
+//! `groups` (keepers, tiers) → [`report`] (HTML) and [`actions`] (plan, journal, undo).
+//!
+//! Invariants: two different contents are grouped only when their pictures agree, not just
+//! their descriptors (unless `content_check` is off); groups never chain (every member is
+//! similar to its keeper); files under a reference folder are always keepers and never acted
+//! on; an action never touches a file whose size or mtime changed since it was indexed, and
+//! each change is journaled before the next.
+//!
+//! Entry points: [`find_duplicates`], [`restrict_to_tiers`], [`copy_of`] with a [`Probe`]
+//! (the same decision for one picture that need not be indexed: `query --copies`),
+//! [`actions::plan`], [`actions::execute`], [`actions::undo`], [`report::html`].
+
+pub mod actions;
+mod content_check;
+mod contents;
+mod features;
+mod groups;
+pub mod matching;
+mod pairs;
+mod probe;
+pub mod report;
+
+pub use probe::{copy_of, CopyEvidence, Probe};
+
+use crate::dedup::matching::Agreement;
+use crate::error::Result;
+use crate::index::Index;
+use crate::model::background::Background;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Default near-duplicate threshold for models without a background set (cosine
+/// similarity): the embedded encoder's copy-head cosine threshold at precision 0.99 in
+/// `lookalike eval copies` (0.9222, rounded up; see docs/dedup.md, "Normalised similarity and the threshold").
+pub const DEFAULT_THRESHOLD: f32 = 0.93;
+
+/// Default threshold of the normalised similarity (see [`crate::model::background`]), used when the
+/// model carries a background set: the embedded encoder's copy-head threshold at precision
+/// 0.99 in `lookalike eval copies` (method `encoder-norm`, 0.1446; 0.1451 on seed 2), rounded
+/// up.
+pub const DEFAULT_NORMALISED_THRESHOLD: f32 = 0.15;
+
+/// Default threshold with the pixel check (normalised similarity plus the thumbnails' bonus,
+/// see [`crate::ingest::thumbnail::verified`]): the embedded encoder's copy-head threshold at
+/// precision 0.99 in `lookalike eval copies` (method `encoder-verified`, 0.1928; 0.1929 on
+/// seed 2), rounded up.
+pub const DEFAULT_VERIFIED_THRESHOLD: f32 = 0.20;
+
+/// With normalised scoring, a pair must also reach this cosine similarity: photos unlike
+/// every background photo have low levels, and would otherwise pass on a low cosine (99.6 %
+/// of the true pairs `dedup` groups on the copy-detection set-up are above it; docs/studies/dedup.md).
+pub const NORMALISED_MIN_COSINE: f32 = 0.70;
+
+/// With the pixel check, an image's own graph links down to this cosine are candidates too,
+/// and count only when the thumbnails vouch for them: the copies the encoder loses most (a
+/// strong blur: 18 of 38 blurred copies fall below 0.70, 6 of all 646 copies below 0.50;
+/// docs/studies/quality.md, "The pixel check"). They are not followed further (the range search runs
+/// above [`NORMALISED_MIN_COSINE`]).
+pub const VERIFIED_MIN_COSINE: f32 = 0.50;
+
+/// Default near-exact limit: a copy whose small RGB thumbnail differs from its keeper's by
+/// at most this many levels on average, and nowhere by much more (see `groups::NEAR_EXACT_PEAK`),
+/// and whose aspect ratio is the same, is the same picture resized or recompressed (see
+/// docs/dedup.md, "Tiers").
+pub const DEFAULT_NEAR_EXACT: f32 = 4.0;
+
+/// How close a member is to its keeper. Ordered from closest to loosest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// The same bytes.
+    Exact,
+    /// The same picture resized or recompressed: same aspect ratio, thumbnails within the
+    /// near-exact limit.
+    NearExact,
+    /// Similarity at or above the threshold: edited, cropped, rotated.
+    Similar,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 3] = [Tier::Exact, Tier::NearExact, Tier::Similar];
+
+    /// The tier of a name as [`Tier::name`] writes it.
+    pub fn parse(name: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Exact => "exact",
+            Tier::NearExact => "near-exact",
+            Tier::Similar => "similar",
+        }
+    }
+
+    /// The name used in JSON and the HTML report (`near_exact`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Tier::Exact => "exact",
+            Tier::NearExact => "near_exact",
+            Tier::Similar => "similar",
+        }
+    }
+}
+
+/// The groups with only the members of `tiers` (and their keepers): a group left without a
+/// copy to act on is dropped; each group's tier is recomputed.
+pub fn restrict_to_tiers(groups: Vec<Group>, tiers: &[Tier]) -> Vec<Group> {
+    groups
+        .into_iter()
+        .filter_map(|mut g| {
+            g.members.retain(|m| m.keeper || tiers.contains(&m.tier));
+            g.tier = g.members.iter().skip(1).map(|m| m.tier).max()?;
+            g.members.iter().skip(1).any(|m| !m.reference).then_some(g)
+        })
+        .collect()
+}
+
+/// Files that duplicate a keeper, and their bytes.
+pub fn totals(groups: &[Group]) -> (usize, u64) {
+    let copies = groups.iter().flat_map(|g| g.members.iter().skip(1));
+    (copies.clone().count(), copies.map(|m| m.size).sum())
+}
+
+/// Which image of a group is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// Highest resolution, then largest file, then oldest.
+    #[default]
+    Best,
+    /// Largest file, then highest resolution, then oldest.
+    Largest,
+    /// Oldest modification time.
+    Oldest,
+    /// Newest modification time.
+    Newest,
+    /// Shortest path (fewest bytes), then alphabetical.
+    ShortestPath,
+}
+
+impl Keep {
+    pub const NAMES: [&'static str; 5] = ["best", "largest", "oldest", "newest", "shortest-path"];
+
+    pub fn parse(name: &str) -> Option<Keep> {
+        Some(match name {
+            "best" => Keep::Best,
+            "largest" => Keep::Largest,
+            "oldest" => Keep::Oldest,
+            "newest" => Keep::Newest,
+            "shortest-path" => Keep::ShortestPath,
+            _ => return None,
+        })
+    }
+}
+
+/// How to group.
+#[derive(Debug, Clone)]
+pub struct DedupOptions {
+    /// Pairs at or above it are similar: a normalised similarity (plus the pixel check's
+    /// bonus with `pixel_check`) with a `background`, a cosine similarity without.
+    pub threshold: f32,
+    /// The model's background set: pairs are scored by normalised similarity.
+    pub background: Option<Arc<Background>>,
+    /// With a background set, add the pixel check's bonus ([`crate::ingest::thumbnail`]) to pairs
+    /// whose thumbnails agree.
+    pub pixel_check: bool,
+    /// Near-exact limit: mean absolute difference of the thumbnails, in levels of the RGB thumbnails.
+    pub near_exact: f32,
+    pub keep: Keep,
+    /// Files under these folders are always keepers and never acted on.
+    pub references: Vec<PathBuf>,
+    /// Group two different contents only when their local features agree on one geometric
+    /// map ([`crate::dedup::matching`]): the same picture, not merely the same kind of picture.
+    pub content_check: bool,
+}
+
+impl DedupOptions {
+    /// What the threshold applies to: `verified` (normalised similarity plus the pixel
+    /// check), `normalised` (a background set without the pixel check) or `cosine`.
+    pub fn scoring(&self) -> &'static str {
+        match (&self.background, self.pixel_check) {
+            (Some(_), true) => "verified",
+            (Some(_), false) => "normalised",
+            (None, _) => "cosine",
+        }
+    }
+}
+
+impl Default for DedupOptions {
+    fn default() -> Self {
+        DedupOptions {
+            threshold: DEFAULT_THRESHOLD,
+            background: None,
+            pixel_check: true,
+            near_exact: DEFAULT_NEAR_EXACT,
+            keep: Keep::Best,
+            references: Vec::new(),
+            content_check: true,
+        }
+    }
+}
+
+/// One file of a group.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub path: PathBuf,
+    /// Cosine similarity to the keeper (1 for the keeper and its exact copies).
+    pub similarity: f32,
+    /// What the threshold was compared with: the normalised similarity to the keeper with a
+    /// background set, else the cosine similarity.
+    pub score: f32,
+    /// How close it is to the keeper (the keeper itself: `exact`).
+    pub tier: Tier,
+    pub keeper: bool,
+    /// Under a reference folder: never acted on.
+    pub reference: bool,
+    pub width: u32,
+    pub height: u32,
+    pub size: u64,
+    /// Modification time recorded when indexed (ns since the epoch).
+    pub mtime_ns: i64,
+    /// How the member's local features agree with the keeper's (with the content check, for
+    /// members of a different content than the keeper).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<Agreement>,
+}
+
+/// A duplicate group; `members[0]` is the keeper.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// The loosest tier among the members.
+    pub tier: Tier,
+    pub members: Vec<Member>,
+}
+
+/// Finds duplicate groups. Files deleted from disk since they were indexed are left out.
+pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Group>> {
+    let contents = contents::load(index, opts)?;
+    let scored = pairs::scored_pairs(index, &contents, opts)?;
+    let mut groups = groups::group(&contents, &scored, opts);
+    groups.sort_by(|a, b| a.members[0].path.cmp(&b.members[0].path));
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::store::{FileRecord, Hash};
+
+    #[test]
+    fn normalised_pairs_need_the_cosine_floor_too_lower_with_the_pixel_check() {
+        use crate::index::store::{ChangeSet, ContentRecord};
+        let tmp = tempfile::tempdir().unwrap();
+        // A one-head model of the default's input size: the vectors below are its descriptors.
+        let mut model = crate::model::Encoder::default_model()
+            .unwrap()
+            .info()
+            .clone();
+        (model.dim, model.copy_dim) = (256, 0);
+        let dim = model.dim;
+        let index_dir = tmp.path().join("index");
+        let mut index =
+            Index::open_or_create(&index_dir, &model, crate::index::lock::Wait::No).unwrap();
+        let unit = |pairs: &[(usize, f32)]| {
+            let mut v = vec![0f32; dim];
+            for &(i, x) in pairs {
+                v[i] = x;
+            }
+            crate::vector::normalised(v).unwrap()
+        };
+        // a-b: cosine 0.6 (below the normalised floor, above the pixel check's link floor);
+        // c-d: cosine 0.95; the background is orthogonal to all.
+        let vectors = [
+            unit(&[(0, 1.0)]),
+            unit(&[(0, 0.6), (1, 0.8)]),
+            unit(&[(2, 1.0)]),
+            unit(&[(2, 0.95), (3, 0.312)]),
+        ];
+        // 0 and 1 show one picture (so their thumbnails agree; the index keeps none, so they
+        // are decoded from the files); 2 and 3 are not pictures. `picture(true)` is another
+        // picture: no quarter turn or mirror image of the first.
+        let picture = |other: bool| {
+            let img = image::RgbImage::from_fn(64, 64, |x, y| {
+                let v = if other {
+                    ((x * y) % 256) as u8
+                } else {
+                    (x * 3 + y / 2 + if x > 40 && y < 20 { 60 } else { 0 }) as u8
+                };
+                image::Rgb([v, v / 2, 90])
+            });
+            let mut bytes = Vec::new();
+            img.write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+            bytes
+        };
+        let mut changes = ChangeSet::default();
+        for (i, v) in vectors.iter().enumerate() {
+            let path = tmp.path().join(format!("{i}.png"));
+            let bytes = if i < 2 { picture(false) } else { b"x".to_vec() };
+            std::fs::write(&path, bytes).unwrap();
+            let hash: Hash = *blake3::hash(&[i as u8]).as_bytes();
+            let rec = ContentRecord {
+                id: i as u64,
+                width: 10,
+                height: 10,
+                vector: v.clone(),
+            };
+            changes.put_content(hash, rec);
+            let file = FileRecord {
+                size: 1,
+                mtime_ns: 0,
+                hash,
+            };
+            changes.put_file(path, file);
+        }
+        index.store().commit(changes).unwrap();
+        let background = Background::from_rows(&unit(&[(9, 1.0)]), dim).unwrap();
+        let mut opts = DedupOptions {
+            threshold: DEFAULT_NORMALISED_THRESHOLD,
+            background: Some(Arc::new(background)),
+            pixel_check: false,
+            // The scores are under test here, not the pictures (2 and 3 are none).
+            content_check: false,
+            ..DedupOptions::default()
+        };
+        let names = |groups: &[Group]| -> Vec<Vec<String>> {
+            groups
+                .iter()
+                .map(|g| {
+                    let mut n: Vec<String> = g
+                        .members
+                        .iter()
+                        .map(|m| m.path.file_name().unwrap().to_string_lossy().into_owned())
+                        .collect();
+                    n.sort();
+                    n
+                })
+                .collect()
+        };
+        let pair = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
+        // With the pixel check, a pair below the floor counts when the thumbnails vouch for it.
+        opts.pixel_check = true;
+        let groups = find_duplicates(&mut index, &opts).unwrap();
+        assert_eq!(
+            names(&groups),
+            [pair("0.png", "1.png"), pair("2.png", "3.png")]
+        );
+        let vouched = &groups[0].members[1];
+        assert!(vouched.score > vouched.similarity, "{vouched:?}");
+        // Thumbnails that disagree do not vouch.
+        std::fs::write(tmp.path().join("1.png"), picture(true)).unwrap();
+        let groups = find_duplicates(&mut index, &opts).unwrap();
+        assert_eq!(names(&groups), [pair("2.png", "3.png")]);
+        opts.pixel_check = false;
+        let groups = find_duplicates(&mut index, &opts).unwrap();
+        assert_eq!(names(&groups), [pair("2.png", "3.png")]);
+        let copy = &groups[0].members[1];
+        assert!((copy.similarity - 0.95).abs() < 1e-3, "{copy:?}");
+        assert!(
+            (copy.score - copy.similarity).abs() < 1e-3,
+            "levels are 0: {copy:?}"
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Files to pixels: everything lookalike reads from a photo before any model sees it.
+//!
+//! - [`scan`]: walking folders (walkdir), the size and modification time of regular files.
+//! - [`decode`]: format sniffing by content, bounded decoding (decompression bombs refused),
+//!   EXIF orientation, alpha, the prepared square a model takes; decoder panics contained.
+//! - [`format`](mod@format): the format of a file sniffed from its bytes; image and RAW extensions.
+//! - [`margins`]: solid margins found so that `decode` leaves them out.
+//! - [`thumbnail`]: the 16x16 grey thumbnails of the pixel check and their correlation.
+//! - [`capture_time`]: when a photo was taken (EXIF), and when two times mean two shots.
+//!
+//! Invariants: nothing here writes to a photo, knows about models, indexes or duplicates, or
+//! aborts on one bad file: a file's problem is a [`crate::SkipReason`].
+
+pub mod capture_time;
+pub mod decode;
+pub mod format;
+pub mod margins;
+pub mod scan;
+pub mod thumbnail;
