@@ -1,5 +1,6 @@
 //! Command-line front end: global options, the list of commands and their dispatch, exit codes
-//! (each command's arguments, work and output are in its own file). Only this module prints.
+//! (each command's arguments, work and output are in its own file). Only this module prints;
+//! it holds no logic the library should own. Entry point: [`main`].
 
 mod dedup;
 mod eval;

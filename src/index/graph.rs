@@ -471,20 +471,19 @@ mod tests {
     #[test]
     fn every_tight_pair_is_linked_and_builds_are_identical() {
         let dim = 32;
-        let mut state = 5u64;
-        let mut noise = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        };
         // Six photos and a close copy of each, side by side as a folder would give them.
         let mut items = Vec::new();
         for p in 0..6u64 {
-            let base: Vec<f32> = (0..dim).map(|_| noise()).collect();
-            let copy: Vec<f32> = base.iter().map(|x| x + 0.02 * noise()).collect();
-            items.push((crate::vector::normalised(base).unwrap(), 2 * p));
-            items.push((crate::vector::normalised(copy).unwrap(), 2 * p + 1));
+            let base = unit(p, dim);
+            let copy = base
+                .iter()
+                .zip(unit(100 + p, dim))
+                .map(|(x, e)| x + 0.02 * e);
+            items.push((
+                crate::vector::normalised(copy.collect()).unwrap(),
+                2 * p + 1,
+            ));
+            items.push((base, 2 * p));
         }
         let mut first = None;
         for _ in 0..20 {

@@ -10,6 +10,9 @@
 //!
 //! Invariants: nothing here writes to a photo, knows about models, indexes or duplicates, or
 //! aborts on one bad file: a file's problem is a [`crate::SkipReason`].
+//!
+//! Entry points: [`scan::scan`], [`decode::prepare_file`], [`decode::prepare_files`],
+//! [`decode::decode_upright`], [`thumbnail::Thumbnail::of`], [`capture_time::CaptureTime::of`].
 
 pub mod capture_time;
 pub mod decode;
