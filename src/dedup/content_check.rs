@@ -110,7 +110,12 @@ fn working_picture(content: &Content) -> Option<(image::RgbImage, Option<Capture
 /// time; `None` when it cannot be read or decoded now.
 pub(super) fn working_file(path: &Path) -> Option<(image::RgbImage, Option<CaptureTime>)> {
     let bytes = std::fs::read(path).ok()?;
+    Some((working_picture_of(&bytes)?, CaptureTime::of(&bytes)))
+}
+
+/// The upright picture of a file's bytes, at most [`WORK_SIDE`] on its longer side; `None`
+/// when they cannot be decoded.
+pub(super) fn working_picture_of(bytes: &[u8]) -> Option<image::RgbImage> {
     let opts = crate::ingest::decode::DecodeOptions::new(WORK_SIDE);
-    let picture = crate::ingest::decode::decode_upright(&bytes, WORK_SIDE, &opts).ok()?;
-    Some((picture, CaptureTime::of(&bytes)))
+    crate::ingest::decode::decode_upright(bytes, WORK_SIDE, &opts).ok()
 }

@@ -1,10 +1,10 @@
 //! The copy decision for one picture that need not be indexed (`query --copies`): whether
 //! an indexed file is a copy of it, decided as `dedup` decides a pair.
 
-use super::content_check::{agreement, working_file};
+use super::content_check::{agreement, working_file, working_picture_of};
 use super::pairs::{bonus_reach, decoded_thumbnail, with_pixel_check};
 use super::{DedupOptions, NORMALISED_MIN_COSINE, VERIFIED_MIN_COSINE};
-use crate::dedup::matching::{Agreement, LocalFeatures, WORK_SIDE};
+use crate::dedup::matching::{Agreement, LocalFeatures};
 use crate::error::Result;
 use crate::index::store::Hash;
 use crate::index::Index;
@@ -32,15 +32,12 @@ impl Probe {
     /// The probe of a file's `bytes`, its picture prepared for the encoder and its stored
     /// vector (both heads).
     pub fn new(bytes: &[u8], prepared: &PreparedImage, vector: Vec<f32>) -> Probe {
-        let opts = crate::ingest::decode::DecodeOptions::new(WORK_SIDE);
         Probe {
             hash: *blake3::hash(bytes).as_bytes(),
             vector,
             pattern: Thumbnail::of(prepared).pattern(),
             pixels: prepared.width as u64 * prepared.height as u64,
-            features: crate::ingest::decode::decode_upright(bytes, WORK_SIDE, &opts)
-                .ok()
-                .map(|img| LocalFeatures::of(&img)),
+            features: working_picture_of(bytes).map(|img| LocalFeatures::of(&img)),
             taken: CaptureTime::of(bytes),
         }
     }
