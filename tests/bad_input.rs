@@ -89,11 +89,10 @@ fn every_odd_file_gets_a_vector_or_a_reason_and_nothing_panics() {
             .find(|s| s["path"].as_str().unwrap().ends_with(name))
             .map(|s| s["kind"]["kind"].as_str().unwrap().to_string())
     };
-    assert_eq!(kind_of("IMG_5195.HEIC").as_deref(), Some("unsupported"));
-    assert_eq!(
-        kind_of("samplefilehub.heif").as_deref(),
-        Some("unsupported")
-    );
+    // An iPhone photo (a grid of HEVC tiles) and a single-picture HEIF decode.
+    for name in ["IMG_5195.HEIC", "samplefilehub.heif"] {
+        assert_eq!(kind_of(name), None, "{name} was skipped");
+    }
     // Malformed EXIF never costs the pixels.
     for name in ["corrupted-exif.jpg", "image00971.jpg", "image01088.jpg"] {
         assert_eq!(kind_of(name), None, "{name} was skipped");
@@ -347,11 +346,11 @@ fn names_that_are_not_utf8_are_kept_apart_and_printed_escaped() {
 }
 
 #[test]
-fn heic_avif_and_raw_files_are_reported_as_unsupported() {
+fn header_only_heif_files_get_reasons_and_misnamed_raw_files_are_read_by_content() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
     copy_photos(&photos, &["coins.png"]);
-    // ISO-BMFF headers as cameras and phones write them.
+    // ISO-BMFF headers as phones write them, and nothing after.
     let mut avif = vec![0, 0, 0, 28];
     avif.extend_from_slice(b"ftypavif\0\0\0\0avifmif1miaf");
     avif.resize(4096, 0);
@@ -360,7 +359,7 @@ fn heic_avif_and_raw_files_are_reported_as_unsupported() {
     heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
     heic.resize(4096, 0);
     std::fs::write(photos.join("phone.heic"), &heic).unwrap();
-    // Camera RAW files are TIFF containers: decodable as TIFF, but only a thumbnail.
+    // Named like camera RAW files, but a PNG and a plain TIFF: their content decides.
     std::fs::copy(photos.join("coins.png"), photos.join("camera.nef")).unwrap();
     let tiff = tmp.path().join("t.tiff");
     picture(64, 48).save(&tiff).unwrap();
@@ -369,7 +368,8 @@ fn heic_avif_and_raw_files_are_reported_as_unsupported() {
     let out = run(&index, &["index", photos.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v = stdout_json(&out);
-    assert_eq!(v["embedded"], 1, "{v}");
+    assert_eq!(v["embedded"], 2, "{v}");
+    assert_eq!(v["copies"], 1, "camera.nef is coins.png: {v}");
     let mut skipped: Vec<(String, String, String)> = v["skipped"]
         .as_array()
         .unwrap()
@@ -389,15 +389,9 @@ fn heic_avif_and_raw_files_are_reported_as_unsupported() {
         .collect();
     assert_eq!(
         kinds,
-        vec![
-            ("camera.cr2", "unsupported"),
-            ("camera.nef", "unsupported"),
-            ("phone.avif", "unsupported"),
-            ("phone.heic", "unsupported"),
-        ]
+        vec![("phone.avif", "decode"), ("phone.heic", "decode")]
     );
-    assert!(skipped[2].2.contains("AVIF"), "{skipped:?}");
-    assert!(skipped[0].2.contains("RAW"), "{skipped:?}");
+    assert!(skipped[0].2.contains("HEIF container"), "{skipped:?}");
 }
 
 #[test]

@@ -7,9 +7,9 @@ use lookalike::ingest::decode::{self, DecodeOptions};
 
 fuzz_target!(|data: &[u8]| {
     let opts = DecodeOptions {
-        side: 64,
         // Small enough that the fuzzer's 2 GB memory limit is never the finding.
         max_pixels: 16_000_000,
+        ..DecodeOptions::new(64)
     };
     if let Ok(img) = decode::prepare(data, &opts) {
         assert_eq!(img.side, 64);

@@ -9,7 +9,7 @@ use clap::Args;
 use lookalike::dedup::actions::{self, Action, JournalEntry, Outcome, Status, Step, UndoReport};
 use lookalike::dedup::report::{self, human_bytes};
 use lookalike::dedup::{
-    self, DedupOptions, Group, Keep, DEFAULT_NEAR_EXACT, DEFAULT_NORMALISED_THRESHOLD,
+    self, DedupOptions, Family, Group, Keep, DEFAULT_NEAR_EXACT, DEFAULT_NORMALISED_THRESHOLD,
     DEFAULT_THRESHOLD, DEFAULT_VERIFIED_THRESHOLD,
 };
 use lookalike::{Encoder, Index};
@@ -38,8 +38,9 @@ pub struct DedupArgs {
     /// look alike: the same kind of thing, person, backdrop or layout)
     #[arg(long)]
     no_content_check: bool,
-    /// List and act on copies of these tiers only (comma-separated: exact, near-exact,
-    /// similar) [default: all three]
+    /// List and act on copies of these tiers only (comma-separated: exact, same-shot,
+    /// near-exact, similar) [default: all; actions leave same-shot files alone unless
+    /// same-shot is named here]
     #[arg(long, value_delimiter = ',', value_name = "TIERS",
           value_parser = clap::builder::PossibleValuesParser::new(dedup::Tier::ALL.map(dedup::Tier::name)))]
     tier: Vec<String>,
@@ -59,6 +60,11 @@ pub struct DedupArgs {
     /// Files under this folder are always keepers and never touched (repeatable)
     #[arg(long, value_name = "DIR")]
     reference: Vec<PathBuf>,
+    /// Which file of one shot is kept (a RAW and its JPEG, a HEIC and its export), most
+    /// preferred first (comma-separated: raw, heic, avif, jpeg, other; unlisted ones last)
+    #[arg(long, value_delimiter = ',', value_name = "FORMATS", default_value = "raw,heic,avif,jpeg,other",
+          value_parser = clap::builder::PossibleValuesParser::new(Family::ALL.map(Family::name)))]
+    prefer: Vec<String>,
     /// Print CSV (one row per file) instead of the table
     #[arg(long, conflicts_with = "json")]
     csv: bool,
@@ -98,6 +104,7 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
         near_exact,
         keep,
         reference,
+        prefer,
         csv,
         html,
         move_to,
@@ -156,8 +163,13 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
                 std::fs::canonicalize(r).with_context(|| format!("--reference {}", r.display()))
             })
             .collect::<Result<_>>()?,
+        prefer: prefer
+            .iter()
+            .map(|f| Family::parse(f).expect("clap checked the name"))
+            .collect(),
     };
     let mut groups = dedup::find_duplicates(&mut index, &opts)?;
+    let split_shots = tier.iter().any(|t| t == dedup::Tier::SameShot.name());
     if !tier.is_empty() {
         let tiers: Vec<dedup::Tier> = tier
             .iter()
@@ -183,7 +195,17 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
         }
         return Ok(EXIT_OK);
     };
-    let (steps, not_exact) = actions::plan(&groups, &action);
+    let actions::Plan {
+        steps,
+        not_exact,
+        kept_with_shot,
+    } = actions::plan(&groups, &action, split_shots);
+    if !kept_with_shot.is_empty() {
+        out.note(&format!(
+            "{} files left with their shot (a RAW and its JPEG stay together; --tier same-shot acts on them too)",
+            kept_with_shot.len()
+        ));
+    }
     if not_exact > 0 {
         out.note(&format!(
             "--hardlink replaces exact copies only: {not_exact} near-duplicates left as they are"
@@ -288,7 +310,11 @@ impl Out {
                             "width": m.width,
                             "height": m.height,
                             "size": m.size,
+                            "format": m.format,
                         });
+                        if let Some(shot) = m.shot {
+                            member["shot"] = json!(shot);
+                        }
                         if let Some(a) = &m.agreement {
                             member["agreement"] = json!(a);
                         }

@@ -12,7 +12,7 @@
 //! The journal is JSON Lines, one [`JournalEntry`] per action, written and flushed before the
 //! next action starts, so it is complete up to the last action even after a crash.
 
-use crate::dedup::{Group, Tier};
+use crate::dedup::{Group, Member, Tier};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
@@ -83,9 +83,22 @@ pub struct JournalEntry {
     pub time: u64,
 }
 
-/// The plan for `groups`: every member that is neither the keeper nor a reference file.
-/// Members `hardlink` cannot take (not exact copies) are left out and counted.
-pub fn plan(groups: &[Group], action: &Action) -> (Vec<Step>, usize) {
+/// What an action would do.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Near-duplicates `hardlink` leaves alone (it replaces exact copies only).
+    pub not_exact: usize,
+    /// Copies left alone because they are files of a shot that is kept (its keeper's shot,
+    /// or a shot one of whose files is left alone): a RAW and its JPEG stay together.
+    pub kept_with_shot: Vec<PathBuf>,
+}
+
+/// The plan for `groups`: every member that is neither the keeper nor a reference file, nor
+/// a file of the keeper's shot (same-shot tier) unless `split_shots`. The files of one shot
+/// are taken together or not at all. Members `hardlink` cannot take (not exact copies) are
+/// left out and counted.
+pub fn plan(groups: &[Group], action: &Action, split_shots: bool) -> Plan {
     let copies: Vec<&Path> = groups
         .iter()
         .flat_map(|g| g.members.iter().skip(1))
@@ -93,13 +106,32 @@ pub fn plan(groups: &[Group], action: &Action) -> (Vec<Step>, usize) {
         .map(|m| m.path.as_path())
         .collect();
     let base = common_folder(&copies);
-    let mut steps = Vec::new();
-    let mut not_exact = 0;
+    let mut plan = Plan::default();
     for g in groups {
         let keeper = &g.members[0];
+        let hardlink_refuses = |m: &Member| *action == Action::Hardlink && m.tier != Tier::Exact;
+        let takes = |m: &Member| {
+            !m.keeper
+                && !m.reference
+                && !hardlink_refuses(m)
+                && (split_shots || m.tier != Tier::SameShot)
+        };
+        // Shots with a file left alone keep all their files (the keeper's shot too, unless
+        // split on request).
+        let left_alone = |m: &Member| !(takes(m) || (split_shots && m.keeper));
+        let kept_shots: Vec<usize> = g
+            .members
+            .iter()
+            .filter(|m| left_alone(m))
+            .filter_map(|m| m.shot)
+            .collect();
         for m in g.members.iter().skip(1).filter(|m| !m.reference) {
-            if *action == Action::Hardlink && m.tier != Tier::Exact {
-                not_exact += 1;
+            if hardlink_refuses(m) {
+                plan.not_exact += 1;
+                continue;
+            }
+            if !takes(m) || m.shot.is_some_and(|s| kept_shots.contains(&s)) {
+                plan.kept_with_shot.push(m.path.clone());
                 continue;
             }
             let target = match action {
@@ -108,7 +140,7 @@ pub fn plan(groups: &[Group], action: &Action) -> (Vec<Step>, usize) {
                 }
                 _ => None,
             };
-            steps.push(Step {
+            plan.steps.push(Step {
                 action: action.name(),
                 path: m.path.clone(),
                 target,
@@ -121,7 +153,7 @@ pub fn plan(groups: &[Group], action: &Action) -> (Vec<Step>, usize) {
             });
         }
     }
-    (steps, not_exact)
+    plan
 }
 
 /// The deepest folder holding every path (`/` if they share nothing else).
@@ -466,6 +498,9 @@ mod tests {
             size: meta.len(),
             mtime_ns: crate::ingest::scan::mtime_ns(&meta),
             agreement: None,
+            format: crate::dedup::Family::of_path(path),
+            shot: None,
+            content: 0,
         }
     }
 
@@ -491,7 +526,12 @@ mod tests {
             ],
         };
         let dest = tmp.path().join("dupes");
-        let (steps, _) = plan(std::slice::from_ref(&group), &Action::MoveTo(dest.clone()));
+        let steps = plan(
+            std::slice::from_ref(&group),
+            &Action::MoveTo(dest.clone()),
+            false,
+        )
+        .steps;
         assert_eq!(
             steps.len(),
             2,
@@ -534,7 +574,7 @@ mod tests {
                 member(&copy, Tier::Exact, false, false),
             ],
         };
-        let (steps, _) = plan(std::slice::from_ref(&group), &Action::Delete);
+        let steps = plan(std::slice::from_ref(&group), &Action::Delete, false).steps;
         std::fs::write(&copy, b"edited since").unwrap();
         let journal = tmp.path().join("j.jsonl");
         let (outcome, entries) = execute(&steps, &journal).unwrap();
@@ -547,7 +587,7 @@ mod tests {
         assert!(copy.exists());
 
         // A keeper that vanished protects its copies too.
-        let (steps, _) = plan(std::slice::from_ref(&group), &Action::Delete);
+        let steps = plan(std::slice::from_ref(&group), &Action::Delete, false).steps;
         std::fs::write(&copy, b"same").unwrap();
         std::fs::remove_file(&keeper).unwrap();
         let (outcome, _) = execute(&steps, &journal).unwrap();
@@ -572,7 +612,9 @@ mod tests {
                 member(&near, Tier::NearExact, false, false),
             ],
         };
-        let (steps, not_exact) = plan(std::slice::from_ref(&group), &Action::Hardlink);
+        let Plan {
+            steps, not_exact, ..
+        } = plan(std::slice::from_ref(&group), &Action::Hardlink, false);
         assert_eq!((steps.len(), not_exact), (1, 1));
         let (outcome, _) = execute(&steps, &tmp.path().join("j.jsonl")).unwrap();
         assert_eq!(outcome.done, 1);

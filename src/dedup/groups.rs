@@ -118,6 +118,9 @@ pub(super) fn group(contents: &[Content], scored: &ScoredPairs, opts: &DedupOpti
     }
     classify_near_exact(&mut groups, opts.near_exact);
     groups
+        .par_iter_mut()
+        .for_each(|g| super::shots::arrange(g, &opts.prefer));
+    groups
 }
 
 /// An RGB `FINGERPRINT_SIDE`² thumbnail of the upright picture, or `None` if unreadable now.
@@ -220,6 +223,9 @@ fn member(
         size: rec.size,
         mtime_ns: rec.mtime_ns,
         agreement: None,
+        format: crate::ingest::format::Family::of_path(path),
+        shot: None,
+        content: c.id,
     }
 }
 
@@ -249,6 +255,9 @@ mod tests {
             size: 0,
             mtime_ns: 0,
             agreement: None,
+            format: crate::ingest::format::Family::of_path(path),
+            shot: None,
+            content: 0,
         }
     }
 

@@ -5,12 +5,14 @@
 //! range search over the graph's links in `vectors.flat`, scored by normalised similarity and
 //! the pixel check) → `content_check` (the pictures decoded again; `features` and
 //! [`matching`]: corners matched under one affine map, patches compared; capture times) →
-//! `groups` (keepers, tiers) → [`report`] (HTML) and [`actions`] (plan, journal, undo).
+//! `groups` (keepers, tiers) → `shots` (the files of one shot in several formats: the
+//! keeper by format preference, the same-shot tier) → [`report`] (HTML) and [`actions`] (plan, journal, undo).
 //!
 //! Invariants: two different contents are grouped only when their pictures agree, not just
 //! their descriptors (unless `content_check` is off); groups never chain (every member is
-//! similar to its keeper); files under a reference folder are always keepers and never acted
-//! on; an action never touches a file whose size or mtime changed since it was indexed, and
+//! similar to its keeper, or to a file of the keeper's shot); files under a reference folder
+//! are always keepers and never acted on; the files of one shot are acted on together or
+//! not at all; an action never touches a file whose size or mtime changed since it was indexed, and
 //! each change is journaled before the next.
 //!
 //! Entry points: [`find_duplicates`], [`restrict_to_tiers`], [`copy_of`] with a [`Probe`]
@@ -26,12 +28,14 @@ pub mod matching;
 mod pairs;
 mod probe;
 pub mod report;
+mod shots;
 
 pub use probe::{copy_of, CopyEvidence, Probe};
 
 use crate::dedup::matching::Agreement;
 use crate::error::Result;
 use crate::index::Index;
+pub use crate::ingest::format::{Family, DEFAULT_FORMAT_PREFERENCE};
 use crate::model::background::Background;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -78,6 +82,10 @@ pub const DEFAULT_NEAR_EXACT: f32 = 4.0;
 pub enum Tier {
     /// The same bytes.
     Exact,
+    /// Another file of the keeper's shot: the camera's JPEG beside its RAW, a HEIC's JPEG
+    /// export (another format, the same name in the same folder or the same capture time).
+    /// Never acted on unless asked for by name (`--tier same-shot`).
+    SameShot,
     /// The same picture resized or recompressed: same aspect ratio, thumbnails within the
     /// near-exact limit.
     NearExact,
@@ -86,7 +94,7 @@ pub enum Tier {
 }
 
 impl Tier {
-    pub const ALL: [Tier; 3] = [Tier::Exact, Tier::NearExact, Tier::Similar];
+    pub const ALL: [Tier; 4] = [Tier::Exact, Tier::SameShot, Tier::NearExact, Tier::Similar];
 
     /// The tier of a name as [`Tier::name`] writes it.
     pub fn parse(name: &str) -> Option<Tier> {
@@ -96,6 +104,7 @@ impl Tier {
     pub fn name(self) -> &'static str {
         match self {
             Tier::Exact => "exact",
+            Tier::SameShot => "same-shot",
             Tier::NearExact => "near-exact",
             Tier::Similar => "similar",
         }
@@ -105,6 +114,7 @@ impl Tier {
     pub fn key(self) -> &'static str {
         match self {
             Tier::Exact => "exact",
+            Tier::SameShot => "same_shot",
             Tier::NearExact => "near_exact",
             Tier::Similar => "similar",
         }
@@ -112,21 +122,35 @@ impl Tier {
 }
 
 /// The groups with only the members of `tiers` (and their keepers): a group left without a
-/// copy to act on is dropped; each group's tier is recomputed.
+/// copy to act on is dropped; each group's tier is recomputed. The files of one shot stay
+/// together: a shot loses all its files when one of them is left out.
 pub fn restrict_to_tiers(groups: Vec<Group>, tiers: &[Tier]) -> Vec<Group> {
     groups
         .into_iter()
         .filter_map(|mut g| {
-            g.members.retain(|m| m.keeper || tiers.contains(&m.tier));
+            let left_out: Vec<usize> = g
+                .members
+                .iter()
+                .filter(|m| !m.keeper && !tiers.contains(&m.tier))
+                .filter_map(|m| m.shot)
+                .collect();
+            g.members.retain(|m| {
+                m.keeper
+                    || (tiers.contains(&m.tier) && !m.shot.is_some_and(|s| left_out.contains(&s)))
+            });
             g.tier = g.members.iter().skip(1).map(|m| m.tier).max()?;
             g.members.iter().skip(1).any(|m| !m.reference).then_some(g)
         })
         .collect()
 }
 
-/// Files that duplicate a keeper, and their bytes.
+/// Files that duplicate a keeper, and their bytes (another file of the keeper's shot is
+/// not a duplicate).
 pub fn totals(groups: &[Group]) -> (usize, u64) {
-    let copies = groups.iter().flat_map(|g| g.members.iter().skip(1));
+    let copies = groups
+        .iter()
+        .flat_map(|g| g.members.iter().skip(1))
+        .filter(|m| m.tier != Tier::SameShot);
     (copies.clone().count(), copies.map(|m| m.size).sum())
 }
 
@@ -177,6 +201,9 @@ pub struct DedupOptions {
     pub keep: Keep,
     /// Files under these folders are always keepers and never acted on.
     pub references: Vec<PathBuf>,
+    /// Which file of one shot is kept, most preferred first (families not listed come
+    /// last).
+    pub prefer: Vec<Family>,
     /// Group two different contents only when their local features agree on one geometric
     /// map ([`crate::dedup::matching`]): the same picture, not merely the same kind of picture.
     pub content_check: bool,
@@ -203,6 +230,7 @@ impl Default for DedupOptions {
             near_exact: DEFAULT_NEAR_EXACT,
             keep: Keep::Best,
             references: Vec::new(),
+            prefer: DEFAULT_FORMAT_PREFERENCE.to_vec(),
             content_check: true,
         }
     }
@@ -231,6 +259,15 @@ pub struct Member {
     /// members of a different content than the keeper).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement: Option<Agreement>,
+    /// The kind of file (by its name): raw, heic, avif, jpeg or other.
+    pub format: Family,
+    /// The files of one shot in several formats share this number (the position in the group
+    /// of the shot's first file; the keeper's shot is 0). Acted on together or not at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shot: Option<usize>,
+    /// The index's id of the member's content (files of one content share it).
+    #[serde(skip)]
+    pub content: u64,
 }
 
 /// A duplicate group; `members[0]` is the keeper.

@@ -257,6 +257,9 @@ mod tests {
             size: 1000,
             mtime_ns: 0,
             agreement: None,
+            format: crate::dedup::Family::Other,
+            shot: None,
+            content: 0,
         };
         let mut copy = member(false);
         copy.agreement = Some(crate::dedup::matching::Agreement {

@@ -420,10 +420,7 @@ fn read_one(
         Sniffed::Unsupported(name) => {
             return Outcome::Skipped(SkipReason::Unsupported(name.into()), None)
         }
-        Sniffed::Decodable(_) if decode::is_raw_extension(path) => {
-            return Outcome::Skipped(SkipReason::Unsupported("camera RAW".into()), None)
-        }
-        Sniffed::Decodable(_) => {}
+        Sniffed::Decodable(_) | Sniffed::Heif | Sniffed::CameraRaw => {}
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     bytes.extend_from_slice(&head[..got]);

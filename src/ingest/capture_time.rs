@@ -1,7 +1,8 @@
 //! When a photo was taken, from its EXIF data: what tells two shots of one scene apart.
 //!
 //! Owns reading the capture time (`DateTimeOriginal` with `SubSecTimeOriginal`) from the
-//! EXIF data of any container the EXIF reader knows (JPEG, TIFF, HEIF, PNG, WebP) and the
+//! EXIF data of any container the EXIF reader knows (JPEG, TIFF and TIFF-based RAW, HEIF,
+//! PNG, WebP), or of the EXIF block of a Canon CR3 or Fujifilm RAF, and the
 //! rule [`CaptureTime::distinct_shots`]. An edited copy keeps its original's capture time or
 //! has none (most editors and converters drop EXIF), so two pictures that both carry one and
 //! carry different ones are two exposures, a burst or a retake, never an edited copy of one
@@ -22,15 +23,24 @@ pub struct CaptureTime {
 impl CaptureTime {
     /// The capture time in a file's bytes, if its EXIF data has a valid `DateTimeOriginal`.
     pub fn of(bytes: &[u8]) -> Option<CaptureTime> {
-        let exif = exif::Reader::new()
-            .read_from_container(&mut Cursor::new(bytes))
-            .ok()?;
-        let field = exif.get_field(exif::Tag::DateTimeOriginal, exif::In::PRIMARY)?;
-        let exif::Value::Ascii(ref text) = field.value else {
+        let exif = match exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) {
+            Ok(exif) => exif,
+            Err(_) => {
+                let block = crate::ingest::raw::exif_block(bytes)?;
+                exif::Reader::new().read_raw(block.to_vec()).ok()?
+            }
+        };
+        // By number: a CR3 keeps these Exif-IFD tags in the IFD0 of its own TIFF block.
+        let field = |number: u16| {
+            exif.fields()
+                .find(|f| f.tag.number() == number && f.ifd_num == exif::In::PRIMARY)
+        };
+        let exif::Value::Ascii(ref text) = field(exif::Tag::DateTimeOriginal.number())?.value
+        else {
             return None;
         };
         let mut when = exif::DateTime::from_ascii(text.first()?).ok()?;
-        if let Some(sub) = exif.get_field(exif::Tag::SubSecTimeOriginal, exif::In::PRIMARY) {
+        if let Some(sub) = field(exif::Tag::SubSecTimeOriginal.number()) {
             if let exif::Value::Ascii(ref text) = sub.value {
                 if let Some(digits) = text.first() {
                     // A malformed fraction is ignored, not the whole time.

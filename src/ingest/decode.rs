@@ -4,10 +4,13 @@
 //! count is checked from the header before anything large is allocated), EXIF orientation,
 //! alpha compositing on a fixed background, and resizing (solid margins left out, see
 //! [`crate::ingest::margins`]). JPEGs are decoded with DCT scaling
-//! (at 1/2, 1/4 or 1/8 of their size when the target is much smaller). A decoder panic is
+//! (at 1/2, 1/4 or 1/8 of their size when the target is much smaller). HEIF files (HEIC,
+//! AVIF) go to [`crate::ingest::heif`]; a camera RAW is its largest JPEG preview
+//! ([`crate::ingest::raw`]) turned by the RAW's own orientation. A decoder panic is
 //! contained and becomes a [`SkipReason`].
 
 pub use super::format::{has_image_extension, is_raw_extension, sniff, Sniffed, SNIFF_LEN};
+use super::{heif, raw};
 use crate::problem::SkipReason;
 use fast_image_resize as fr;
 use image::metadata::Orientation;
@@ -55,20 +58,104 @@ pub struct PreparedImage {
 
 /// Decodes and prepares an image held in memory. Never panics.
 pub fn prepare(bytes: &[u8], opts: &DecodeOptions) -> Result<PreparedImage, SkipReason> {
-    let format = decodable_format(bytes)?;
-    contained(|| prepare_format(bytes, format, opts))
+    contained(|| {
+        let source = source_of(bytes)?;
+        let (img, width, height, orientation) = decode_stored(bytes, source, opts.side, opts)?;
+        prepare_decoded(img, (width, height), orientation, opts)
+    })
 }
 
-/// The format of an image in memory, if this build decodes it.
-fn decodable_format(bytes: &[u8]) -> Result<ImageFormat, SkipReason> {
+/// A decoded picture (as stored, with its full size) prepared for the encoder.
+fn prepare_decoded(
+    img: DynamicImage,
+    (width, height): (u32, u32),
+    orientation: Orientation,
+    opts: &DecodeOptions,
+) -> Result<PreparedImage, SkipReason> {
+    let rgb = flatten_alpha(img);
+    let square = resize_square(rgb.as_raw(), rgb.width(), rgb.height(), opts)?;
+    Ok(finish(square, width, height, orientation))
+}
+
+/// How a file's pictures are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Through the `image` crate (JPEG: DCT-scaled where it can).
+    Image(ImageFormat),
+    /// HEIC or AVIF.
+    Heif,
+    /// A camera RAW's largest JPEG preview.
+    Raw,
+}
+
+/// How an image in memory is decoded, if this build decodes it.
+fn source_of(bytes: &[u8]) -> Result<Source, SkipReason> {
     if bytes.is_empty() {
         return Err(SkipReason::Empty);
     }
     match sniff(&bytes[..bytes.len().min(SNIFF_LEN)]) {
-        Sniffed::Decodable(f) => Ok(f),
+        Sniffed::Decodable(ImageFormat::Tiff) if raw::is_raw(bytes) => Ok(Source::Raw),
+        Sniffed::Decodable(f) => Ok(Source::Image(f)),
+        Sniffed::Heif => Ok(Source::Heif),
+        Sniffed::CameraRaw => Ok(Source::Raw),
         Sniffed::Unsupported(name) => Err(SkipReason::Unsupported(name.to_string())),
         Sniffed::Unknown => Err(SkipReason::NotAnImage),
     }
+}
+
+/// The picture as stored (not turned), decoded at the smallest size that still covers
+/// `cover x cover` where the format allows it (JPEG and RAW previews), with the full size
+/// as stored and the orientation to apply.
+fn decode_stored(
+    bytes: &[u8],
+    source: Source,
+    cover: u32,
+    opts: &DecodeOptions,
+) -> Result<(DynamicImage, u32, u32, Orientation), SkipReason> {
+    match source {
+        Source::Image(ImageFormat::Jpeg) => match decode_jpeg_scaled(bytes, cover, opts) {
+            Ok(Some((rgb, width, height, orientation))) => {
+                Ok((DynamicImage::ImageRgb8(rgb), width, height, orientation))
+            }
+            Err(e @ SkipReason::TooLarge { .. }) => Err(e),
+            // Pixel formats the scaled decoder does not convert (CMYK, 16-bit), or streams
+            // it rejects: the general decoder gets a chance and gives the final answer.
+            Ok(None) | Err(_) => full_size(decode_with_limits(bytes, ImageFormat::Jpeg, opts)?),
+        },
+        Source::Image(format) => full_size(decode_with_limits(bytes, format, opts)?),
+        Source::Heif => full_size((
+            heif::decode(bytes, opts.max_pixels)?,
+            Orientation::NoTransforms,
+        )),
+        Source::Raw => {
+            let info = raw::inspect(bytes);
+            if let Some((offset, len)) = info.cut_short {
+                return Err(SkipReason::Decode(format!(
+                    "camera RAW cut short: its {len}-byte JPEG preview at byte {offset} runs past the end ({} bytes)",
+                    bytes.len()
+                )));
+            }
+            let preview = info.largest().ok_or_else(|| {
+                SkipReason::Unsupported("camera RAW without a JPEG preview".into())
+            })?;
+            let jpeg = &bytes[preview.offset..preview.offset + preview.len];
+            let (img, width, height, _) =
+                decode_stored(jpeg, Source::Image(ImageFormat::Jpeg), cover, opts)?;
+            // The preview is stored as the sensor saw it; the RAW says how to turn it.
+            let orientation = info
+                .orientation
+                .and_then(|o| Orientation::from_exif(o as u8))
+                .unwrap_or(Orientation::NoTransforms);
+            Ok((img, width, height, orientation))
+        }
+    }
+}
+
+fn full_size(
+    (img, orientation): (DynamicImage, Orientation),
+) -> Result<(DynamicImage, u32, u32, Orientation), SkipReason> {
+    let (width, height) = (img.width(), img.height());
+    Ok((img, width, height, orientation))
 }
 
 /// Runs a decoder, turning a panic into a [`SkipReason::DecoderPanic`].
@@ -79,11 +166,8 @@ fn contained<T>(decode: impl FnOnce() -> Result<T, SkipReason>) -> Result<T, Ski
     }
 }
 
-/// Reads a file and prepares it; the path is used for the RAW check only.
+/// Reads a file and prepares it.
 pub fn prepare_file(path: &Path, opts: &DecodeOptions) -> Result<PreparedImage, SkipReason> {
-    if is_raw_extension(path) {
-        return Err(SkipReason::Unsupported("camera RAW".into()));
-    }
     let bytes = std::fs::read(path).map_err(|e| SkipReason::from_io(&e))?;
     prepare(&bytes, opts)
 }
@@ -123,23 +207,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn prepare_format(
-    bytes: &[u8],
-    format: ImageFormat,
-    opts: &DecodeOptions,
-) -> Result<PreparedImage, SkipReason> {
-    if format == ImageFormat::Jpeg {
-        match prepare_jpeg_scaled(bytes, opts) {
-            Ok(Some(img)) => return Ok(img),
-            Err(e @ SkipReason::TooLarge { .. }) => return Err(e),
-            // Pixel formats the scaled decoder does not convert (CMYK, 16-bit), or streams it
-            // rejects: the general decoder gets a chance and gives the final answer.
-            Ok(None) | Err(_) => {}
-        }
-    }
-    prepare_general(bytes, format, opts)
-}
-
 fn check_pixels(width: u32, height: u32, opts: &DecodeOptions) -> Result<(), SkipReason> {
     if width as u64 * height as u64 > opts.max_pixels {
         return Err(SkipReason::TooLarge {
@@ -154,19 +221,6 @@ fn check_pixels(width: u32, height: u32, opts: &DecodeOptions) -> Result<(), Ski
         )));
     }
     Ok(())
-}
-
-/// JPEG through jpeg-decoder with DCT-domain downscaling. `Ok(None)`: use the general path.
-fn prepare_jpeg_scaled(
-    bytes: &[u8],
-    opts: &DecodeOptions,
-) -> Result<Option<PreparedImage>, SkipReason> {
-    let Some((rgb, width, height, orientation)) = decode_jpeg_scaled(bytes, opts.side, opts)?
-    else {
-        return Ok(None);
-    };
-    let square = resize_square(rgb.as_raw(), rgb.width(), rgb.height(), opts)?;
-    Ok(Some(finish(square, width, height, orientation)))
 }
 
 /// A JPEG decoded with DCT-domain downscaling to the smallest of 1/8, 1/4, 1/2 or 1 of its
@@ -230,19 +284,6 @@ fn decode_with_limits(
     Ok((img, orientation))
 }
 
-/// Every decodable format through the `image` crate.
-fn prepare_general(
-    bytes: &[u8],
-    format: ImageFormat,
-    opts: &DecodeOptions,
-) -> Result<PreparedImage, SkipReason> {
-    let (img, orientation) = decode_with_limits(bytes, format, opts)?;
-    let (width, height) = (img.width(), img.height());
-    let rgb = flatten_alpha(img);
-    let square = resize_square(rgb.as_raw(), rgb.width(), rgb.height(), opts)?;
-    Ok(finish(square, width, height, orientation))
-}
-
 /// Decodes a whole image, upright, as RGB (alpha flattened), shrunk to fit in
 /// `max_side x max_side` if larger (aspect ratio kept; JPEGs decoded at the smallest DCT
 /// scale that covers it). Never panics.
@@ -251,22 +292,9 @@ pub fn decode_upright(
     max_side: u32,
     opts: &DecodeOptions,
 ) -> Result<RgbImage, SkipReason> {
-    let format = decodable_format(bytes)?;
     contained(|| {
-        let scaled = match format {
-            ImageFormat::Jpeg => match decode_jpeg_scaled(bytes, max_side, opts) {
-                Err(e @ SkipReason::TooLarge { .. }) => return Err(e),
-                Ok(Some((rgb, _, _, orientation))) => {
-                    Some((DynamicImage::ImageRgb8(rgb), orientation))
-                }
-                Ok(None) | Err(_) => None,
-            },
-            _ => None,
-        };
-        let (img, orientation) = match scaled {
-            Some(decoded) => decoded,
-            None => decode_with_limits(bytes, format, opts)?,
-        };
+        let source = source_of(bytes)?;
+        let (img, _, _, orientation) = decode_stored(bytes, source, max_side, opts)?;
         let rgb = flatten_alpha(img);
         let (w, h) = rgb.dimensions();
         let rgb = if w.max(h) > max_side {
@@ -418,7 +446,26 @@ mod tests {
         );
         let mut heic = vec![0, 0, 0, 24];
         heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
-        assert_eq!(sniff(&heic), Sniffed::Unsupported("HEIF/HEIC"));
+        assert_eq!(sniff(&heic), Sniffed::Heif);
+        let mut avif = vec![0, 0, 0, 28];
+        avif.extend_from_slice(b"ftypavif\0\0\0\0avifmif1miaf");
+        assert_eq!(sniff(&avif), Sniffed::Heif);
+        // A QuickTime video (a Live Photo's MOV) is not an image.
+        let mut mov = vec![0, 0, 0, 20];
+        mov.extend_from_slice(b"ftypqt  \0\0\0\0qt  ");
+        assert_eq!(sniff(&mov), Sniffed::Unknown);
+        let mut cr3 = vec![0, 0, 0, 24];
+        cr3.extend_from_slice(b"ftypcrx \0\0\0\x01crx isom");
+        assert_eq!(sniff(&cr3), Sniffed::CameraRaw);
+        assert_eq!(sniff(b"FUJIFILMCCD-RAW 0201FF129502"), Sniffed::CameraRaw);
+        assert_eq!(sniff(b"II*\0\x10\0\0\0CR\x02\0"), Sniffed::CameraRaw);
+        assert_eq!(sniff(b"IIRO\x08\0\0\0"), Sniffed::CameraRaw);
+        assert_eq!(sniff(b"IIU\0\x08\0\0\0"), Sniffed::CameraRaw);
+        // A plain TIFF is a TIFF until its IFDs say otherwise (DNG, NEF, ARW).
+        assert_eq!(
+            sniff(b"II*\0\x08\0\0\0\0\0"),
+            Sniffed::Decodable(ImageFormat::Tiff)
+        );
     }
 
     #[test]
@@ -448,7 +495,8 @@ mod tests {
         let bytes = encode(&img, ImageFormat::Jpeg);
         let opts = DecodeOptions::new(224);
         let fast = prepare(&bytes, &opts).unwrap();
-        let general = prepare_general(&bytes, ImageFormat::Jpeg, &opts).unwrap();
+        let (img, orientation) = decode_with_limits(&bytes, ImageFormat::Jpeg, &opts).unwrap();
+        let general = prepare_decoded(img, (1600, 1200), orientation, &opts).unwrap();
         assert_eq!((fast.width, fast.height), (1600, 1200));
         let max_diff = fast
             .rgb

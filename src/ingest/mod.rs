@@ -3,7 +3,11 @@
 //! - [`scan`]: walking folders (walkdir), the size and modification time of regular files.
 //! - [`decode`]: format sniffing by content, bounded decoding (decompression bombs refused),
 //!   EXIF orientation, alpha, the prepared square a model takes; decoder panics contained.
-//! - [`format`](mod@format): the format of a file sniffed from its bytes; image and RAW extensions.
+//! - [`format`](mod@format): the format of a file sniffed from its bytes; image and RAW
+//!   extensions; the format families of one shot.
+//! - [`heif`]: HEIC and AVIF files (the codec of the primary picture, its size, EXIF), with
+//!   [`avif`] for AV1.
+//! - [`raw`]: camera RAW files: their largest JPEG preview and their orientation.
 //! - [`margins`]: solid margins found so that `decode` leaves them out.
 //! - [`thumbnail`]: the 16x16 grey thumbnails of the pixel check and their correlation.
 //! - [`capture_time`]: when a photo was taken (EXIF), and when two times mean two shots.
@@ -14,9 +18,12 @@
 //! Entry points: [`scan::scan`], [`decode::prepare_file`], [`decode::prepare_files`],
 //! [`decode::decode_upright`], [`thumbnail::Thumbnail::of`], [`capture_time::CaptureTime::of`].
 
+pub mod avif;
 pub mod capture_time;
 pub mod decode;
 pub mod format;
+pub mod heif;
 pub mod margins;
+pub mod raw;
 pub mod scan;
 pub mod thumbnail;
