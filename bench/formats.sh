@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Indexing throughput by format: the same 12 MP photos as JPEG, as HEIC (single picture)
-# and as camera RAW (a NEF holding the full-size JPEG preview, as Nikon cameras write it);
-# then how far each HEIC's and each RAW's copy descriptor is from its JPEG's.
+# Indexing throughput by format: the same 12 MP photos as JPEG, as HEIC (one picture), as
+# AVIF (libavif with AOM at speed 8, quantizer 20-30) and as camera RAW (a NEF holding the
+# full-size JPEG preview, as Nikon cameras write it); then how far each HEIC's, AVIF's and
+# RAW's copy descriptor is from its JPEG's.
 #
 #   bench/formats.sh [N]
 #
 # N photos (default 24) from target/data/camera-photos are cropped to 4:3 and resized to
 # 4032x3024 (12.2 MP, an iPhone's size) by Pillow; the HEICs are written by libheif's
-# heif-enc (apt install libheif-examples) at quality 50, about an iPhone's 1-3 MB. Needs a
-# release build and hyperfine. Each run starts from an empty index; files are read once
-# before timing.
+# heif-enc (apt install libheif-examples) at quality 50, about an iPhone's 1-3 MB; the AVIFs
+# by avifenc (apt install libavif-bin). Needs a release build and hyperfine. Each run starts
+# from an empty index; files are read once before timing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=$(realpath target/release/lookalike)
@@ -19,9 +20,9 @@ W=${LOOKALIKE_BENCH_DIR:-target/bench-formats}
 mkdir -p "$W"
 W=$(realpath "$W")
 
-if [ ! -f "$W/made-$N" ]; then
-    rm -rf "$W"/jpeg "$W"/heic "$W"/raw
-    mkdir -p "$W"/jpeg "$W"/heic "$W"/raw
+if [ ! -f "$W/made-$N" ] || [ ! -d "$W/avif" ]; then
+    rm -rf "$W"/jpeg "$W"/heic "$W"/avif "$W"/raw
+    mkdir -p "$W"/jpeg "$W"/heic "$W"/avif "$W"/raw
     python3 - "$W" "$N" <<'EOF'
 import struct, sys, io, pathlib
 from PIL import Image
@@ -80,18 +81,20 @@ EOF
     for f in "$W"/jpeg/*.jpg; do
         b=$(basename "$f" .jpg)
         heif-enc -q 50 "$f" -o "$W/heic/$b.heic" > /dev/null
+        avifenc -s 8 --min 20 --max 30 "$f" "$W/avif/$b.avif" > /dev/null
     done
     touch "$W/made-$N"
 fi
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-for d in jpeg heic raw; do
+for d in jpeg heic avif raw; do
     echo "$d: $(find "$W/$d" -type f | wc -l) files, $(du -sh "$W/$d" | cut -f1)"
     cat "$W/$d"/* > /dev/null
 done
 hyperfine -N --warmup 1 --runs "$RUNS" --prepare "rm -rf $W/ix" --export-json "$W/formats.json" \
     -n jpeg "$L index $W/jpeg --index $W/ix -q" \
     -n heic "$L index $W/heic --index $W/ix -q" \
+    -n avif "$L index $W/avif --index $W/ix -q" \
     -n raw "$L index $W/raw --index $W/ix -q"
 python3 - "$W/formats.json" "$N" <<'EOF'
 import json, sys
@@ -104,7 +107,7 @@ EOF
 # The copy descriptor of each HEIC and RAW against its JPEG's (1: the same vector).
 for f in "$W"/jpeg/*.jpg; do
     b=$(basename "$f" .jpg)
-    for v in "$f" "$W/heic/$b.heic" "$W/raw/$b.nef"; do
+    for v in "$f" "$W/heic/$b.heic" "$W/avif/$b.avif" "$W/raw/$b.nef"; do
         "$L" embed --json --head copy "$v"
     done
 done | python3 -c '
@@ -113,7 +116,7 @@ text, d, v, at = sys.stdin.read(), json.JSONDecoder(), [], 0
 while text[at:].strip():
     obj, at = d.raw_decode(text, at + len(text[at:]) - len(text[at:].lstrip()))
     v.append(obj["vector"])
-for k, name in [(1, "heic"), (2, "raw")]:
-    c = [sum(a * b for a, b in zip(v[i], v[i + k])) for i in range(0, len(v), 3)]
+for k, name in [(1, "heic"), (2, "avif"), (3, "raw")]:
+    c = [sum(a * b for a, b in zip(v[i], v[i + k])) for i in range(0, len(v), 4)]
     print(f"{name} vs jpeg copy descriptor cosine: min {min(c):.4f}, mean {sum(c) / len(c):.4f}")
 '

@@ -1,7 +1,7 @@
 //! The files of one shot in several formats: a RAW and the camera's JPEG, a HEIC and its
 //! JPEG export. Within a group, two files of different format families are one shot when
-//! they have the same name in the same folder (`IMG_0001.CR2`, `IMG_0001.JPG`) or the same
-//! capture time. The keeper is the shot's most preferred format (a user's `--prefer`), the
+//! they have the same name in the same folder (`IMG_0001.CR2`, `IMG_0001.JPG`), or the same
+//! capture time and the keeper's picture unedited (exact or near-exact). The keeper is the shot's most preferred format (a user's `--prefer`), the
 //! other files of the keeper's shot are in the same-shot tier, and every shot is numbered
 //! so that actions take its files together or not at all.
 
@@ -42,14 +42,19 @@ pub(super) fn arrange(group: &mut Group, prefer: &[Family]) {
         .unwrap_or(Tier::Exact);
 }
 
-/// Whether two files are one shot: different families, and the same name in one folder or
-/// the same capture time.
+/// Whether two files are one shot: different families, and the same name in one folder, or
+/// the same capture time and both the keeper's picture unedited (exact or near-exact: an
+/// edited copy keeps its original's capture time too, and is a copy, not another file of
+/// the shot).
 fn one_shot(a: &Member, b: &Member, ta: Option<&CaptureTime>, tb: Option<&CaptureTime>) -> bool {
     if a.format == b.format {
         return false;
     }
     let same_name = a.path.parent() == b.path.parent() && stem(&a.path) == stem(&b.path);
-    let same_time = matches!((ta, tb), (Some(x), Some(y)) if !x.distinct_shots(y));
+    let unedited = |m: &Member| matches!(m.tier, Tier::Exact | Tier::NearExact);
+    let same_time = unedited(a)
+        && unedited(b)
+        && matches!((ta, tb), (Some(x), Some(y)) if !x.distinct_shots(y));
     same_name || same_time
 }
 
@@ -283,6 +288,60 @@ mod tests {
             .map(|(p, t, s)| (p.to_string(), t, s))
             .collect::<Vec<_>>();
         assert_eq!(before, after);
+    }
+
+    /// A JPEG whose EXIF says it was taken at `when` ("YYYY:MM:DD HH:MM:SS").
+    fn jpeg_taken(path: &Path, when: &str) {
+        // Little-endian TIFF: IFD0 with one entry (the Exif IFD at 26), the Exif IFD with
+        // DateTimeOriginal (20 ASCII bytes at 44).
+        let mut tiff = b"II*\0\x08\0\0\0\x01\0\x69\x87\x04\0\x01\0\0\0\x1a\0\0\0\0\0\0\0".to_vec();
+        tiff.extend_from_slice(b"\x01\0\x03\x90\x02\0\x14\0\0\0\x2c\0\0\0\0\0\0\0");
+        tiff.extend_from_slice(when.as_bytes());
+        tiff.push(0);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut bytes = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, 90);
+        encoder.add_app_segment(1, &app1).unwrap();
+        let pixels = vec![128u8; 16 * 16 * 3];
+        encoder
+            .encode(&pixels, 16, 16, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn one_capture_time_makes_one_shot_of_unedited_files_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+        for name in [
+            "phone/IMG_7.jpg",
+            "export/holiday.avif",
+            "edits/holiday-crop.avif",
+        ] {
+            std::fs::create_dir_all(tmp.path().join(name).parent().unwrap()).unwrap();
+            jpeg_taken(&tmp.path().join(name), "2026:05:01 12:00:00");
+        }
+        assert!(CaptureTime::of(&std::fs::read(p("phone/IMG_7.jpg")).unwrap()).is_some());
+        let mut g = group(vec![
+            member(&p("phone/IMG_7.jpg"), 1, Tier::Exact, 400),
+            member(&p("export/holiday.avif"), 2, Tier::NearExact, 400),
+            member(&p("edits/holiday-crop.avif"), 3, Tier::Similar, 300),
+        ]);
+        arrange(&mut g, &DEFAULT_FORMAT_PREFERENCE);
+        let tiers: Vec<(Tier, Option<usize>)> =
+            g.members.iter().map(|m| (m.tier, m.shot)).collect();
+        // The export is the shot in another format and becomes the keeper (AVIF before
+        // JPEG); the cropped copy is an edit: a copy, whatever its capture time.
+        assert_eq!(g.members[0].path, PathBuf::from(p("export/holiday.avif")));
+        assert_eq!(
+            tiers,
+            [
+                (Tier::Exact, Some(0)),
+                (Tier::SameShot, Some(0)),
+                (Tier::Similar, None)
+            ]
+        );
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, AvifError> {
     let (mut x, mut y, mut row_height) = (0u32, 0u32, 0u32);
     for (i, &tile) in tiles.iter().enumerate() {
         let data = file.item_data(tile).map_err(container)?;
+        if data.is_empty() {
+            return Err(AvifError::Container(format!("item {tile} has no data")));
+        }
         let picture = decode_av1(&data, max_pixels)?;
         if tiles.len() == 1 && (picture.width, picture.height) < (width, height) {
             return Err(AvifError::Container(format!(
