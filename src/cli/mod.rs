@@ -85,7 +85,7 @@ enum Command {
     Index(index::IndexArgs),
     /// Show the indexed images most similar to each given image
     Query(query::QueryArgs),
-    /// List groups of duplicates (exact, near-exact and similar), and optionally move,
+    /// List groups of duplicates (exact, same-shot, near-exact and similar), and optionally move,
     /// hard-link, trash or delete the copies (a dry run unless --yes)
     Dedup(dedup::DedupArgs),
     /// Reverse the moves (and trashing) recorded in a dedup journal

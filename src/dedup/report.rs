@@ -87,9 +87,11 @@ figcaption .path { word-break: break-all; color: #555; }
   font-size: 11px; }
 .keep { background: #2a8a2a; color: #fff; }
 .tier-exact { background: #d7e9ff; }
+.tier-same_shot { background: #d9f2dc; }
 .tier-near_exact { background: #ffe9c2; }
 .tier-similar { background: #f3d6f0; }
 body.hide-exact section[data-tier="exact"],
+body.hide-same_shot section[data-tier="same_shot"],
 body.hide-near_exact section[data-tier="near_exact"],
 body.hide-similar section[data-tier="similar"] { display: none; }
 "#;
@@ -198,6 +200,7 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
          <p>{copies} files ({size}) duplicate a keeper. Threshold {t} on the {scoring} similarity; near-exact: same picture within {ne} levels. \
          The keeper of each group has a green frame.</p>\
          <label><input type=\"checkbox\" data-tier=\"exact\" checked> exact</label>\
+         <label><input type=\"checkbox\" data-tier=\"same_shot\" checked> same shot</label>\
          <label><input type=\"checkbox\" data-tier=\"near_exact\" checked> near-exact</label>\
          <label><input type=\"checkbox\" data-tier=\"similar\" checked> similar</label>\
          </header>\n<main>\n",
