@@ -317,6 +317,20 @@ def reference(heic):
     Image.frombytes("RGB", decoded.size, bytes(decoded.data), "raw", "RGB", decoded.stride).save(ref)
 
 
+def grid_heic(img, out):
+    """A HEIC of 128-px tiles in a grid (as phones write 512-px ones), by pillow-heif's
+    libheif: heif-enc 1.15 writes single pictures only."""
+    import pillow_heif
+
+    before = pillow_heif.options.GRID_TILE_SIZE
+    pillow_heif.options.GRID_TILE_SIZE = 128
+    try:
+        pillow_heif.from_pillow(img).save(str(out), quality=90)
+    finally:
+        pillow_heif.options.GRID_TILE_SIZE = before
+    assert b"grid" in out.read_bytes(), "pillow-heif wrote no grid"
+
+
 def top_boxes(b, start, end):
     p = start
     while p + 8 <= end:
@@ -389,7 +403,8 @@ def add_rotation(data, quarter_turns):
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "shot").mkdir(exist_ok=True)
-    # HEIC: 8-bit, 10-bit, and turned by irot with an EXIF orientation an iPhone also writes.
+    # HEIC: 8-bit, 10-bit, a grid of tiles, and turned by irot with an EXIF orientation an
+    # iPhone also writes.
     heif_enc(photo("chelsea.png", (360, 240)), OUT / "chelsea.heic", "-q", "90")
     img16 = photo("astronaut.png", (160, 160))
     heif_enc(img16, OUT / "astronaut-10bit.heic", "-q", "90", "-b", "10", suffix=".png16")
@@ -398,7 +413,12 @@ def main():
              save_args={"exif": exif_block(orientation=6), "quality": 95})
     (OUT / "rotated.heic").write_bytes(add_rotation((OUT / "_plain.heic").read_bytes(), 3))
     (OUT / "_plain.heic").unlink()
-    for name in ["chelsea.heic", "astronaut-10bit.heic", "rotated.heic"]:
+    grid_heic(photo("coffee.png", (300, 200)), OUT / "grid.heic")
+    # With an alpha plane: the left half transparent.
+    rgba = photo("rocket.jpg", (96, 64)).convert("RGBA")
+    rgba.putalpha(Image.frombytes("L", (96, 64), bytes(0 if x < 48 else 255 for _ in range(64) for x in range(96))))
+    heif_enc(rgba, OUT / "alpha.heic", "-q", "90")
+    for name in ["chelsea.heic", "astronaut-10bit.heic", "rotated.heic", "grid.heic"]:
         reference(OUT / name)
     chelsea = (OUT / "chelsea.heic").read_bytes()
     (OUT / "truncated.heic").write_bytes(chelsea[: len(chelsea) * 6 // 10])

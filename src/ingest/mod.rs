@@ -5,8 +5,8 @@
 //!   EXIF orientation, alpha, the prepared square a model takes; decoder panics contained.
 //! - [`format`](mod@format): the format of a file sniffed from its bytes; image and RAW
 //!   extensions; the format families of one shot.
-//! - [`heif`]: HEIC and AVIF files (the codec of the primary picture, its size, EXIF), with
-//!   [`avif`] for AV1.
+//! - [`heif`]: HEIC and AVIF files (the container, grids, rotation and mirroring), with
+//!   [`avif`] for AV1 pictures and [`yuv`] for their conversion to RGB.
 //! - [`raw`]: camera RAW files: their largest JPEG preview and their orientation.
 //! - [`margins`]: solid margins found so that `decode` leaves them out.
 //! - [`thumbnail`]: the 16x16 grey thumbnails of the pixel check and their correlation.
@@ -27,3 +27,4 @@ pub mod margins;
 pub mod raw;
 pub mod scan;
 pub mod thumbnail;
+pub mod yuv;
