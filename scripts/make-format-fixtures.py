@@ -433,6 +433,14 @@ def main():
     avif(coffee_small, OUT / "limited.avif", "-r", "limited")
     avif(coffee_small, OUT / "grid.avif", "--grid", "2x2")
     avif(coffee_small, OUT / "rotated.avif", "--irot", "1", "--imir", "0")
+    # With an alpha plane: the left half transparent.
+    rgba = coffee_small.convert("RGBA")
+    rgba.putalpha(Image.frombytes("L", (240, 160), bytes(0 if x < 120 else 255 for _ in range(160) for x in range(240))))
+    tmp = OUT / "_alpha.png"
+    rgba.save(tmp)
+    subprocess.run(["avifenc", "--min", "8", "--max", "12", "-s", "6", str(tmp), str(OUT / "alpha.avif")],
+                   check=True, capture_output=True)
+    tmp.unlink()
     small = (OUT / "coffee.avif").read_bytes()
     (OUT / "truncated.avif").write_bytes(small[: len(small) * 7 // 10])
 

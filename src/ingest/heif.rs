@@ -8,7 +8,9 @@
 //! flips top and bottom). The EXIF orientation inside a HEIF file is therefore never applied
 //! (an iPhone photo carries both). Coded pictures are decoded to YUV planes by heifer's HEVC
 //! decoder or by [`crate::ingest::avif`] (AV1) and converted by [`crate::ingest::yuv`];
-//! HEIC overlays, `iden` pictures and pictures with alpha are decoded whole by heifer.
+//! HEIC overlays, `iden` pictures and pictures with alpha are decoded whole by heifer; an
+//! AVIF's alpha plane (one AV1 item of the picture's size) is decoded here, and the picture
+//! returned with it for [`crate::ingest::decode`] to composite.
 //!
 //! HEVC has no reduced-size decoding, so a 12 MP HEIC takes 0.3-1 s to decode on one core.
 //! The file's own thumbnail (`thmb`, 320x240 in phones' photos) is not used instead: on
@@ -89,7 +91,8 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, SkipReason>
             decode_planes(&file, codec, max_pixels).map(DynamicImage::ImageRgb8)
         }
         (b"av01" | b"grid", Codec::Av1) => {
-            decode_planes(&file, codec, max_pixels).map(DynamicImage::ImageRgb8)
+            let rgb = decode_planes(&file, codec, max_pixels)?;
+            with_av1_alpha(&file, rgb, max_pixels)
         }
         (_, Codec::Hevc) => decode_hevc(bytes, max_pixels),
         (kind, Codec::Av1) => Err(SkipReason::Unsupported(format!(
@@ -161,6 +164,43 @@ fn decode_planes(
         }
     }
     transform(out, file, primary.id)
+}
+
+/// The picture with its AV1 alpha plane (an `auxl` item of the primary's size, one coded
+/// item), turned as the picture is; the picture alone when it has none (an alpha grid is
+/// not composed: its picture shows opaque).
+fn with_av1_alpha(
+    file: &HeifFile<'_>,
+    rgb: RgbImage,
+    max_pixels: u64,
+) -> Result<DynamicImage, SkipReason> {
+    let primary = file.primary_id;
+    let alpha = file
+        .referencing_items(primary, b"auxl")
+        .into_iter()
+        .find(|&aux| {
+            is_alpha(file, aux) && file.item(aux).is_ok_and(|i| &i.item_type.0 == b"av01")
+        });
+    let Some(alpha) = alpha else {
+        return Ok(DynamicImage::ImageRgb8(rgb));
+    };
+    let data = file.item_data(alpha).map_err(container_error)?;
+    let plane = crate::ingest::avif::decode(&data, max_pixels)?;
+    // Turned like the picture (the primary's transformations apply to its alpha).
+    let mut grey = image::GrayImage::new(plane.width, plane.height);
+    let max = ((1u32 << plane.bits.clamp(8, 16)) - 1) as f32;
+    for (px, &v) in grey.iter_mut().zip(&plane.planes[0]) {
+        *px = (v as f32 * 255.0 / max).round().clamp(0.0, 255.0) as u8;
+    }
+    let grey = transform(grey, file, primary)?;
+    if grey.dimensions() != rgb.dimensions() {
+        return Ok(DynamicImage::ImageRgb8(rgb));
+    }
+    let rgba = RgbaImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+        let [r, g, b] = rgb.get_pixel(x, y).0;
+        image::Rgba([r, g, b, grey.get_pixel(x, y).0[0]])
+    });
+    Ok(DynamicImage::ImageRgba8(rgba))
 }
 
 /// One HEVC item decoded by heifer's decoder, on the calling thread.
@@ -243,7 +283,11 @@ fn container_error(e: impl std::fmt::Display) -> SkipReason {
 }
 
 /// Applies the item's transformative properties in the order they are associated.
-fn transform(mut img: RgbImage, file: &HeifFile<'_>, id: u32) -> Result<RgbImage, SkipReason> {
+fn transform<P: image::Pixel + 'static>(
+    mut img: image::ImageBuffer<P, Vec<P::Subpixel>>,
+    file: &HeifFile<'_>,
+    id: u32,
+) -> Result<image::ImageBuffer<P, Vec<P::Subpixel>>, SkipReason> {
     for property in file.item_properties(id).map_err(container_error)? {
         img = match *property {
             Property::CleanAperture {
@@ -267,13 +311,13 @@ fn transform(mut img: RgbImage, file: &HeifFile<'_>, id: u32) -> Result<RgbImage
 }
 
 /// The clean aperture: a centred crop, sizes and offsets as fractions.
-fn clean_aperture(
-    img: RgbImage,
+fn clean_aperture<P: image::Pixel + 'static>(
+    img: image::ImageBuffer<P, Vec<P::Subpixel>>,
     width: (u32, u32),
     height: (u32, u32),
     horiz: (i32, u32),
     vert: (i32, u32),
-) -> Result<RgbImage, SkipReason> {
+) -> Result<image::ImageBuffer<P, Vec<P::Subpixel>>, SkipReason> {
     let frac = |(n, d): (i64, i64)| {
         if d == 0 {
             None
