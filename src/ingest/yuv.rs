@@ -79,7 +79,7 @@ impl Yuv {
             let cr_row = self.planes[2].get(chroma_start..).unwrap_or(&[]);
             let at = |plane: &[u16], i: usize| plane.get(i).copied().unwrap_or(0) as f32;
             if self.chroma_width > 0 && matrix != 0 {
-                // The common case, in fixed point (14 fractional bits): a quarter of the time.
+                // The common case, in fixed point (14 fractional bits).
                 convert_row(row, luma_row, (cb_row, cr_row), sx, &fixed);
                 continue;
             }
