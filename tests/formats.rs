@@ -24,16 +24,20 @@ fn decode(name: &str) -> Result<image::RgbImage, SkipReason> {
     decode_upright(&read(name), 10_000, &DecodeOptions::new(224))
 }
 
+/// PSNR of two equally long lists of values in 0-255.
+fn psnr_of(a: impl Iterator<Item = f64>, b: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for (x, y) in a.zip(b) {
+        sum += (x - y).powi(2);
+        n += 1;
+    }
+    10.0 * (255.0f64 * 255.0 / (sum / n.max(1) as f64).max(1e-9)).log10()
+}
+
 fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
-    let mse = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum::<f64>()
-        / a.as_raw().len() as f64;
-    10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
+    let values = |img: &image::RgbImage| img.as_raw().iter().map(|&v| v as f64).collect::<Vec<_>>();
+    psnr_of(values(a).into_iter(), values(b).into_iter())
 }
 
 /// PSNR of the luma (BT.601) of two pictures: where a HEVC decode shows, unlike the
@@ -44,14 +48,17 @@ fn luma_psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
             .map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64)
             .collect()
     };
-    let (la, lb) = (luma(a), luma(b));
-    let mse = la
-        .iter()
-        .zip(&lb)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        / la.len() as f64;
-    10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
+    psnr_of(luma(a).into_iter(), luma(b).into_iter())
+}
+
+/// A fixture decoded upright (checked to be `size`) and libheif's decode of it.
+fn decoded_and_reference(name: &str, size: (u32, u32)) -> (image::RgbImage, image::RgbImage) {
+    let ours = decode(name).unwrap();
+    assert_eq!(ours.dimensions(), size, "{name}");
+    let reference = image::open(fixtures().join(format!("{name}.ref.png")))
+        .unwrap()
+        .to_rgb8();
+    (ours, reference)
 }
 
 #[test]
@@ -65,11 +72,7 @@ fn heic_decodes_like_libheif_and_its_exif_orientation_is_not_applied_twice() {
         // an iPhone's does: applied once, not twice.
         ("rotated.heic", (192, 320)),
     ] {
-        let ours = decode(name).unwrap();
-        let reference = image::open(fixtures().join(format!("{name}.ref.png")))
-            .unwrap()
-            .to_rgb8();
-        assert_eq!(ours.dimensions(), size, "{name}");
+        let (ours, reference) = decoded_and_reference(name, size);
         let (rgb, luma) = (psnr(&ours, &reference), luma_psnr(&ours, &reference));
         eprintln!("{name}: PSNR {rgb:.1} dB (luma {luma:.1} dB) against libheif");
         assert!(rgb >= 40.0, "{name}: PSNR {rgb:.1} dB");
@@ -115,11 +118,7 @@ fn avif_decodes_like_libheif_grids_rotation_and_mirroring_included() {
         // A quarter turn anticlockwise, then a top-to-bottom flip.
         ("rotated.avif", (160, 240)),
     ] {
-        let ours = decode(name).unwrap();
-        let reference = image::open(fixtures().join(format!("{name}.ref.png")))
-            .unwrap()
-            .to_rgb8();
-        assert_eq!(ours.dimensions(), size, "{name}");
+        let (ours, reference) = decoded_and_reference(name, size);
         let db = psnr(&ours, &reference);
         eprintln!("{name}: PSNR {db:.1} dB against libheif");
         assert!(db >= 40.0, "{name}: PSNR {db:.1} dB");

@@ -108,13 +108,12 @@ pub(super) fn group(contents: &[Content], scored: &ScoredPairs, opts: &DedupOpti
         if !members.iter().skip(1).any(|m| !m.reference) {
             continue;
         }
-        let tier = members
-            .iter()
-            .skip(1)
-            .map(|m| m.tier)
-            .max()
-            .unwrap_or(Tier::Exact);
-        groups.push(Group { tier, members });
+        let mut group = Group {
+            tier: Tier::Exact,
+            members,
+        };
+        group.tier = group.loosest_tier().unwrap_or(Tier::Exact);
+        groups.push(group);
     }
     classify_near_exact(&mut groups, opts.near_exact);
     groups
@@ -192,13 +191,7 @@ fn classify_near_exact(groups: &mut [Group], limit: f32) {
                 }
             }
         }
-        g.tier = g
-            .members
-            .iter()
-            .skip(1)
-            .map(|m| m.tier)
-            .max()
-            .unwrap_or(Tier::Exact);
+        g.tier = g.loosest_tier().unwrap_or(Tier::Exact);
     });
 }
 

@@ -138,7 +138,7 @@ pub fn restrict_to_tiers(groups: Vec<Group>, tiers: &[Tier]) -> Vec<Group> {
                 m.keeper
                     || (tiers.contains(&m.tier) && !m.shot.is_some_and(|s| left_out.contains(&s)))
             });
-            g.tier = g.members.iter().skip(1).map(|m| m.tier).max()?;
+            g.tier = g.loosest_tier()?;
             g.members.iter().skip(1).any(|m| !m.reference).then_some(g)
         })
         .collect()
@@ -276,6 +276,13 @@ pub struct Group {
     /// The loosest tier among the members.
     pub tier: Tier,
     pub members: Vec<Member>,
+}
+
+impl Group {
+    /// The loosest tier among the copies (`None` when the keeper is alone).
+    pub fn loosest_tier(&self) -> Option<Tier> {
+        self.members.iter().skip(1).map(|m| m.tier).max()
+    }
 }
 
 /// Finds duplicate groups. Files deleted from disk since they were indexed are left out.

@@ -11,18 +11,20 @@ use std::path::Path;
 
 /// Finds the shots of a group, makes the most preferred file of the keeper's shot the keeper
 /// and puts the other files of that shot in [`Tier::SameShot`]. Reads capture times only
-/// when the group has files of two families.
+/// when the group has files of two families, and only of unedited files.
 pub(super) fn arrange(group: &mut Group, prefer: &[Family]) {
     let first = group.members[0].format;
     if group.members.iter().all(|m| m.format == first) {
         return;
     }
+    // Only unedited files can be one shot by their capture time: the others are not read.
     let taken: Vec<Option<CaptureTime>> = group
         .members
         .iter()
         .map(|m| {
-            std::fs::read(&m.path)
-                .ok()
+            unedited(m)
+                .then(|| std::fs::read(&m.path).ok())
+                .flatten()
                 .and_then(|b| CaptureTime::of(&b))
         })
         .collect();
@@ -33,13 +35,7 @@ pub(super) fn arrange(group: &mut Group, prefer: &[Family]) {
     if shot_of[0].is_some() {
         choose_keeper(group, prefer);
     }
-    group.tier = group
-        .members
-        .iter()
-        .skip(1)
-        .map(|m| m.tier)
-        .max()
-        .unwrap_or(Tier::Exact);
+    group.tier = group.loosest_tier().unwrap_or(Tier::Exact);
 }
 
 /// Whether two files are one shot: different families, and the same name in one folder, or
@@ -51,11 +47,15 @@ fn one_shot(a: &Member, b: &Member, ta: Option<&CaptureTime>, tb: Option<&Captur
         return false;
     }
     let same_name = a.path.parent() == b.path.parent() && stem(&a.path) == stem(&b.path);
-    let unedited = |m: &Member| matches!(m.tier, Tier::Exact | Tier::NearExact);
     let same_time = unedited(a)
         && unedited(b)
         && matches!((ta, tb), (Some(x), Some(y)) if !x.distinct_shots(y));
     same_name || same_time
+}
+
+/// Whether a member is its keeper's picture unedited (exact or near-exact).
+fn unedited(m: &Member) -> bool {
+    matches!(m.tier, Tier::Exact | Tier::NearExact)
 }
 
 fn stem(path: &Path) -> Option<String> {
@@ -188,8 +188,12 @@ mod tests {
     fn group(mut members: Vec<Member>) -> Group {
         members[0].keeper = true;
         members[0].tier = Tier::Exact;
-        let tier = members.iter().skip(1).map(|m| m.tier).max().unwrap();
-        Group { tier, members }
+        let mut g = Group {
+            tier: Tier::Exact,
+            members,
+        };
+        g.tier = g.loosest_tier().unwrap();
+        g
     }
 
     fn names(g: &Group) -> Vec<(&str, Tier, Option<usize>)> {

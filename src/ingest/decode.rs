@@ -120,13 +120,17 @@ fn decode_stored(
             Err(e @ SkipReason::TooLarge { .. }) => Err(e),
             // Pixel formats the scaled decoder does not convert (CMYK, 16-bit), or streams
             // it rejects: the general decoder gets a chance and gives the final answer.
-            Ok(None) | Err(_) => full_size(decode_with_limits(bytes, ImageFormat::Jpeg, opts)?),
+            Ok(None) | Err(_) => Ok(full_size(decode_with_limits(
+                bytes,
+                ImageFormat::Jpeg,
+                opts,
+            )?)),
         },
-        Source::Image(format) => full_size(decode_with_limits(bytes, format, opts)?),
-        Source::Heif => full_size((
+        Source::Image(format) => Ok(full_size(decode_with_limits(bytes, format, opts)?)),
+        Source::Heif => Ok(full_size((
             heif::decode(bytes, opts.max_pixels)?,
             Orientation::NoTransforms,
-        )),
+        ))),
         Source::Raw => {
             let info = raw::inspect(bytes);
             if let Some((offset, len)) = info.cut_short {
@@ -151,11 +155,12 @@ fn decode_stored(
     }
 }
 
+/// A picture decoded whole, with its size as its full size.
 fn full_size(
     (img, orientation): (DynamicImage, Orientation),
-) -> Result<(DynamicImage, u32, u32, Orientation), SkipReason> {
+) -> (DynamicImage, u32, u32, Orientation) {
     let (width, height) = (img.width(), img.height());
-    Ok((img, width, height, orientation))
+    (img, width, height, orientation)
 }
 
 /// Runs a decoder, turning a panic into a [`SkipReason::DecoderPanic`].

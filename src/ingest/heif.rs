@@ -33,8 +33,7 @@ pub enum Codec {
 }
 
 /// The codec of the primary picture and its size as stored (before rotation).
-pub fn inspect(bytes: &[u8]) -> Result<(Codec, u32, u32), SkipReason> {
-    let file = HeifFile::parse(bytes).map_err(container_error)?;
+fn inspect(file: &HeifFile<'_>) -> Result<(Codec, u32, u32), SkipReason> {
     let primary = file.primary_item().map_err(container_error)?;
     let kind = primary.item_type.0;
     let coded = match &kind {
@@ -72,7 +71,8 @@ pub fn inspect(bytes: &[u8]) -> Result<(Codec, u32, u32), SkipReason> {
 /// The primary picture, upright, as RGB (or RGBA when it has transparency). The size is
 /// checked against `max_pixels` before decoding.
 pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, SkipReason> {
-    let (codec, width, height) = inspect(bytes)?;
+    let file = HeifFile::parse(bytes).map_err(container_error)?;
+    let (codec, width, height) = inspect(&file)?;
     if width as u64 * height as u64 > max_pixels {
         return Err(SkipReason::TooLarge {
             width,
@@ -80,7 +80,6 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, SkipReason>
             max_pixels,
         });
     }
-    let file = HeifFile::parse(bytes).map_err(container_error)?;
     let primary = file.primary_item().map_err(container_error)?;
     let with_alpha = file
         .referencing_items(primary.id, b"auxl")

@@ -116,9 +116,14 @@ struct Tiff<'a> {
 }
 
 impl Tiff<'_> {
-    fn u16(&self, at: usize) -> Option<u16> {
+    /// `N` bytes at `at` (relative to the base).
+    fn bytes<const N: usize>(&self, at: usize) -> Option<[u8; N]> {
         let at = self.base.checked_add(at)?;
-        let b: [u8; 2] = self.d.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        self.d.get(at..at.checked_add(N)?)?.try_into().ok()
+    }
+
+    fn u16(&self, at: usize) -> Option<u16> {
+        let b = self.bytes(at)?;
         Some(if self.little_endian {
             u16::from_le_bytes(b)
         } else {
@@ -127,8 +132,7 @@ impl Tiff<'_> {
     }
 
     fn u32(&self, at: usize) -> Option<u32> {
-        let at = self.base.checked_add(at)?;
-        let b: [u8; 4] = self.d.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        let b = self.bytes(at)?;
         Some(if self.little_endian {
             u32::from_le_bytes(b)
         } else {
