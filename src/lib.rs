@@ -3,7 +3,7 @@
 //! The modules are layers, each importing only from the layers above it in this list
 //! (ARCHITECTURE.md; `tests/layers.rs` checks it):
 //!
-//! 1. [`error`], [`problem`], [`progress`], [`vector`]: the vocabulary every layer shares.
+//! 1. [`error`], [`problem`], [`progress`], [`text`], [`vector`]: the vocabulary every layer shares.
 //! 2. [`ingest`]: files to pixels (walking folders, decoding, thumbnails, capture times).
 //! 3. [`model`]: pixels to vectors (encoders, their heads and kernels, the background set).
 //! 4. [`index`]: vectors kept (sled, the source of truth; the HNSW graph and the flat
@@ -11,12 +11,14 @@
 //! 5. [`dedup`]: duplicate groups, the copy decision, actions, journal and report.
 //! 6. [`eval`]: measuring encoders and decisions.
 //! 7. [`train`]: contrastive training.
+//! 8. [`serve`]: the local web app and its JSON API.
 //!
 //! The library never prints; the CLI (in the binary) does.
 
 pub mod error;
 pub mod problem;
 pub mod progress;
+pub mod text;
 pub mod vector;
 
 pub mod ingest;
@@ -30,6 +32,8 @@ pub mod dedup;
 pub mod eval;
 
 pub mod train;
+
+pub mod serve;
 
 pub use error::{Error, Result};
 pub use index::Index;

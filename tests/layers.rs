@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first (ARCHITECTURE.md, "Layers").
 const LAYERS: &[&[&str]] = &[
-    &["error", "problem", "progress", "vector"],
+    &["error", "problem", "progress", "text", "vector"],
     &["ingest"],
     &["model"],
     &["index"],
     &["dedup"],
     &["eval"],
     &["train"],
+    &["serve"],
     &["cli", "main"],
 ];
 

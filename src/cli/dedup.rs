@@ -7,6 +7,7 @@ use super::{EXIT_OK, EXIT_PARTIAL};
 use anyhow::{Context, Result};
 use clap::Args;
 use lookalike::dedup::actions::{self, Action, JournalEntry, Outcome, Status, Step, UndoReport};
+use lookalike::dedup::decisions::{self, Reviewed};
 use lookalike::dedup::report::{self, human_bytes};
 use lookalike::dedup::{
     self, DedupOptions, Family, Group, Keep, DEFAULT_NEAR_EXACT, DEFAULT_NORMALISED_THRESHOLD,
@@ -89,6 +90,13 @@ pub struct DedupArgs {
     /// Journal of the actions, for `lookalike undo` [default: INDEX/journal/dedup-TIME.jsonl]
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
+    /// Also list the groups marked "not duplicates" in review (`lookalike serve`); actions
+    /// never touch them
+    #[arg(long)]
+    include_decided: bool,
+    /// List and act on the groups accepted in review (`lookalike serve`) only
+    #[arg(long)]
+    accepted: bool,
 }
 
 /// Lists the duplicate groups, or plans or carries out the action on their copies; exit status 1
@@ -113,6 +121,8 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
         delete,
         yes,
         journal,
+        include_decided,
+        accepted,
     } = args;
     anyhow::ensure!(
         (0.0..=255.0).contains(&near_exact),
@@ -168,15 +178,32 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
             .map(|f| Family::parse(f).expect("clap checked the name"))
             .collect(),
     };
-    let mut groups = dedup::find_duplicates(&mut index, &opts)?;
+    let groups = dedup::find_duplicates(&mut index, &opts)?;
+    // Review decisions (lookalike serve): chosen keepers apply; "not duplicates" hides.
+    let mut reviewed = decisions::review(index.store(), groups, include_decided)?;
+    if accepted {
+        reviewed.retain(|r| r.accepted());
+    }
     let split_shots = tier.iter().any(|t| t == dedup::Tier::SameShot.name());
     if !tier.is_empty() {
         let tiers: Vec<dedup::Tier> = tier
             .iter()
             .map(|t| dedup::Tier::parse(t).expect("clap checked the name"))
             .collect();
-        groups = dedup::restrict_to_tiers(groups, &tiers);
+        reviewed = reviewed
+            .into_iter()
+            .filter_map(|r| {
+                let group = dedup::restrict_group(r.group, &tiers)?;
+                Some(Reviewed { group, ..r })
+            })
+            .collect();
     }
+    // Groups marked "not duplicates" are listed (with --include-decided) but never acted on.
+    let groups: Vec<Group> = reviewed
+        .iter()
+        .filter(|r| !r.hidden())
+        .map(|r| r.group.clone())
+        .collect();
     note_rebuild(&index, out);
     if let Some(path) = &html {
         let page = report::html(&groups, &opts)?;
@@ -189,9 +216,9 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
     }
     let Some(action) = action else {
         if csv {
-            out.dedup_csv(&groups)?;
+            out.dedup_csv(&reviewed)?;
         } else {
-            out.dedup_groups(&groups, &opts, None)?;
+            out.dedup_groups(&reviewed, &opts, None)?;
         }
         return Ok(EXIT_OK);
     };
@@ -212,7 +239,7 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
         ));
     }
     if !yes {
-        out.dedup_groups(&groups, &opts, Some(&steps))?;
+        out.dedup_groups(&reviewed, &opts, Some(&steps))?;
         return Ok(EXIT_OK);
     }
     let journal = journal.unwrap_or_else(|| {
@@ -286,41 +313,23 @@ pub fn undo(args: UndoArgs, out: &Out) -> Result<u8> {
 impl Out {
     pub fn dedup_groups(
         &self,
-        groups: &[Group],
+        reviewed: &[Reviewed],
         opts: &DedupOptions,
         plan: Option<&[Step]>,
     ) -> anyhow::Result<()> {
-        let (files, bytes) = lookalike::dedup::totals(groups);
+        let acted_on: Vec<Group> = reviewed
+            .iter()
+            .filter(|r| !r.hidden())
+            .map(|r| r.group.clone())
+            .collect();
+        let (files, bytes) = lookalike::dedup::totals(&acted_on);
         if self.json {
             let mut v = json!({
                 "threshold": opts.threshold,
                 "scoring": opts.scoring(),
                 "content_check": opts.content_check,
                 "near_exact": opts.near_exact,
-                "groups": groups.iter().map(|g| json!({
-                    "tier": g.tier,
-                    "members": g.members.iter().map(|m| {
-                        let mut member = json!({
-                            "path": path_text(&m.path),
-                            "similarity": m.similarity,
-                            "score": m.score,
-                            "tier": m.tier,
-                            "keeper": m.keeper,
-                            "reference": m.reference,
-                            "width": m.width,
-                            "height": m.height,
-                            "size": m.size,
-                            "format": m.format,
-                        });
-                        if let Some(shot) = m.shot {
-                            member["shot"] = json!(shot);
-                        }
-                        if let Some(a) = &m.agreement {
-                            member["agreement"] = json!(a);
-                        }
-                        member
-                    }).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
+                "groups": reviewed.iter().map(dedup::json::reviewed).collect::<Vec<_>>(),
                 "duplicates": files,
                 "duplicate_bytes": bytes,
             });
@@ -338,8 +347,17 @@ impl Out {
             return self.emit_json(&v);
         }
         let mut s = String::new();
-        for g in groups {
-            s.push_str(&format!("{} ({} files):\n", g.tier.name(), g.members.len()));
+        for r in reviewed {
+            let g = &r.group;
+            let decided = match &r.decision {
+                Some(d) => format!(" [{}]", d.verdict.name()),
+                None => String::new(),
+            };
+            s.push_str(&format!(
+                "{} ({} files){decided}:\n",
+                g.tier.name(),
+                g.members.len()
+            ));
             for m in &g.members {
                 let mark = if m.keeper {
                     "keep "
@@ -367,7 +385,7 @@ impl Out {
         }
         s.push_str(&format!(
             "{} groups, {} files ({}) that duplicate a keeper (threshold {} on the {} similarity, near-exact within {} levels)\n",
-            groups.len(),
+            acted_on.len(),
             files,
             human_bytes(bytes),
             opts.threshold,
@@ -395,7 +413,7 @@ impl Out {
     }
 
     /// One CSV row per file: group number, tiers, keeper mark, similarity, size, path.
-    pub fn dedup_csv(&self, groups: &[Group]) -> anyhow::Result<()> {
+    pub fn dedup_csv(&self, reviewed: &[Reviewed]) -> anyhow::Result<()> {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record([
             "group",
@@ -410,7 +428,7 @@ impl Out {
             "size",
             "path",
         ])?;
-        for (n, g) in groups.iter().enumerate() {
+        for (n, g) in reviewed.iter().map(|r| &r.group).enumerate() {
             for m in &g.members {
                 w.write_record([
                     (n + 1).to_string(),

@@ -10,6 +10,7 @@ mod models;
 mod output;
 mod progress;
 mod query;
+mod serve;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -113,6 +114,9 @@ enum Command {
     Combine(models::CombineArgs),
     /// Measure quality: retrieval on labelled folders, copy detection on generated copies
     Eval(eval::EvalArgs),
+    /// Serve a local web app and JSON API over the index until Ctrl-C: search by example,
+    /// review duplicate groups (decisions kept in the index), act on them, re-index
+    Serve(serve::ServeArgs),
 }
 
 /// Entry point of the binary.
@@ -190,6 +194,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         Command::Calibrate(args) => models::calibrate(args, out),
         Command::Combine(args) => models::combine(args, out),
         Command::Eval(args) => eval::run(args, out),
+        Command::Serve(args) => serve::run(args, &globals, out),
     }
 }
 

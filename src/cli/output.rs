@@ -3,7 +3,6 @@
 
 use serde_json::json;
 use std::io::Write;
-use std::path::Path;
 
 /// Where and how results go.
 pub struct Out {
@@ -12,33 +11,7 @@ pub struct Out {
     quiet: bool,
 }
 
-/// A path as text: lossless when it is UTF-8, otherwise with the invalid bytes escaped.
-pub fn path_text(path: &Path) -> String {
-    match path.to_str() {
-        Some(s) => s.to_string(),
-        None => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::ffi::OsStrExt;
-                path.as_os_str()
-                    .as_bytes()
-                    .utf8_chunks()
-                    .map(|c| {
-                        let mut s = c.valid().to_string();
-                        for b in c.invalid() {
-                            s.push_str(&format!("\\x{b:02x}"));
-                        }
-                        s
-                    })
-                    .collect()
-            }
-            #[cfg(not(unix))]
-            {
-                path.to_string_lossy().into_owned()
-            }
-        }
-    }
-}
+pub use lookalike::text::path_text;
 
 impl Out {
     pub fn new(json: bool, quiet: bool) -> Self {

@@ -22,8 +22,10 @@
 pub mod actions;
 mod content_check;
 mod contents;
+pub mod decisions;
 mod features;
 mod groups;
+pub mod json;
 pub mod matching;
 mod pairs;
 mod probe;
@@ -121,27 +123,29 @@ impl Tier {
     }
 }
 
-/// The groups with only the members of `tiers` (and their keepers): a group left without a
-/// copy to act on is dropped; each group's tier is recomputed. The files of one shot stay
-/// together: a shot loses all its files when one of them is left out.
+/// The groups with only the members of `tiers` (see [`restrict_group`]).
 pub fn restrict_to_tiers(groups: Vec<Group>, tiers: &[Tier]) -> Vec<Group> {
     groups
         .into_iter()
-        .filter_map(|mut g| {
-            let left_out: Vec<usize> = g
-                .members
-                .iter()
-                .filter(|m| !m.keeper && !tiers.contains(&m.tier))
-                .filter_map(|m| m.shot)
-                .collect();
-            g.members.retain(|m| {
-                m.keeper
-                    || (tiers.contains(&m.tier) && !m.shot.is_some_and(|s| left_out.contains(&s)))
-            });
-            g.tier = g.loosest_tier()?;
-            g.members.iter().skip(1).any(|m| !m.reference).then_some(g)
-        })
+        .filter_map(|g| restrict_group(g, tiers))
         .collect()
+}
+
+/// The group with only the members of `tiers` (and its keeper); `None` when no copy is left
+/// to act on. The group's tier is recomputed. The files of one shot stay together: a shot
+/// loses all its files when one of them is left out.
+pub fn restrict_group(mut g: Group, tiers: &[Tier]) -> Option<Group> {
+    let left_out: Vec<usize> = g
+        .members
+        .iter()
+        .filter(|m| !m.keeper && !tiers.contains(&m.tier))
+        .filter_map(|m| m.shot)
+        .collect();
+    g.members.retain(|m| {
+        m.keeper || (tiers.contains(&m.tier) && !m.shot.is_some_and(|s| left_out.contains(&s)))
+    });
+    g.tier = g.loosest_tier()?;
+    g.members.iter().skip(1).any(|m| !m.reference).then_some(g)
 }
 
 /// Files that duplicate a keeper, and their bytes (another file of the keeper's shot is

@@ -117,6 +117,7 @@ pub fn update(
     let start_generation = index.meta().generation;
 
     let scan = scan::scan(roots, opts.scan)?;
+    index.store().add_roots(&scan.roots)?;
     report.scanned = scan.files.len();
     for (path, reason) in &scan.problems {
         skip(&mut report, progress, path, reason.clone());

@@ -10,6 +10,9 @@
 //! | `C` + hash (32 bytes) | [`ContentRecord`]: id, pixel size, vector |
 //! | `I` + id (u64 big-endian) | hash: maps graph ids back to contents |
 //! | `P` + hash + path bytes | empty: the paths holding one content |
+//! | `T` + hash | the content's 16x16 grey thumbnail (pixel check) |
+//! | `D` + group id (32 bytes) | [`DecisionRecord`]: a review decision on a duplicate group |
+//! | `R` + path bytes | empty: a folder (or file) given to `index`, re-indexed by `serve` |
 //!
 //! Identical files share one content record and one vector. See `index/README.md`.
 
@@ -33,6 +36,8 @@ const CONTENT: u8 = b'C';
 const ID: u8 = b'I';
 const PATHS: u8 = b'P';
 const THUMBNAIL: u8 = b'T';
+const DECISION: u8 = b'D';
+const ROOT: u8 = b'R';
 const META_FORMAT: &[u8] = b"Mformat";
 const META_MODEL: &[u8] = b"Mmodel";
 const META_GENERATION: &[u8] = b"Mgeneration";
@@ -55,6 +60,21 @@ pub struct ContentRecord {
     pub width: u32,
     pub height: u32,
     pub vector: Vec<f32>,
+}
+
+/// A review decision on a duplicate group (`serve`'s duplicates page), kept across
+/// re-indexing: the group is named by its contents, not by its paths or graph ids. What the
+/// verdict means is `dedup::decisions`' business; the store only keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// The verdict's name (`not-duplicates`, `keeper`, `accepted`).
+    pub verdict: String,
+    /// The group's contents, sorted.
+    pub contents: Vec<Hash>,
+    /// The chosen keeper's path bytes.
+    pub keeper: Option<Vec<u8>>,
+    /// Seconds since the Unix epoch.
+    pub decided_at: u64,
 }
 
 /// The index's metadata.
@@ -498,6 +518,61 @@ impl Store {
             ));
         }
         Ok(problems)
+    }
+
+    /// Records a review decision under its group id, durably. Decisions are not part of the
+    /// generation: the graph and the flat file do not depend on them.
+    pub fn put_decision(&self, group: &Hash, record: &DecisionRecord) -> Result<()> {
+        let value = bincode::serialize(record).expect("serialises");
+        self.db
+            .insert(key(DECISION, &[group]), value)
+            .map_err(|e| self.storage(e))?;
+        self.flush()
+    }
+
+    /// Forgets the decision on a group (no error if there is none).
+    pub fn remove_decision(&self, group: &Hash) -> Result<()> {
+        self.db
+            .remove(key(DECISION, &[group]))
+            .map_err(|e| self.storage(e))?;
+        self.flush()
+    }
+
+    /// Every review decision, by group id.
+    pub fn decisions(&self) -> Result<Vec<(Hash, DecisionRecord)>> {
+        self.db
+            .scan_prefix([DECISION])
+            .map(|item| {
+                let (k, v) = item.map_err(|e| self.storage(e))?;
+                let group: Hash = k[1..]
+                    .try_into()
+                    .map_err(|_| self.corrupt("decision key is not a 32-byte group id"))?;
+                Ok((group, self.decode("decision", &v)?))
+            })
+            .collect()
+    }
+
+    /// Remembers the folders (or files) an `index` run was given, so that they can be
+    /// re-indexed without naming them again.
+    pub fn add_roots(&self, roots: &[PathBuf]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for root in roots {
+            batch.insert(key(ROOT, &[&path_bytes(root)]), &[] as &[u8]);
+        }
+        self.db.apply_batch(batch).map_err(|e| self.storage(e))?;
+        self.flush()
+    }
+
+    /// The folders (and files) ever given to `index`, in path order.
+    pub fn roots(&self) -> Result<Vec<PathBuf>> {
+        self.db
+            .scan_prefix([ROOT])
+            .keys()
+            .map(|k| {
+                k.map(|k| path_from_bytes(&k[1..]))
+                    .map_err(|e| self.storage(e))
+            })
+            .collect()
     }
 
     /// Makes everything committed durable.

@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: run the real binary on files in temporary folders.
 #![allow(dead_code)]
 
+pub mod server;
+
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use std::path::{Path, PathBuf};

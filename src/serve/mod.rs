@@ -1,0 +1,182 @@
+//! `lookalike serve`: a local web app and JSON API over one index, held for as long as the
+//! server runs: search by example, review duplicate groups (decisions kept in the index),
+//! act on the accepted ones with the journal and undo of the CLI, re-index (by request, or
+//! on file changes with `watch`).
+//!
+//! - [`security`]: who may ask (loopback or a token), cross-site request and DNS-rebinding
+//!   guards, the response headers (a strict Content-Security-Policy);
+//! - [`api`]: the JSON endpoints;
+//! - [`files`]: indexed files and their thumbnails (only paths the index holds), the
+//!   embedded page;
+//! - [`jobs`]: the background work: finding the duplicate groups, re-indexing, watching.
+//!
+//! The server never prints: the caller learns the address from [`Bound::addr`] and the
+//! outcome of a re-index from the API.
+
+mod api;
+mod files;
+mod jobs;
+mod security;
+
+use crate::dedup::DedupOptions;
+use crate::error::{Error, Result};
+use crate::index::pipeline::IndexOptions;
+use crate::index::store::Store;
+use crate::index::Index;
+use crate::model::Encoder;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Largest upload accepted for a query (bytes).
+pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
+
+/// How to serve.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Needed on every request when set (always set off loopback).
+    pub token: Option<String>,
+    /// Folders to re-index besides those the index records.
+    pub roots: Vec<PathBuf>,
+    /// Re-index the roots when files change under them.
+    pub watch: bool,
+    /// How to decide copies (`dedup`'s defaults for the model).
+    pub dedup: DedupOptions,
+    /// How to re-index.
+    pub indexing: IndexOptions,
+    /// Largest upload accepted for a query.
+    pub max_upload_bytes: usize,
+    /// Decodes and embeddings run at once (the rest wait their turn).
+    pub workers: usize,
+}
+
+/// A listening socket, before serving.
+pub struct Bound {
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+}
+
+impl Bound {
+    /// The address it listens on (with the port chosen when asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Listens on `addr`.
+pub fn bind(addr: SocketAddr) -> Result<Bound> {
+    let listen_error = |source: std::io::Error| Error::Listen { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(listen_error)?;
+    listener.set_nonblocking(true).map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
+    Ok(Bound { listener, addr })
+}
+
+/// Whether a server at `addr` may run without a token: it listens on a loopback address.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// A random token: 32 hex digits from the OS's random source.
+pub fn new_token() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::io(std::path::Path::new("/dev/urandom"), e))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// What every request handler shares.
+pub(crate) struct Shared {
+    /// The index, held for the server's life; re-indexing and searching take turns.
+    index: Mutex<Index>,
+    /// The index's database (thread-safe; reads and decisions need no turn).
+    store: Store,
+    dir: PathBuf,
+    encoder: Encoder,
+    opts: ServeOptions,
+    addr: SocketAddr,
+    /// Decodes and embeddings in progress at most: `opts.workers`.
+    heavy: tokio::sync::Semaphore,
+    groups: Mutex<jobs::GroupsState>,
+    reindex: Mutex<jobs::ReindexState>,
+    thumbnails: Mutex<files::ThumbnailCache>,
+    /// `info`'s figures, refreshed after each re-index (reading them needs the index).
+    stats: Mutex<serde_json::Value>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// The index, for blocking work (call from a blocking thread).
+    fn index(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Serves `index` on `bound` until `stop` is set. The index must have been opened (and
+/// checked against `encoder`) by the caller.
+pub fn serve(
+    bound: Bound,
+    mut index: Index,
+    encoder: Encoder,
+    opts: ServeOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let stats = jobs::stats_value(&mut index)?;
+    let shared = Arc::new(Shared {
+        store: index.store().clone(),
+        dir: index.dir().to_path_buf(),
+        index: Mutex::new(index),
+        encoder,
+        addr: bound.addr,
+        heavy: tokio::sync::Semaphore::new(opts.workers.max(1)),
+        opts,
+        groups: Mutex::new(jobs::GroupsState::default()),
+        reindex: Mutex::new(jobs::ReindexState::default()),
+        thumbnails: Mutex::new(files::ThumbnailCache::default()),
+        stats: Mutex::new(stats),
+        stop: stop.clone(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("lookalike-serve")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Listen {
+            addr: bound.addr,
+            source: e,
+        })?;
+    let _watch = if shared.opts.watch {
+        Some(jobs::watch(shared.clone())?)
+    } else {
+        None
+    };
+    let server = shared.clone();
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::from_std(bound.listener).map_err(|e| Error::Listen {
+                addr: bound.addr,
+                source: e,
+            })?;
+        let app = api::router(server);
+        let stopping = async move {
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopping)
+            .await
+            .map_err(|e| Error::Listen {
+                addr: bound.addr,
+                source: e,
+            })
+    })?;
+    // A re-index in progress stops at its next batch and commits what it has.
+    shared.stop.store(true, Ordering::SeqCst);
+    jobs::wait_for_reindex(&shared);
+    Ok(())
+}
