@@ -561,3 +561,32 @@ fn serve_refuses_a_port_in_use_and_bad_options() {
     assert!(stderr(&out).contains("no index"), "{}", stderr(&out));
     assert!(!tmp.path().join("nothing").exists());
 }
+
+#[test]
+fn watching_reindexes_when_photos_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, index) = library(tmp.path());
+    let server = Server::start(&index, &["--watch"]);
+    assert_eq!(server.get("/api/status").json()["watch"], true);
+    std::fs::copy(
+        sample_photos().join("camera.png"),
+        photos.join("copies/camera-2.png"),
+    )
+    .unwrap();
+    let status = server.wait_for("/api/status", 60, |v| {
+        v["index"]["files"] == 11 && v["reindex"]["running"] == false
+    });
+    assert_eq!(status["reindex"]["error"], Value::Null, "{status}");
+    // The new file is searchable (the copy of an indexed photo: found as exact).
+    let copies = server
+        .get(&format!(
+            "/api/query?path={}&mode=copies",
+            encode(photos.join("copies/camera-2.png").to_str().unwrap())
+        ))
+        .json();
+    assert_eq!(copies["neighbors"].as_array().unwrap().len(), 2, "{copies}");
+    std::fs::remove_file(photos.join("copies/camera-2.png")).unwrap();
+    server.wait_for("/api/status", 60, |v| {
+        v["index"]["files"] == 10 && v["reindex"]["running"] == false
+    });
+}

@@ -376,6 +376,76 @@ mod tests {
         g
     }
 
+    fn decisions(records: Vec<DecisionRecord>) -> Decisions {
+        let mut by_content: HashMap<Hash, Vec<GroupId>> = HashMap::new();
+        let mut by_id = HashMap::new();
+        for r in records {
+            let id = group_id(&r.contents);
+            for c in &r.contents {
+                by_content.entry(*c).or_default().push(id);
+            }
+            by_id.insert(id, r);
+        }
+        Decisions { by_id, by_content }
+    }
+
+    fn record(verdict: Verdict, contents: &[u8], keeper: Option<&str>) -> DecisionRecord {
+        DecisionRecord {
+            verdict: verdict.name().into(),
+            contents: contents.iter().map(|&c| [c; 32]).collect(),
+            keeper: keeper.map(|k| k.as_bytes().to_vec()),
+            decided_at: 0,
+        }
+    }
+
+    /// A group of files `/N.jpg` with contents `[N; 32]`, the first the keeper.
+    fn reviewed(contents: &[u8]) -> Reviewed {
+        let g = group(
+            contents
+                .iter()
+                .map(|&c| member(&format!("/{c}.jpg"), c as u64, Tier::Similar, None))
+                .collect(),
+        );
+        let hashes: Vec<Hash> = contents.iter().map(|&c| [c; 32]).collect();
+        Reviewed {
+            id: group_id(&hashes),
+            contents: hashes,
+            group: g,
+            decision: None,
+        }
+    }
+
+    #[test]
+    fn not_duplicates_hides_a_group_until_a_new_content_joins_it() {
+        let d = decisions(vec![record(Verdict::NotDuplicates, &[1, 2, 3], None)]);
+        assert!(d.apply(reviewed(&[1, 2, 3])).hidden());
+        // A part of the decided group (one file left) stays hidden.
+        assert!(d.apply(reviewed(&[1, 3])).hidden());
+        // A new content is news.
+        assert!(!d.apply(reviewed(&[1, 2, 4])).hidden());
+        assert!(d.apply(reviewed(&[5, 6])).decision.is_none());
+    }
+
+    #[test]
+    fn acceptance_holds_for_exactly_the_decided_group_and_the_keeper_longer() {
+        let d = decisions(vec![record(Verdict::Accepted, &[1, 2], Some("/2.jpg"))]);
+        let same = d.apply(reviewed(&[1, 2]));
+        assert!(same.accepted());
+        assert_eq!(same.group.members[0].path, Path::new("/2.jpg"));
+        assert!(same.group.members[0].keeper && !same.group.members[1].keeper);
+        // A new member: the keeper holds, the acceptance does not (review it again).
+        let grown = d.apply(reviewed(&[1, 2, 3]));
+        assert!(!grown.accepted());
+        assert_eq!(grown.decision.as_ref().unwrap().verdict, Verdict::Keeper);
+        assert_eq!(grown.group.members[0].path, Path::new("/2.jpg"));
+        // The keeper's content left the group: nothing applies.
+        let d = decisions(vec![record(Verdict::Keeper, &[1], Some("/1.jpg"))]);
+        let other = d.apply(reviewed(&[1, 2]));
+        assert_eq!(other.group.members[0].path, Path::new("/1.jpg"));
+        let d = decisions(vec![record(Verdict::Keeper, &[1, 9], Some("/9.jpg"))]);
+        assert!(d.apply(reviewed(&[1, 2])).decision.is_none());
+    }
+
     #[test]
     fn ids_read_back_and_refuse_other_text() {
         let id = group_id(&[[7u8; 32], [9u8; 32]]);

@@ -672,6 +672,36 @@ mod tests {
     }
 
     #[test]
+    fn decisions_and_roots_are_kept_outside_the_generation_and_survive_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = filled(dir.path());
+        let generation = store.meta().unwrap().unwrap().generation;
+        let record = DecisionRecord {
+            verdict: "accepted".into(),
+            contents: vec![[1; 32], [2; 32]],
+            keeper: Some(b"/p/0/0-0.jpg".to_vec()),
+            decided_at: 1_700_000_000,
+        };
+        store.put_decision(&[9; 32], &record).unwrap();
+        store.put_decision(&[8; 32], &record).unwrap();
+        store.remove_decision(&[8; 32]).unwrap();
+        store
+            .add_roots(&["/p/1".into(), "/p/0".into(), "/p/0".into()])
+            .unwrap();
+        // Neither bumps the generation: the graph and the flat file stay current.
+        assert_eq!(store.meta().unwrap().unwrap().generation, generation);
+        store.rewrite().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.decisions().unwrap(), vec![([9; 32], record)]);
+        assert_eq!(
+            store.roots().unwrap(),
+            [PathBuf::from("/p/0"), PathBuf::from("/p/1")]
+        );
+        assert!(store.verify().unwrap().is_empty());
+    }
+
+    #[test]
     fn an_interrupted_rewrite_is_finished_or_undone_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let before = everything(&filled(dir.path()));
