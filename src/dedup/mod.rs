@@ -291,11 +291,33 @@ impl Group {
 
 /// Finds duplicate groups. Files deleted from disk since they were indexed are left out.
 pub fn find_duplicates(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Group>> {
+    Ok(candidates(index, opts)?.into_groups(opts))
+}
+
+/// The first stage of [`find_duplicates`], the only one that reads the index: the contents
+/// and their scored pairs. The rest (the content check, which decodes pictures, and the
+/// grouping) needs the files only, so a server can let go of the index meanwhile.
+pub fn candidates(index: &mut Index, opts: &DedupOptions) -> Result<Candidates> {
     let contents = contents::load(index, opts)?;
     let scored = pairs::scored_pairs(index, &contents, opts)?;
-    let mut groups = groups::group(&contents, &scored, opts);
-    groups.sort_by(|a, b| a.members[0].path.cmp(&b.members[0].path));
-    Ok(groups)
+    Ok(Candidates { contents, scored })
+}
+
+/// Contents and their pairs above the threshold, before the content check.
+pub struct Candidates {
+    contents: Vec<contents::Content>,
+    scored: pairs::ScoredPairs,
+}
+
+impl Candidates {
+    /// The groups: pairs checked for content (with `opts.content_check`), then grouped,
+    /// ordered by their keepers' paths.
+    pub fn into_groups(self, opts: &DedupOptions) -> Vec<Group> {
+        let scored = pairs::check_pairs(&self.contents, self.scored, opts);
+        let mut groups = groups::group(&self.contents, &scored, opts);
+        groups.sort_by(|a, b| a.members[0].path.cmp(&b.members[0].path));
+        groups
+    }
 }
 
 #[cfg(test)]

@@ -45,7 +45,8 @@ impl ScoredPairs {
     }
 }
 
-/// The pairs of `contents` at or above the threshold of `opts`, checked for content.
+/// The pairs of `contents` at or above the threshold of `opts` (not yet checked for content:
+/// see [`check_pairs`]).
 pub(super) fn scored_pairs(
     index: &mut Index,
     contents: &[Content],
@@ -108,22 +109,30 @@ pub(super) fn scored_pairs(
         add_pixel_bonus(index, contents, &mut pairs, opts.threshold)?;
     }
     pairs.retain(|&(_, _, s, _)| s >= opts.threshold);
-    let agreements = if opts.content_check {
-        let agreements = check_content(contents, &pairs);
-        pairs.retain(|&(i, j, _, _)| {
+    Ok(ScoredPairs {
+        pairs,
+        levels,
+        agreements: HashMap::new(),
+    })
+}
+
+/// Keeps the pairs whose pictures agree (with the content check; all of them without it).
+/// Reads the files, not the index.
+pub(super) fn check_pairs(
+    contents: &[Content],
+    mut scored: ScoredPairs,
+    opts: &DedupOptions,
+) -> ScoredPairs {
+    if opts.content_check {
+        let agreements = check_content(contents, &scored.pairs);
+        scored.pairs.retain(|&(i, j, _, _)| {
             agreements
                 .get(&pair_key(i, j))
                 .is_some_and(|a| a.same_content())
         });
-        agreements
-    } else {
-        HashMap::new()
-    };
-    Ok(ScoredPairs {
-        pairs,
-        levels,
-        agreements,
-    })
+        scored.agreements = agreements;
+    }
+    scored
 }
 
 /// Adds the pixel check's bonus to every pair `(i, j, normalised score, cosine)` that could

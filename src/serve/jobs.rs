@@ -5,6 +5,7 @@
 
 use super::Shared;
 use crate::dedup::decisions::{self, Reviewed};
+use crate::dedup;
 use crate::error::{Error, Result};
 use crate::index::pipeline::{self, IndexOptions, IndexReport};
 use crate::index::Index;
@@ -36,23 +37,32 @@ pub enum GroupsState {
     /// request: they change without the groups changing).
     Ready {
         generation: u64,
+        /// [`Shared::files_changed`] when they were found.
+        files_changed: u64,
         groups: Arc<Vec<Reviewed>>,
     },
     Failed(String),
 }
 
 /// The groups when they are current; otherwise starts finding them (unless that is under
-/// way) and returns `Err` with the state to report (`running` or `failed: ...`).
+/// way) and returns `Err` with the state to report (`running`, or `failed: ...` once).
 pub fn groups(shared: &Arc<Shared>) -> std::result::Result<Arc<Vec<Reviewed>>, String> {
     let generation = shared.store.meta().ok().flatten().map(|m| m.generation);
+    let changed = shared.files_changed.load(Ordering::SeqCst);
     let mut state = shared.groups.lock().unwrap_or_else(|e| e.into_inner());
     match &*state {
         GroupsState::Ready {
             generation: g,
+            files_changed,
             groups,
-        } if Some(*g) == generation => return Ok(groups.clone()),
+        } if Some(*g) == generation && *files_changed == changed => return Ok(groups.clone()),
         GroupsState::Running => return Err("running".into()),
-        GroupsState::Failed(e) => return Err(format!("failed: {e}")),
+        GroupsState::Failed(e) => {
+            // Said once; the next request tries again.
+            let failed = format!("failed: {e}");
+            *state = GroupsState::Stale;
+            return Err(failed);
+        }
         _ => {}
     }
     *state = GroupsState::Running;
@@ -65,6 +75,7 @@ pub fn groups(shared: &Arc<Shared>) -> std::result::Result<Arc<Vec<Reviewed>>, S
             *state = match found {
                 Ok((generation, groups)) => GroupsState::Ready {
                     generation,
+                    files_changed: changed,
                     groups: Arc::new(groups),
                 },
                 Err(e) => GroupsState::Failed(e.to_string()),
@@ -75,18 +86,21 @@ pub fn groups(shared: &Arc<Shared>) -> std::result::Result<Arc<Vec<Reviewed>>, S
 }
 
 fn find_groups(shared: &Shared) -> Result<(u64, Vec<Reviewed>)> {
-    let mut index = shared.index();
-    let generation = index.meta().generation;
-    let groups = crate::dedup::find_duplicates(&mut index, &shared.opts.dedup)?;
+    // The index is needed for the candidates only: searching goes on during the content
+    // check, which decodes pictures.
+    let (generation, candidates) = {
+        let mut index = shared.index();
+        let generation = index.meta().generation;
+        (generation, dedup::candidates(&mut index, &shared.opts.dedup)?)
+    };
+    let groups = candidates.into_groups(&shared.opts.dedup);
     Ok((generation, decisions::name_groups(&shared.store, groups)?))
 }
 
-/// Forgets the groups (files were moved or restored): they are found again when asked for.
+/// Forgets the groups (files were moved or restored): they are found again when asked for
+/// (groups being found meanwhile are out of date as soon as they are ready).
 pub fn groups_changed(shared: &Shared) {
-    let mut state = shared.groups.lock().unwrap_or_else(|e| e.into_inner());
-    if !matches!(*state, GroupsState::Running) {
-        *state = GroupsState::Stale;
-    }
+    shared.files_changed.fetch_add(1, Ordering::SeqCst);
 }
 
 /// Where re-indexing stands.

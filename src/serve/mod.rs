@@ -102,6 +102,8 @@ pub(crate) struct Shared {
     /// Decodes and embeddings in progress at most: `opts.workers`.
     heavy: tokio::sync::Semaphore,
     groups: Mutex<jobs::GroupsState>,
+    /// Bumped when an action or an undo moved files: the groups are out of date.
+    files_changed: std::sync::atomic::AtomicU64,
     reindex: Mutex<jobs::ReindexState>,
     thumbnails: Mutex<files::ThumbnailCache>,
     /// `info`'s figures, refreshed after each re-index (reading them needs the index).
@@ -135,6 +137,7 @@ pub fn serve(
         heavy: tokio::sync::Semaphore::new(opts.workers.max(1)),
         opts,
         groups: Mutex::new(jobs::GroupsState::default()),
+        files_changed: Default::default(),
         reindex: Mutex::new(jobs::ReindexState::default()),
         thumbnails: Mutex::new(files::ThumbnailCache::default()),
         stats: Mutex::new(stats),
@@ -149,6 +152,8 @@ pub fn serve(
             addr: bound.addr,
             source: e,
         })?;
+    // The duplicate groups are found at once, for the duplicates page to open ready.
+    let _ = jobs::groups(&shared);
     let _watch = if shared.opts.watch {
         Some(jobs::watch(shared.clone())?)
     } else {
