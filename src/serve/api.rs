@@ -605,10 +605,13 @@ async fn decide(
         if verdict.is_none() {
             now.decision = None;
         }
+        // Its position depends on the caller's filter: not given.
         let group = if now.hidden() {
             Value::Null
         } else {
-            group_value(&now, 0)
+            let mut v = group_value(&now, 0);
+            v["position"] = Value::Null;
+            v
         };
         Ok(Json(json!({ "group": group })))
     })

@@ -4,8 +4,8 @@
 //! during a re-index starts another when it ends).
 
 use super::Shared;
-use crate::dedup::decisions::{self, Reviewed};
 use crate::dedup;
+use crate::dedup::decisions::{self, Reviewed};
 use crate::error::{Error, Result};
 use crate::index::pipeline::{self, IndexOptions, IndexReport};
 use crate::index::Index;
@@ -91,7 +91,10 @@ fn find_groups(shared: &Shared) -> Result<(u64, Vec<Reviewed>)> {
     let (generation, candidates) = {
         let mut index = shared.index();
         let generation = index.meta().generation;
-        (generation, dedup::candidates(&mut index, &shared.opts.dedup)?)
+        (
+            generation,
+            dedup::candidates(&mut index, &shared.opts.dedup)?,
+        )
     };
     let groups = candidates.into_groups(&shared.opts.dedup);
     Ok((generation, decisions::name_groups(&shared.store, groups)?))

@@ -86,6 +86,11 @@ function thumbImg(path, size = 256, alt = '') {
   return img;
 }
 
+/** A tier as people read it: the API writes near_exact, the filters say near-exact. */
+function tierName(tier) {
+  return String(tier).replace('_', '-');
+}
+
 function badge(text, cls) {
   return el('span', { class: `badge ${cls || ''}` }, text);
 }
@@ -566,7 +571,7 @@ function duplicatesPage(root) {
     const row = el('article', { class: `group${verdict ? ' decided-' + verdict : ''}`, 'data-id': g.id, 'data-position': g.position, 'data-index': i, 'aria-label': `Group ${g.position + 1}` },
       el('div', { class: 'group-head' },
         el('span', { class: 'pos' }, `#${g.position + 1}`),
-        badge(g.tier, `tier-${g.tier}`),
+        badge(tierName(g.tier), `tier-${tierName(g.tier)}`),
         decisionBadge(g.decision),
         el('span', { class: 'muted' }, fmt.plural(g.members.length, 'photo')),
         el('span', { class: 'muted' }, `frees ${fmt.bytes(freed)}`),
@@ -598,7 +603,7 @@ function duplicatesPage(root) {
       el('div', { class: 'meta' }, [fmt.dims(m.width, m.height), fmt.bytes(m.size)].filter(Boolean).join(' · ')),
       el('div', { class: 'meta member-foot' },
         el('span', { title: 'Similarity to the keeper' }, fmt.sim(m.similarity)),
-        el('span', { class: `tier-text tier-${m.tier}` }, m.tier), keep));
+        el('span', { class: `tier-text tier-${tierName(m.tier)}` }, tierName(m.tier)), keep));
   }
 
   // --- decisions and keyboard review ----------------------------------------------------
@@ -611,7 +616,7 @@ function duplicatesPage(root) {
       const res = await api('POST', '/api/decisions', body);
       const page = pages.get(Math.floor(i / PAGE_SIZE));
       if (res.group && !dupMemory.acceptedOnly && page && page[i % PAGE_SIZE] && page[i % PAGE_SIZE].id === g.id) {
-        page[i % PAGE_SIZE] = res.group;
+        page[i % PAGE_SIZE] = { ...res.group, position: g.position };  // the list's numbering
         render();
         refreshCounts();
       } else {
