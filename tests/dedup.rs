@@ -579,16 +579,6 @@ fn actions_are_dry_runs_until_yes_and_moves_can_be_undone() {
     assert_eq!(journals.len(), 1);
 }
 
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::split_paths(&std::env::var_os("PATH")?)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-}
-
 #[test]
 fn the_html_report_shows_every_group_with_loading_thumbnails_in_a_browser() {
     let tmp = tempfile::tempdir().unwrap();

@@ -8,26 +8,7 @@ mod common;
 use common::server::{encode, request, Server};
 use common::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-
-/// Sample photos with an exact copy of the rocket and a half-size copy of the coffee,
-/// indexed. Returns (photos folder, index folder).
-fn library(dir: &Path) -> (PathBuf, PathBuf) {
-    let photos = dir.join("photos");
-    copy_photos(&photos, PHOTOS);
-    std::fs::create_dir_all(photos.join("copies")).unwrap();
-    std::fs::copy(photos.join("rocket.jpg"), photos.join("copies/rocket.jpg")).unwrap();
-    write_resized_copy(
-        &photos.join("coffee.png"),
-        &photos.join("copies/coffee-small.jpg"),
-        85,
-    );
-    let photos = photos.canonicalize().unwrap();
-    let index = dir.join("index");
-    let out = run(&index, &["index", photos.to_str().unwrap(), "-q"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    (photos, index)
-}
+use std::path::PathBuf;
 
 fn groups(server: &Server, query: &str) -> Value {
     server.wait_for(&format!("/api/groups?{query}"), 120, |v| {
@@ -57,7 +38,7 @@ fn group_with(list: &Value, name: &str) -> Option<Value> {
 #[test]
 fn search_thumbnails_and_files_answer_for_indexed_photos() {
     let tmp = tempfile::tempdir().unwrap();
-    let (photos, index) = library(tmp.path());
+    let (photos, index) = sample_library(tmp.path());
     let server = Server::start(&index, &[]);
 
     // The page and its assets, with the security headers.
@@ -195,7 +176,7 @@ fn search_thumbnails_and_files_answer_for_indexed_photos() {
 #[test]
 fn bad_uploads_are_refused_with_a_reason() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, index) = library(tmp.path());
+    let (_, index) = sample_library(tmp.path());
     let server = Server::start(&index, &[]);
 
     let text = server.post_bytes("/api/query", b"hello, this is not an image");
@@ -238,7 +219,7 @@ fn bad_uploads_are_refused_with_a_reason() {
 #[test]
 fn only_indexed_paths_are_served_and_links_put_in_since_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let (photos, index) = library(tmp.path());
+    let (photos, index) = sample_library(tmp.path());
     let server = Server::start(&index, &[]);
     let secret = tmp.path().join("secret.txt");
     std::fs::write(&secret, "private").unwrap();
@@ -270,7 +251,7 @@ fn only_indexed_paths_are_served_and_links_put_in_since_are_refused() {
 #[test]
 fn cross_site_requests_rebound_names_and_missing_tokens_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, index) = library(tmp.path());
+    let (_, index) = sample_library(tmp.path());
     let server = Server::start(&index, &[]);
     let body = json!({"verdict": "accepted", "tier": ["exact"]}).to_string();
     let post = |headers: &[(&str, &str)]| {
@@ -354,7 +335,7 @@ fn cross_site_requests_rebound_names_and_missing_tokens_are_refused() {
 #[test]
 fn review_decisions_survive_reindexing_and_dedup_honours_them() {
     let tmp = tempfile::tempdir().unwrap();
-    let (photos, index) = library(tmp.path());
+    let (photos, index) = sample_library(tmp.path());
     let server = Server::start(&index, &[]);
     let list = groups(&server, "");
     let total = list["total"].as_u64().unwrap();
@@ -475,7 +456,7 @@ fn review_decisions_survive_reindexing_and_dedup_honours_them() {
 #[test]
 fn accepted_groups_are_moved_after_a_dry_run_and_the_move_is_undone() {
     let tmp = tempfile::tempdir().unwrap();
-    let (photos, index) = library(tmp.path());
+    let (photos, index) = sample_library(tmp.path());
     let server = Server::start(&index, &[]);
     groups(&server, "");
     let r = server
@@ -543,7 +524,7 @@ fn accepted_groups_are_moved_after_a_dry_run_and_the_move_is_undone() {
 #[test]
 fn serve_refuses_a_port_in_use_and_bad_options() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, index) = library(tmp.path());
+    let (_, index) = sample_library(tmp.path());
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = run(&index, &["serve", "--listen", &addr]);
@@ -565,7 +546,7 @@ fn serve_refuses_a_port_in_use_and_bad_options() {
 #[test]
 fn watching_reindexes_when_photos_change() {
     let tmp = tempfile::tempdir().unwrap();
-    let (photos, index) = library(tmp.path());
+    let (photos, index) = sample_library(tmp.path());
     let server = Server::start(&index, &["--watch"]);
     assert_eq!(server.get("/api/status").json()["watch"], true);
     std::fs::copy(

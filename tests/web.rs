@@ -19,16 +19,6 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::split_paths(&std::env::var_os("PATH")?)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-}
-
 /// A headless browser and a tab, or `None` (with a note) when no Chromium is installed.
 fn browser() -> Option<(Browser, Arc<Tab>)> {
     let Some(path) = chromium() else {
@@ -47,6 +37,31 @@ fn browser() -> Option<(Browser, Arc<Tab>)> {
     let tab = browser.new_tab().unwrap();
     tab.set_default_timeout(WAIT);
     Some((browser, tab))
+}
+
+/// A browser on a page of the app, served over the sample library (two duplicate groups).
+struct Session {
+    _browser: Browser,
+    tab: Arc<Tab>,
+    server: Server,
+    photos: PathBuf,
+    tmp: tempfile::TempDir,
+}
+
+/// The session, or `None` (with a note) without Chromium.
+fn session(page: &str) -> Option<Session> {
+    let (browser, tab) = browser()?;
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, index) = sample_library(tmp.path());
+    let server = Server::start(&index, &[]);
+    open(&tab, &server, page);
+    Some(Session {
+        _browser: browser,
+        tab,
+        server,
+        photos,
+        tmp,
+    })
 }
 
 /// Opens a page of the app (a new document, or within the open one: only the hash changes).
@@ -97,37 +112,30 @@ fn data_of(tab: &Tab, selector: &str, attr: &str) -> Vec<String> {
     serde_json::from_str(v.as_str().unwrap()).unwrap()
 }
 
-/// The sample photos, an exact copy of the rocket and a half-size copy of the coffee,
-/// indexed; (photos, index).
-fn library(dir: &Path) -> (PathBuf, PathBuf) {
-    let photos = dir.join("photos");
-    copy_photos(&photos, PHOTOS);
-    std::fs::create_dir_all(photos.join("copies")).unwrap();
-    std::fs::copy(photos.join("rocket.jpg"), photos.join("copies/rocket.jpg")).unwrap();
-    write_resized_copy(
-        &photos.join("coffee.png"),
-        &photos.join("copies/coffee-small.jpg"),
-        85,
+/// The count the duplicates page shows next to a tier's filter (`near-exact`).
+fn tier_count(tab: &Tab, tier: &str) -> String {
+    let js = format!(
+        "document.querySelector('#tier-{tier}').parentElement.querySelector('.count').textContent"
     );
-    let photos = photos.canonicalize().unwrap();
-    let index = dir.join("index");
-    let out = run(&index, &["index", photos.to_str().unwrap(), "-q"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    (photos, index)
+    eval(tab, &js).as_str().unwrap_or_default().to_string()
 }
 
 #[test]
 fn search_by_upload_shows_the_copy_first() {
-    let Some((_browser, tab)) = browser() else {
+    // Every field bound: a field left out of the pattern would be dropped (the browser or
+    // the server stopped) at the end of the statement.
+    let Some(Session {
+        _browser,
+        tab,
+        server: _server,
+        photos,
+        tmp,
+    }) = session("search")
+    else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let (photos, index) = library(tmp.path());
-    let server = Server::start(&index, &[]);
     let edited = tmp.path().join("chelsea-edited.jpg");
     write_resized_copy(&photos.join("chelsea.png"), &edited, 70);
-
-    open(&tab, &server, "search");
     tab.wait_for_element("#file-input")
         .unwrap()
         .set_input_files(&[edited.to_str().unwrap()])
@@ -158,17 +166,30 @@ fn search_by_upload_shows_the_copy_first() {
 
 #[test]
 fn a_group_marked_not_duplicates_stays_hidden_after_reindexing() {
-    let Some((_browser, tab)) = browser() else {
+    let Some(Session {
+        _browser,
+        tab,
+        server,
+        photos,
+        tmp: _tmp,
+    }) = session("duplicates")
+    else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let (photos, index) = library(tmp.path());
-    let server = Server::start(&index, &[]);
-    open(&tab, &server, "duplicates");
     tab.wait_for_element(".group[data-id]").unwrap();
     screenshot(&tab, "duplicates.png");
     let ids = data_of(&tab, ".group[data-id]", "id");
     assert_eq!(ids.len(), 2, "the rockets and the coffees: {ids:?}");
+    // The filters count the groups of each tier (the API keys them near_exact).
+    let counts: Vec<String> = ["exact", "same-shot", "near-exact", "similar"]
+        .iter()
+        .map(|t| tier_count(&tab, t))
+        .collect();
+    assert_eq!(
+        counts,
+        ["1", "0", "1", "0"],
+        "exact, same-shot, near-exact, similar"
+    );
     // Review with the keyboard: the second group, not duplicates.
     let hidden = ids[1].clone();
     tab.press_key("j").unwrap().press_key("j").unwrap();
@@ -228,13 +249,16 @@ fn a_group_marked_not_duplicates_stays_hidden_after_reindexing() {
 
 #[test]
 fn an_approved_move_is_carried_out_and_undone() {
-    let Some((_browser, tab)) = browser() else {
+    let Some(Session {
+        _browser,
+        tab,
+        server,
+        photos,
+        tmp,
+    }) = session("duplicates")
+    else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let (photos, index) = library(tmp.path());
-    let server = Server::start(&index, &[]);
-    open(&tab, &server, "duplicates");
     tab.wait_for_element(".group[data-id]").unwrap();
     // Accept the exact group (the rockets) with its button.
     let exact = eval(
@@ -251,6 +275,11 @@ fn an_approved_move_is_carried_out_and_undone() {
         .unwrap();
     server.wait_for("/api/groups?accepted=yes", 30, |v| v["total"] == 1);
 
+    // Move (the first action offered, chosen explicitly) to a folder.
+    eval(
+        &tab,
+        "const a = document.querySelector('#action'); a.value = 'move'; a.dispatchEvent(new Event('change')); true",
+    );
     let to = tmp.path().join("moved");
     tab.wait_for_element("#move-to")
         .unwrap()
@@ -299,7 +328,16 @@ fn an_approved_move_is_carried_out_and_undone() {
     wait_until(
         &tab,
         "the undo report",
-        "(document.querySelector('#undo-result')?.textContent || '').length > 0",
+        "(document.querySelector('#undo-result')?.textContent || '').includes('Restored 1')",
+    );
+    // The page finds the groups again (the server redoes them after an undo) and lists the
+    // rockets once more.
+    wait_until(
+        &tab,
+        "the rockets listed again",
+        &format!(
+            "document.querySelector('#groups-progress').hidden && !!document.querySelector('.group[data-id=\"{exact}\"]')"
+        ),
     );
     screenshot(&tab, "move-undone.png");
 }

@@ -247,16 +247,16 @@ async fn query_by_path(
         return Ok(Json(v));
     }
     // The copy decision compares the pictures: the query's is decoded from its file.
-    let _turn = shared.heavy.acquire().await.expect("never closed");
-    let v = blocking(move || {
-        let bytes = std::fs::read(&file.path).map_err(|e| {
-            ApiError::new(StatusCode::GONE, format!("{path} cannot be read now: {e}"))
-        })?;
-        let prepared = prepare(&shared2, &bytes)?;
-        let probe = Probe::new(&bytes, &prepared, content.vector.clone());
-        answer(&shared2, &query, &content.vector, Some(&probe), &spec)
-    })
-    .await?;
+    let v = shared
+        .on_cpu(move || {
+            let bytes = std::fs::read(&file.path).map_err(|e| {
+                ApiError::new(StatusCode::GONE, format!("{path} cannot be read now: {e}"))
+            })?;
+            let prepared = prepare(&shared2, &bytes)?;
+            let probe = Probe::new(&bytes, &prepared, content.vector.clone());
+            answer(&shared2, &query, &content.vector, Some(&probe), &spec)
+        })
+        .await?;
     Ok(Json(v))
 }
 
@@ -286,27 +286,38 @@ async fn query_by_upload(
             "the request has no image: send the image's bytes as the body",
         ));
     }
-    let _turn = shared.heavy.acquire().await.expect("never closed");
     let shared2 = shared.clone();
-    let v = blocking(move || {
-        let prepared = prepare(&shared2, &bytes)?;
-        let vector = shared2
-            .encoder
-            .embed(std::slice::from_ref(&prepared))?
-            .pop()
-            .flatten()
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "the encoder produced an unusable embedding for the upload",
-                )
-            })?;
-        let probe = spec
-            .copies
-            .then(|| Probe::new(&bytes, &prepared, vector.clone()));
-        answer(&shared2, "(upload)", &vector, probe.as_ref(), &spec)
-    })
-    .await?;
+    let (vector, probe) = shared
+        .on_cpu(move || {
+            let prepared = prepare(&shared2, &bytes)?;
+            let vector = shared2
+                .encoder
+                .embed(std::slice::from_ref(&prepared))?
+                .pop()
+                .flatten()
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "the encoder produced an unusable embedding for the upload",
+                    )
+                })?;
+            let probe = spec
+                .copies
+                .then(|| Probe::new(&bytes, &prepared, vector.clone()));
+            Ok::<_, ApiError>((vector, probe))
+        })
+        .await?;
+    // The copy decision decodes the candidates: on the CPU threads too; the plain search
+    // (the index's turn and a scan) on a blocking thread.
+    let shared2 = shared.clone();
+    let v = match probe {
+        Some(probe) => {
+            shared
+                .on_cpu(move || answer(&shared2, "(upload)", &vector, Some(&probe), &spec))
+                .await?
+        }
+        None => blocking(move || answer(&shared2, "(upload)", &vector, None, &spec)).await?,
+    };
     Ok(Json(v))
 }
 

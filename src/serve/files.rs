@@ -202,13 +202,11 @@ pub async fn thumbnail(
     let jpeg = match cached {
         Some(jpeg) => jpeg,
         None => {
-            let _turn = shared.heavy.acquire().await.expect("never closed");
             let path = file.path.clone();
             let max_pixels = shared.opts.indexing.max_pixels;
-            let jpeg =
-                tokio::task::spawn_blocking(move || encode_thumbnail(&path, side, max_pixels))
-                    .await
-                    .map_err(|e| ApiError::internal(format!("thumbnail task failed: {e}")))??;
+            let jpeg = shared
+                .on_cpu(move || encode_thumbnail(&path, side, max_pixels))
+                .await?;
             let jpeg = Arc::new(jpeg);
             shared
                 .thumbnails

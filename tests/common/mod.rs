@@ -122,3 +122,33 @@ pub fn jpeg_taken_at(img: &image::RgbImage, quality: u8, taken: &str, subsec: &s
     out.extend_from_slice(&jpeg[2..]);
     out
 }
+
+/// The Chromium (or Chrome) on the PATH, if any.
+pub fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+}
+
+/// The sample photos with an exact copy of the rocket and a half-size copy of the coffee
+/// (two duplicate groups), indexed. Returns (photos folder, canonical; index folder).
+pub fn sample_library(dir: &Path) -> (PathBuf, PathBuf) {
+    let photos = dir.join("photos");
+    copy_photos(&photos, PHOTOS);
+    std::fs::create_dir_all(photos.join("copies")).unwrap();
+    std::fs::copy(photos.join("rocket.jpg"), photos.join("copies/rocket.jpg")).unwrap();
+    write_resized_copy(
+        &photos.join("coffee.png"),
+        &photos.join("copies/coffee-small.jpg"),
+        85,
+    );
+    let photos = photos.canonicalize().unwrap();
+    let index = dir.join("index");
+    let out = run(&index, &["index", photos.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (photos, index)
+}

@@ -91,6 +91,11 @@ function tierName(tier) {
   return String(tier).replace('_', '-');
 }
 
+/** A tier's count in the API's `counts` (keyed near_exact, as the JSON writes tiers). */
+function tierCount(counts, tier) {
+  return counts[tier] ?? counts[tier.replace('-', '_')];
+}
+
 function badge(text, cls) {
   return el('span', { class: `badge ${cls || ''}` }, text);
 }
@@ -463,9 +468,17 @@ function duplicatesPage(root) {
 
   function showRunning(data) {
     progress.hidden = false;
-    progressText.textContent = `Finding duplicates… ${fmt.count(data.done)}/${fmt.count(data.total_work)}`;
-    progressBar.max = Math.max(1, data.total_work || 0);
-    progressBar.value = data.done || 0;
+    // The server may not say how far it is: then the bar is indeterminate, with no count.
+    const known = data.total_work > 0;
+    progressText.textContent = known
+      ? `Finding duplicates… ${fmt.count(data.done)}/${fmt.count(data.total_work)}`
+      : 'Finding duplicates…';
+    if (known) {
+      progressBar.max = data.total_work;
+      progressBar.value = data.done || 0;
+    } else {
+      progressBar.removeAttribute('value');
+    }
     clearTimeout(pollTimer);
     pollTimer = setTimeout(() => fetchPage(0), 500);
   }
@@ -478,10 +491,10 @@ function duplicatesPage(root) {
 
   function applyTotals(data) {
     const c = data.counts || {};
-    TIERS.forEach((t, i) => { tierCounts[i].textContent = fmt.count(c[t]); });
+    TIERS.forEach((t, i) => { tierCounts[i].textContent = fmt.count(tierCount(c, t)); });
     hiddenCount.textContent = fmt.count(c.hidden);
     acceptedCount.textContent = fmt.count(c.accepted);
-    bulkTier.querySelectorAll('option').forEach((o) => { o.textContent = `${o.value} (${fmt.count(c[o.value])})`; });
+    bulkTier.querySelectorAll('option').forEach((o) => { o.textContent = `${o.value} (${fmt.count(tierCount(c, o.value))})`; });
     summary.textContent = `${fmt.plural(data.total, 'group')} · ${fmt.plural(data.duplicates, 'duplicate')} · ${fmt.bytes(data.duplicate_bytes)} to free`;
     if (data.total !== total) {
       total = data.total;
