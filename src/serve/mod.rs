@@ -118,10 +118,15 @@ impl Shared {
     /// held 900 MB more than one client's.
     async fn on_cpu<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // A panic in a rayon job would abort the process: it is carried back to the request's
+        // task instead, which tokio contains (that connection closes; the server goes on).
         self.cpu.spawn(move || {
-            let _ = tx.send(work());
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
         });
-        rx.await.expect("the CPU threads finish what they take")
+        match rx.await.expect("the CPU threads answer every job") {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     /// The index, for blocking work (call from a blocking thread).
