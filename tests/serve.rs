@@ -516,6 +516,17 @@ fn accepted_groups_are_moved_after_a_dry_run_and_the_move_is_undone() {
         .json();
     assert_eq!(undone["restored"], 1, "{undone}");
     assert!(moved_from.exists() && !target.exists());
+    // Listed as undone, and not undone twice.
+    let journals = server.get("/api/journals").json();
+    assert_eq!(journals["journals"][0]["undone"], true, "{journals}");
+    assert_eq!(journals["journals"].as_array().unwrap().len(), 1);
+    let again = server.post_json("/api/undo", &json!({"journal": name}));
+    assert_eq!(again.status, 409);
+    assert!(
+        again.error().contains("already undone"),
+        "{}",
+        again.error()
+    );
     let list = groups(&server, "");
     assert!(group_with(&list, "rocket.jpg").is_some(), "{list}");
     assert!(photos.join("rocket.jpg").exists());

@@ -752,6 +752,13 @@ fn journal_dir(shared: &Shared) -> PathBuf {
     shared.dir.join("journal")
 }
 
+/// The empty file that says a journal was undone from the web app: `NAME.jsonl.undone`.
+fn undone_marker(journal: &Path) -> PathBuf {
+    let mut name = journal.as_os_str().to_owned();
+    name.push(".undone");
+    PathBuf::from(name)
+}
+
 async fn run_action(
     State(shared): State<Arc<Shared>>,
     body: Result<Json<ActionBody>, JsonRejection>,
@@ -799,19 +806,22 @@ async fn journals(State(shared): State<Arc<Shared>>) -> Answer {
                 }
                 let modified = entry.metadata().ok().and_then(|m| m.modified().ok());
                 let steps = actions::read_journal(&path).map_or(0, |e| e.len());
+                let undone = undone_marker(&path).exists();
                 list.push((
                     modified,
                     entry.file_name().to_string_lossy().into_owned(),
                     steps,
+                    undone,
                 ));
             }
         }
         list.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
         Ok(Json(json!({
-            "journals": list.iter().map(|(modified, name, steps)| json!({
+            "journals": list.iter().map(|(modified, name, steps, undone)| json!({
                 "name": name,
                 "modified": modified.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
                 "steps": steps,
+                "undone": undone,
             })).collect::<Vec<_>>(),
         })))
     })
@@ -845,9 +855,19 @@ async fn undo(
             format!("no journal named {name}"),
         ));
     }
+    let marker = undone_marker(&path);
+    if marker.exists() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{name} was already undone from this page"),
+        ));
+    }
     let shared2 = shared.clone();
     blocking(move || {
         let report = actions::undo(&path)?;
+        // Remembered beside the journal (a second undo would only report every file as a
+        // problem); `lookalike undo` still takes the journal.
+        let _ = std::fs::write(&marker, b"");
         jobs::groups_changed(&shared2);
         Ok(Json(serde_json::to_value(&report).expect("serialises")))
     })

@@ -825,7 +825,8 @@ function duplicatesPage(root) {
       }
     };
     const journalItem = (j) => {
-      const undo = el('button', { type: 'button', class: 'small undo', 'data-journal': j.name, 'aria-label': `Undo ${j.name}` }, 'Undo');
+      const undo = el('button', { type: 'button', class: 'small undo', 'data-journal': j.name, 'aria-label': `Undo ${j.name}` }, j.undone ? 'Undone' : 'Undo');
+      undo.disabled = Boolean(j.undone);
       undo.addEventListener('click', async () => {
         undo.disabled = true;
         clearMessage();
