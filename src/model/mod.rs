@@ -24,6 +24,7 @@ pub mod efficientnet;
 pub mod heads;
 pub mod kernels;
 pub mod ops;
+pub mod pretrained;
 pub mod small_cnn;
 
 use crate::error::{Error, Result};
