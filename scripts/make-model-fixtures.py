@@ -6,6 +6,8 @@ Run by hand, never by CI (it needs torch, transformers and tokenizers from PyPI)
     python3 -m venv /tmp/fixtures-venv
     /tmp/fixtures-venv/bin/pip install torch transformers tokenizers safetensors pillow
     /tmp/fixtures-venv/bin/python scripts/make-model-fixtures.py
+    # real-size architectures with random weights, for speed figures (not committed):
+    /tmp/fixtures-venv/bin/python scripts/make-model-fixtures.py --full-size target/full-size-models
 
 Each fixture is a randomly initialised model of a real family (CLIP, OpenCLIP-style CLIP,
 SigLIP, SigLIP 2, DINOv2, DINOv2 with registers) with a tiny configuration, saved in the
@@ -345,7 +347,46 @@ def dinov2(name, registers, seed):
     write(name, model, processor, None, None, "dinov2")
 
 
+def full_size(out):
+    """Real-size architectures with random weights, f16, for speed figures only."""
+    torch.set_num_threads(2)
+    clip_tok, bos, eos = clip_tokenizer()
+    gemma_tok = gemma_tokenizer()
+    clip_proc = lambda s: transformers.CLIPImageProcessor(size={"shortest_edge": s}, crop_size={"height": s, "width": s})
+    dino_proc = transformers.BitImageProcessor(
+        size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}, do_center_crop=True, resample=3,
+        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
+    )
+    specs = [
+        ("clip-vit-b32", transformers.CLIPModel(transformers.CLIPConfig(
+            text_config=dict(eos_token_id=2), vision_config=dict(patch_size=32), projection_dim=512)), clip_proc(224), clip_tok),
+        ("clip-vit-b16", transformers.CLIPModel(transformers.CLIPConfig(
+            text_config=dict(eos_token_id=2), vision_config=dict(patch_size=16), projection_dim=512)), clip_proc(224), clip_tok),
+        ("clip-vit-l14", transformers.CLIPModel(transformers.CLIPConfig(
+            text_config=dict(eos_token_id=2, hidden_size=768, intermediate_size=3072, num_attention_heads=12),
+            vision_config=dict(patch_size=14, hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                               num_attention_heads=16), projection_dim=768)), clip_proc(224), clip_tok),
+        ("siglip2-b16", transformers.SiglipModel(transformers.SiglipConfig(
+            text_config=dict(vocab_size=256000), vision_config=dict(patch_size=16, image_size=224))),
+         transformers.SiglipImageProcessor(size={"height": 224, "width": 224}), gemma_tok),
+        ("dinov2-s14", transformers.Dinov2Model(transformers.Dinov2Config(
+            hidden_size=384, num_attention_heads=6, image_size=518, patch_size=14)), dino_proc, None),
+        ("dinov2-b14", transformers.Dinov2Model(transformers.Dinov2Config(
+            hidden_size=768, num_attention_heads=12, image_size=518, patch_size=14)), dino_proc, None),
+    ]
+    for name, model, processor, tokenizer in specs:
+        folder = os.path.join(out, name)
+        model.half().save_pretrained(folder, safe_serialization=True)
+        processor.save_pretrained(folder)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+        print(name, sum(p.numel() for p in model.parameters()), file=sys.stderr)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--full-size":
+        full_size(sys.argv[2])
+        return
     torch.set_num_threads(2)
     clip("clip-tiny", "quick_gelu", eos_is_legacy=True, seed=1)
     clip("openclip-tiny", "gelu", eos_is_legacy=False, seed=2)

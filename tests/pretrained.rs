@@ -179,3 +179,198 @@ fn dinov2_matches_transformers() {
 fn dinov2_with_registers_matches_transformers() {
     assert_eq!(check("dinov2-registers-tiny"), Family::Dinov2);
 }
+
+mod common;
+
+fn fixture_arg(name: &str) -> String {
+    fixtures().join(name).to_string_lossy().into_owned()
+}
+
+/// One index, two jobs: the built-in encoder keeps serving dedup while a pretrained model
+/// serves query and search; adding a model embeds only with it.
+#[test]
+fn an_index_holds_a_pretrained_model_beside_the_built_in_encoder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    common::copy_dir(&common::sample_photos(), &photos);
+    let index = tmp.path().join("index");
+    let p = photos.to_str().unwrap();
+
+    // The built-in encoder alone first: dedup's answer is what must not change.
+    let out = common::run(&index, &["index", p, "--json"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let dedup_before = common::run(&index, &["dedup", "--json"]);
+    assert!(dedup_before.status.success());
+
+    // Adding CLIP embeds every photo with CLIP only.
+    let clip = fixture_arg("clip-tiny");
+    let out = common::run(&index, &["index", p, "--model", &clip, "--json"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let report = common::stdout_json(&out);
+    assert_eq!(
+        report["embedded"], 0,
+        "the built-in encoder re-ran: {report}"
+    );
+    assert_eq!(report["pretrained"][0]["embedded"], 8, "{report}");
+
+    // A second run embeds nothing; a new photo is embedded by both models.
+    std::fs::copy(photos.join("coins.png"), photos.join("coins-again.png")).unwrap();
+    let img = image::open(photos.join("coins.png")).unwrap().rotate90();
+    img.save(photos.join("coins-rotated.png")).unwrap();
+    let out = common::run(&index, &["index", p, "--json"]);
+    let report = common::stdout_json(&out);
+    assert_eq!(report["embedded"], 1, "{report}");
+    assert_eq!(report["pretrained"][0]["embedded"], 1, "{report}");
+    assert_eq!(report["pretrained"][0]["present"], 8, "{report}");
+
+    // info lists both models.
+    let info = common::stdout_json(&common::run(&index, &["info", "--json"]));
+    assert_eq!(info["pretrained"][0]["vectors"], 9, "{info}");
+    assert_eq!(info["pretrained"][0]["family"], "clip", "{info}");
+
+    // query uses CLIP: a photo finds itself first with similarity 1.
+    let chelsea = photos.join("chelsea.png");
+    let out = common::run(
+        &index,
+        &["query", chelsea.to_str().unwrap(), "-k", "3", "--json"],
+    );
+    let v = common::stdout_json(&out);
+    let first = &v["results"][0]["neighbors"][0];
+    assert!(
+        first["path"].as_str().unwrap().ends_with("chelsea.png"),
+        "{v}"
+    );
+    assert!(
+        (first["similarity"].as_f64().unwrap() - 1.0).abs() < 1e-4,
+        "{v}"
+    );
+
+    // search by text, and a combined query; the scores are CLIP's cosines.
+    let out = common::run(&index, &["search", "a cat", "-k", "4", "--json"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v = common::stdout_json(&out);
+    let neighbors = v["results"][0]["neighbors"].as_array().unwrap();
+    assert_eq!(neighbors.len(), 4, "{v}");
+    let model = Pretrained::open(&fixtures().join("clip-tiny")).unwrap();
+    let text = model.embed_text("a cat").unwrap();
+    let best = neighbors[0]["path"].as_str().unwrap();
+    let image = lookalike_embed(&model, Path::new(best));
+    let cos: f32 = text.iter().zip(&image).map(|(a, b)| a * b).sum();
+    assert!((cos - neighbors[0]["similarity"].as_f64().unwrap() as f32).abs() < 1e-4);
+    let out = common::run(
+        &index,
+        &[
+            "search",
+            "a cat",
+            "--add",
+            chelsea.to_str().unwrap(),
+            "--subtract",
+            "a rocket",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+
+    // dedup's groups are those of the built-in encoder, unchanged by the added model
+    // (the new exact copy and the rotated copy join the coins group).
+    let dedup_after = common::stdout_json(&common::run(&index, &["dedup", "--json"]));
+    let before = common::stdout_json(&dedup_before);
+    assert_eq!(before["groups"].as_array().unwrap().len(), 0, "{before}");
+    let groups = dedup_after["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{dedup_after}");
+
+    // A model without a text tower is added too; search keeps using CLIP.
+    let dino = fixture_arg("dinov2-tiny");
+    let out = common::run(&index, &["index", p, "--model", &dino, "--json"]);
+    let report = common::stdout_json(&out);
+    assert_eq!(
+        report["pretrained"].as_array().unwrap().len(),
+        2,
+        "{report}"
+    );
+    let out = common::run(&index, &["search", "a cat", "--json"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = common::run(&index, &["search", "a cat", "--model", &dino]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("no text tower"),
+        "{}",
+        common::stderr(&out)
+    );
+}
+
+fn lookalike_embed(model: &Pretrained, path: &Path) -> Vec<f32> {
+    let rgb = image::open(path).unwrap().to_rgb8();
+    model
+        .embed_pixels(&model.prepare(&rgb), 1)
+        .unwrap()
+        .pop()
+        .unwrap()
+}
+
+/// A model folder with a missing file, a wrong shape or an unknown architecture is refused
+/// with a message naming the file and the problem, exit status 2, and no index is created.
+#[test]
+fn a_broken_model_folder_is_refused_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = fixtures().join("clip-tiny");
+    let cases: [(&str, &dyn Fn(&Path), &str); 4] = [
+        (
+            "no-weights",
+            &|d| std::fs::remove_file(d.join("model.safetensors")).unwrap(),
+            "model.safetensors: missing",
+        ),
+        (
+            "no-processor",
+            &|d| std::fs::remove_file(d.join("preprocessor_config.json")).unwrap(),
+            "preprocessor_config.json: missing",
+        ),
+        (
+            "unknown",
+            &|d| {
+                let c = std::fs::read_to_string(d.join("config.json"))
+                    .unwrap()
+                    .replace("\"clip\"", "\"bert\"");
+                std::fs::write(d.join("config.json"), c).unwrap();
+            },
+            "config.json: `model_type` is \"bert\"",
+        ),
+        (
+            "wrong-shape",
+            &|d| {
+                let c = std::fs::read_to_string(d.join("config.json"))
+                    .unwrap()
+                    .replace("\"intermediate_size\": 64", "\"intermediate_size\": 96");
+                std::fs::write(d.join("config.json"), c).unwrap();
+            },
+            "has shape [64, 32], but config.json implies [96, 32]",
+        ),
+    ];
+    for (name, damage, words) in cases {
+        let dir = tmp.path().join(name);
+        common::copy_dir(&good, &dir);
+        damage(&dir);
+        let index = tmp.path().join(format!("index-{name}"));
+        let out = common::run(
+            &index,
+            &[
+                "index",
+                common::sample_photos().to_str().unwrap(),
+                "--model",
+                dir.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{name}: {}",
+            common::stderr(&out)
+        );
+        assert!(
+            common::stderr(&out).contains(words),
+            "{name}: {}",
+            common::stderr(&out)
+        );
+        assert!(!index.exists(), "{name}: an index was created");
+    }
+}

@@ -2,13 +2,15 @@
 //! reports what it did.
 
 use super::output::{path_text, Out};
-use super::{interrupt_flag, progress, Globals, ModelArg};
+use super::{interrupt_flag, progress, search, Globals, ModelArg};
 use super::{EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL};
 use anyhow::Result;
 use clap::Args;
 use lookalike::index::pipeline::{self, IndexOptions, IndexReport};
+use lookalike::index::semantic::{self, SemanticReport};
 use lookalike::ingest::decode;
 use lookalike::ingest::scan::ScanOptions;
+use lookalike::model::pretrained::Pretrained;
 use lookalike::Index;
 use serde_json::json;
 use std::path::PathBuf;
@@ -46,6 +48,8 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         max_pixels,
     } = args;
     let encoder = model.load()?;
+    // A pretrained model folder must load before anything is created or done.
+    let added = model.pretrained().map(Pretrained::open).transpose()?;
     let mut index = Index::open_or_create(&globals.index, encoder.info(), globals.wait)?;
     let defaults = IndexOptions::default();
     let opts = IndexOptions {
@@ -58,10 +62,47 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
     let bar = progress::Bar::new(out.shows_progress());
     let report = pipeline::update(&mut index, &encoder, &paths, &opts, &bar)?;
     bar.finish();
-    out.index_report(&report)?;
-    Ok(if report.interrupted {
+    // Then every pretrained model the index holds embeds what it has not seen (only the
+    // added one, when a model is added to an existing index).
+    let mut semantic_reports = Vec::new();
+    let mut models: Vec<(Pretrained, PathBuf)> = Vec::new();
+    if let Some(m) = added {
+        let dir = model.pretrained().expect("a folder").to_path_buf();
+        models.push((m, dir));
+    }
+    for record in index.store().semantic_models()? {
+        if models.iter().any(|(m, _)| *m.info() == record.info) {
+            continue;
+        }
+        match search::load_recorded(&record) {
+            Ok(m) => models.push((m, record.dir.clone())),
+            Err(e) => out.warn(&format!("{e:#}; its vectors of new photos are missing")),
+        }
+    }
+    for (m, dir) in &models {
+        if report.interrupted {
+            break;
+        }
+        let bar = progress::Bar::new(out.shows_progress());
+        let r = semantic::update(
+            &index,
+            m,
+            dir,
+            opts.threads,
+            max_pixels,
+            opts.interrupt.clone(),
+            &bar,
+        )?;
+        bar.finish();
+        semantic_reports.push(r);
+    }
+    out.index_report(&report, &semantic_reports)?;
+    let interrupted = report.interrupted || semantic_reports.iter().any(|r| r.interrupted);
+    let skipped =
+        !report.skipped.is_empty() || semantic_reports.iter().any(|r| !r.skipped.is_empty());
+    Ok(if interrupted {
         EXIT_INTERRUPTED
-    } else if report.skipped.is_empty() {
+    } else if !skipped {
         EXIT_OK
     } else {
         EXIT_PARTIAL
@@ -69,13 +110,22 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
 }
 
 impl Out {
-    pub fn index_report(&self, r: &IndexReport) -> anyhow::Result<()> {
+    pub fn index_report(&self, r: &IndexReport, semantic: &[SemanticReport]) -> anyhow::Result<()> {
+        let skipped_json = |list: &[pipeline::Skipped]| -> Vec<serde_json::Value> {
+            list.iter()
+                .map(|s| json!({"path": path_text(&s.path), "reason": s.reason, "kind": s.kind}))
+                .collect()
+        };
         if self.json {
             let mut v = serde_json::to_value(r)?;
-            v["skipped"] = r
-                .skipped
+            v["skipped"] = skipped_json(&r.skipped).into();
+            v["pretrained"] = semantic
                 .iter()
-                .map(|s| json!({"path": path_text(&s.path), "reason": s.reason, "kind": s.kind}))
+                .map(|s| {
+                    let mut v = serde_json::to_value(s).expect("serialises");
+                    v["skipped"] = skipped_json(&s.skipped).into();
+                    v
+                })
                 .collect();
             return self.emit_json(&v);
         }
@@ -100,7 +150,23 @@ impl Out {
             ));
         }
         s.push('\n');
-        if r.interrupted {
+        for m in semantic {
+            s.push_str(&format!(
+                "{}: {} embedded, {} already embedded, {} skipped",
+                m.model,
+                m.embedded,
+                m.present,
+                m.skipped.len()
+            ));
+            if m.embedded > 0 && m.elapsed_s > 0.0 {
+                s.push_str(&format!(
+                    " ({:.1} images/s)",
+                    m.embedded as f64 / m.elapsed_s
+                ));
+            }
+            s.push('\n');
+        }
+        if r.interrupted || semantic.iter().any(|m| m.interrupted) {
             s.push_str("interrupted: what was embedded is saved; run the same command to finish\n");
         }
         self.emit(&s)

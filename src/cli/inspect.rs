@@ -56,7 +56,20 @@ pub fn info(globals: &Globals, out: &Out) -> Result<u8> {
     let mut index = Index::open(&globals.index, globals.wait)?;
     let stats = index.stats()?;
     note_rebuild(&index, out);
-    out.info(&stats)?;
+    let mut pretrained = Vec::new();
+    for m in index.store().semantic_models()? {
+        let vectors = index.store().semantic_vectors(m.slot).count();
+        pretrained.push(json!({
+            "model": m.info.id(),
+            "family": m.info.family,
+            "dim": m.info.dim,
+            "input_size": m.info.input_size,
+            "text": m.info.text,
+            "vectors": vectors,
+            "folder": path_text(&m.dir),
+        }));
+    }
+    out.info(&stats, &pretrained)?;
     Ok(EXIT_OK)
 }
 
@@ -95,13 +108,28 @@ impl Out {
         self.emit(&format!("{}\n", values.join(" ")))
     }
 
-    pub fn info(&self, s: &IndexStats) -> anyhow::Result<()> {
+    pub fn info(&self, s: &IndexStats, pretrained: &[serde_json::Value]) -> anyhow::Result<()> {
         if self.json {
             let mut v = serde_json::to_value(s)?;
             v["path"] = json!(path_text(&s.path));
+            v["pretrained"] = json!(pretrained);
             return self.emit_json(&v);
         }
-        self.emit(&format!(
+        let mut extra = String::new();
+        for m in pretrained {
+            extra.push_str(&format!(
+                "pretrained:      {} ({}, dim {}, {} px input{}): {} vectors, for query{}; from {}\n",
+                m["model"].as_str().unwrap_or(""),
+                m["family"].as_str().unwrap_or(""),
+                m["dim"],
+                m["input_size"],
+                if m["text"] == json!(true) { ", text" } else { "" },
+                m["vectors"],
+                if m["text"] == json!(true) { " and search" } else { "" },
+                m["folder"].as_str().unwrap_or(""),
+            ));
+        }
+        self.emit(&(format!(
             "index:           {}\nformat version:  {}\nmodel:           {} ({}, {} px input)\nweights hash:    {}\ndimension:       {}\nfiles:           {}\ndistinct images: {}\ngraph points:    {}\nsize on disk:    {}\n",
             path_text(&s.path),
             s.format_version,
@@ -114,7 +142,7 @@ impl Out {
             s.distinct_images,
             s.graph_points,
             human_bytes(s.size_on_disk_bytes),
-        ))
+        ) + &extra))
     }
 
     pub fn compact_report(&self, r: &CompactReport) -> anyhow::Result<()> {

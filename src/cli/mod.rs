@@ -10,6 +10,7 @@ mod models;
 mod output;
 mod progress;
 mod query;
+mod search;
 mod serve;
 
 use anyhow::Result;
@@ -18,7 +19,7 @@ use lookalike::index::lock::Wait;
 use lookalike::index::DEFAULT_INDEX_DIR;
 use lookalike::{Encoder, Index};
 use output::Out;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -66,17 +67,26 @@ struct Cli {
 
 #[derive(Args, Debug, Clone)]
 struct ModelArg {
-    /// Encoder weights (safetensors); default: the encoder built into lookalike
-    #[arg(long, value_name = "FILE")]
+    /// Encoder weights (safetensors), default: the encoder built into lookalike; or a
+    /// pretrained model folder (CLIP, SigLIP, DINOv2 in the Hugging Face layout) that serves
+    /// `query` and `search` beside the built-in encoder
+    #[arg(long, value_name = "FILE|DIR")]
     model: Option<PathBuf>,
 }
 
 impl ModelArg {
+    /// The main encoder: the file given, else the built-in one (also when a pretrained
+    /// model folder is given: it works beside the built-in encoder).
     fn load(&self) -> Result<Encoder> {
         Ok(match &self.model {
-            Some(path) => Encoder::from_file(path)?,
-            None => Encoder::default_model()?,
+            Some(path) if !path.is_dir() => Encoder::from_file(path)?,
+            _ => Encoder::default_model()?,
         })
+    }
+
+    /// The pretrained model folder, if one was given.
+    fn pretrained(&self) -> Option<&Path> {
+        self.model.as_deref().filter(|p| p.is_dir())
     }
 }
 
@@ -114,6 +124,9 @@ enum Command {
     Combine(models::CombineArgs),
     /// Measure quality: retrieval on labelled folders, copy detection on generated copies
     Eval(eval::EvalArgs),
+    /// Find photos by words with a pretrained model that has a text tower (CLIP, SigLIP 2),
+    /// optionally adding or subtracting texts and images
+    Search(search::SearchArgs),
     /// Serve a local web app and JSON API over the index until Ctrl-C: search by example,
     /// review duplicate groups (decisions kept in the index), act on them, re-index
     Serve(serve::ServeArgs),
@@ -195,6 +208,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         Command::Combine(args) => models::combine(args, out),
         Command::Eval(args) => eval::run(args, out),
         Command::Serve(args) => serve::run(args, &globals, out),
+        Command::Search(args) => search::run(args, &globals, out),
     }
 }
 

@@ -9,7 +9,7 @@ use clap::Args;
 use lookalike::dedup::{
     self, CopyEvidence, DedupOptions, DEFAULT_THRESHOLD, DEFAULT_VERIFIED_THRESHOLD,
 };
-use lookalike::index::Neighbor;
+use lookalike::index::{semantic, Neighbor};
 use lookalike::ingest::decode::{self, DecodeOptions};
 use lookalike::{Encoder, Index};
 use serde_json::json;
@@ -45,6 +45,13 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
         copies,
         model,
     } = args;
+    // A pretrained model the index holds serves queries (but not --copies: copies are the
+    // built-in encoder's job, as in dedup).
+    if !copies {
+        if let Some(code) = pretrained_query(&images, k, model.pretrained(), globals, out)? {
+            return Ok(code);
+        }
+    }
     // The index opens on a second thread (sled reads its page table: about 50 ms at
     // 100,000 images) while the model loads and the images are embedded.
     let (encoder, vectors, index) = std::thread::scope(|scope| {
@@ -117,6 +124,38 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
 
 /// Opens an index for querying and checks that it was built with `encoder`.
 /// The embedding of each query image, `None` (with a warning) for one that cannot be read.
+/// Queries with the pretrained model that serves queries on this index; `None` if it holds
+/// none (and none was asked for).
+fn pretrained_query(
+    images: &[PathBuf],
+    k: usize,
+    folder: Option<&std::path::Path>,
+    globals: &Globals,
+    out: &Out,
+) -> Result<Option<u8>> {
+    let index = Index::open(&globals.index, globals.wait)?;
+    let Some((record, model)) = super::search::semantic_model(&index, folder, false)? else {
+        return Ok(None);
+    };
+    let mut results = Vec::new();
+    for path in images {
+        match super::search::embed_image(&model, path) {
+            Ok(vector) => results.push(QueryResult {
+                query: path.clone(),
+                neighbors: semantic::nearest(&index, record.slot, &vector, k, 0)?,
+                copies: None,
+            }),
+            Err(e) => out.warn(&format!("{e:#}")),
+        }
+    }
+    out.query_results(&results)?;
+    Ok(Some(if results.len() < images.len() {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    }))
+}
+
 /// A query image's descriptor and its picture as prepared for the encoder.
 type Embedded = (Vec<f32>, decode::PreparedImage);
 

@@ -17,6 +17,7 @@ pub mod flat;
 pub mod graph;
 pub mod lock;
 pub mod pipeline;
+pub mod semantic;
 pub mod store;
 
 use crate::error::{Error, Result};

@@ -22,6 +22,7 @@ use super::db::REWRITE_DIR;
 use super::db::{open_db, recover_rewrite, OLD_DIR};
 use crate::error::{Error, Result};
 use crate::ingest::thumbnail::Thumbnail;
+use crate::model::pretrained::PretrainedInfo;
 use crate::model::ModelInfo;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -38,12 +39,14 @@ const PATHS: u8 = b'P';
 const THUMBNAIL: u8 = b'T';
 const DECISION: u8 = b'D';
 const ROOT: u8 = b'R';
+const SEMANTIC: u8 = b'E';
 const META_FORMAT: &[u8] = b"Mformat";
 const META_MODEL: &[u8] = b"Mmodel";
 const META_GENERATION: &[u8] = b"Mgeneration";
 const META_NEXT_ID: &[u8] = b"Mnext_id";
 const META_CONTENTS: &[u8] = b"Mcontents";
 const META_FILES: &[u8] = b"Mfiles";
+const META_SEMANTIC: &[u8] = b"Msemantic";
 
 /// What the index remembers of one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,6 +168,16 @@ impl ChangeSet {
     pub fn len(&self) -> usize {
         self.files.len() + self.contents.len() + self.thumbnails.len()
     }
+}
+
+/// A pretrained model an index holds vectors of (`Msemantic`), for `query` and `search`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SemanticModel {
+    /// The byte after `E` in the keys of its vectors.
+    pub slot: u8,
+    pub info: PretrainedInfo,
+    /// The folder it was loaded from last (canonical).
+    pub dir: PathBuf,
 }
 
 /// The sled database of one index. Cloning is cheap and shares the database.
@@ -372,6 +385,7 @@ impl Store {
         // Later entries of one change set see earlier ones through these overlays.
         let mut file_overlay: std::collections::HashMap<Vec<u8>, Option<Hash>> = Default::default();
         let mut content_overlay: std::collections::HashMap<Hash, bool> = Default::default();
+        let semantic_slots: Vec<u8> = self.semantic_models()?.iter().map(|m| m.slot).collect();
 
         for (hash, record) in &changes.contents {
             let existing = match content_overlay.get(hash) {
@@ -399,6 +413,9 @@ impl Store {
                     }
                     batch.remove(key(CONTENT, &[hash]));
                     batch.remove(key(THUMBNAIL, &[hash]));
+                    for slot in &semantic_slots {
+                        batch.remove(key(SEMANTIC, &[&[*slot], hash]));
+                    }
                 }
             }
             content_overlay.insert(*hash, record.is_some());
@@ -573,6 +590,85 @@ impl Store {
                     .map_err(|e| self.storage(e))
             })
             .collect()
+    }
+
+    /// The pretrained models whose vectors the index holds beside the main model's, in the
+    /// order they were added.
+    pub fn semantic_models(&self) -> Result<Vec<SemanticModel>> {
+        match self.get(META_SEMANTIC)? {
+            None => Ok(Vec::new()),
+            Some(v) => serde_json::from_slice(&v)
+                .map_err(|e| self.corrupt(format!("unreadable semantic model record: {e}"))),
+        }
+    }
+
+    /// Records a pretrained model (or the folder it now lies in, if the index holds it
+    /// already) and returns its record.
+    pub fn add_semantic_model(&self, info: &PretrainedInfo, dir: &Path) -> Result<SemanticModel> {
+        let mut models = self.semantic_models()?;
+        let record = match models.iter_mut().find(|m| m.info == *info) {
+            Some(m) => {
+                m.dir = dir.to_path_buf();
+                m.clone()
+            }
+            None => {
+                let slot = (0..=u8::MAX)
+                    .find(|s| models.iter().all(|m| m.slot != *s))
+                    .ok_or_else(|| self.corrupt("256 semantic models recorded"))?;
+                let m = SemanticModel {
+                    slot,
+                    info: info.clone(),
+                    dir: dir.to_path_buf(),
+                };
+                models.push(m.clone());
+                m
+            }
+        };
+        self.db
+            .insert(
+                META_SEMANTIC,
+                serde_json::to_vec(&models).expect("serialises"),
+            )
+            .map_err(|e| self.storage(e))?;
+        self.flush()?;
+        Ok(record)
+    }
+
+    /// Stores semantic vectors of contents, durably. Like decisions they are outside the
+    /// generation (the graph does not depend on them); they are removed with their content.
+    pub fn put_semantic(&self, slot: u8, vectors: &[(Hash, Vec<f32>)]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (hash, v) in vectors {
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            batch.insert(key(SEMANTIC, &[&[slot], hash]), bytes);
+        }
+        self.db.apply_batch(batch).map_err(|e| self.storage(e))?;
+        self.flush()
+    }
+
+    /// Whether the content has a vector of the semantic model in `slot`.
+    pub fn has_semantic(&self, slot: u8, hash: &Hash) -> Result<bool> {
+        self.db
+            .contains_key(key(SEMANTIC, &[&[slot], hash]))
+            .map_err(|e| self.storage(e))
+    }
+
+    /// Every vector of the semantic model in `slot`, by content.
+    pub fn semantic_vectors(
+        &self,
+        slot: u8,
+    ) -> impl Iterator<Item = Result<(Hash, Vec<f32>)>> + '_ {
+        self.db.scan_prefix([SEMANTIC, slot]).map(move |item| {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let hash: Hash = k[2..]
+                .try_into()
+                .map_err(|_| self.corrupt("semantic vector key is not a 32-byte hash"))?;
+            let vector = v
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            Ok((hash, vector))
+        })
     }
 
     /// Makes everything committed durable.

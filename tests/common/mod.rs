@@ -152,3 +152,17 @@ pub fn sample_library(dir: &Path) -> (PathBuf, PathBuf) {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     (photos, index)
 }
+
+/// Copies the files of a folder (and its subfolders) into `to`, created.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

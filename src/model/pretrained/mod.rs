@@ -188,6 +188,14 @@ impl Pretrained {
         &self.dir
     }
 
+    /// The largest side a picture is decoded at before [`Pretrained::prepare`] (a JPEG at
+    /// the DCT scale that covers it, anything larger shrunk to fit): pictures up to this
+    /// size are prepared exactly as the model's image processor does; larger ones are
+    /// shrunk first, for speed, which changes their embeddings slightly.
+    pub fn decode_side(&self) -> u32 {
+        (4 * self.info.input_size as u32).max(2048)
+    }
+
     /// The model's input, `(3, size, size)` values, for an upright RGB picture.
     pub fn prepare(&self, rgb: &image::RgbImage) -> Vec<f32> {
         let (w, h) = rgb.dimensions();

@@ -1,0 +1,196 @@
+//! Pretrained models beside the main one: their vectors, kept up to date, and exact search
+//! over them.
+//!
+//! Owns embedding every content that lacks a vector of a pretrained model (after a run of
+//! [`crate::index::pipeline::update`], or when a model is added to an existing index: only
+//! the new model runs) and searching those vectors exhaustively by cosine similarity. The
+//! main model's vectors, the graph and `dedup` are untouched: a pretrained model serves
+//! `query` and `search`, the main model keeps serving copy detection.
+
+use crate::error::Result;
+use crate::index::pipeline::{Progress, Skipped};
+use crate::index::store::{Hash, SemanticModel};
+use crate::index::{Index, Neighbor};
+use crate::ingest::decode::{self, DecodeOptions};
+use crate::model::pretrained::Pretrained;
+use crate::problem::SkipReason;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What one run of [`update`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SemanticReport {
+    /// `name@hash12` of the model.
+    pub model: String,
+    /// Contents embedded by the model in this run.
+    pub embedded: usize,
+    /// Contents that already had a vector.
+    pub present: usize,
+    #[serde(skip)]
+    pub skipped: Vec<Skipped>,
+    pub interrupted: bool,
+    pub elapsed_s: f64,
+}
+
+/// Images decoded and embedded at a time.
+const CHUNK: usize = 16;
+
+/// Embeds, with `model`, every content of the index that has no vector of it yet, and
+/// records the model (from `dir`) in the index.
+pub fn update(
+    index: &Index,
+    model: &Pretrained,
+    dir: &Path,
+    threads: usize,
+    max_pixels: u64,
+    interrupt: Option<Arc<AtomicBool>>,
+    progress: &dyn Progress,
+) -> Result<SemanticReport> {
+    let start = Instant::now();
+    let store = index.store();
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let record = store.add_semantic_model(model.info(), &dir)?;
+    let mut report = SemanticReport {
+        model: model.info().id(),
+        ..Default::default()
+    };
+    let mut missing: Vec<(Hash, Vec<PathBuf>)> = Vec::new();
+    for item in store.contents() {
+        let (hash, _) = item?;
+        if store.has_semantic(record.slot, &hash)? {
+            report.present += 1;
+        } else {
+            missing.push((hash, store.paths_of(&hash)?));
+        }
+    }
+    progress.start(
+        &format!("embedding with {}", model.info().name),
+        missing.len(),
+    );
+    let pool = decode::decode_pool(threads);
+    let opts = DecodeOptions {
+        max_pixels,
+        ..DecodeOptions::new(model.info().input_size as u32)
+    };
+    let decode_side = model.decode_side();
+    for chunk in missing.chunks(CHUNK) {
+        if interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            report.interrupted = true;
+            break;
+        }
+        let prepared: Vec<(Hash, std::result::Result<Vec<f32>, (PathBuf, SkipReason)>)> = pool
+            .install(|| {
+                chunk
+                    .par_iter()
+                    .map(|(hash, paths)| (*hash, prepare_any(model, paths, decode_side, &opts)))
+                    .collect()
+            });
+        let mut pixels = Vec::new();
+        let mut hashes = Vec::new();
+        for (hash, outcome) in prepared {
+            match outcome {
+                Ok(p) => {
+                    pixels.extend_from_slice(&p);
+                    hashes.push(hash);
+                }
+                Err((path, reason)) => {
+                    progress.skipped(&path, &reason);
+                    report.skipped.push(Skipped {
+                        path,
+                        reason: reason.to_string(),
+                        kind: reason,
+                    });
+                }
+            }
+        }
+        if !hashes.is_empty() {
+            let vectors = model.embed_pixels(&pixels, hashes.len())?;
+            let rows: Vec<(Hash, Vec<f32>)> = hashes.into_iter().zip(vectors).collect();
+            store.put_semantic(record.slot, &rows)?;
+            report.embedded += rows.len();
+        }
+        progress.advance(chunk.len());
+    }
+    report.elapsed_s = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The model's input for a content, from the first of its files that decodes.
+fn prepare_any(
+    model: &Pretrained,
+    paths: &[PathBuf],
+    decode_side: u32,
+    opts: &DecodeOptions,
+) -> std::result::Result<Vec<f32>, (PathBuf, SkipReason)> {
+    let mut last = None;
+    for path in paths {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                last = Some((path.clone(), SkipReason::from_io(&e)));
+                continue;
+            }
+        };
+        match decode::decode_upright(&bytes, decode_side, opts) {
+            Ok(rgb) => return Ok(model.prepare(&rgb)),
+            Err(reason) => last = Some((path.clone(), reason)),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        (
+            PathBuf::new(),
+            SkipReason::Unreadable("no file holds this content any more".into()),
+        )
+    }))
+}
+
+/// The model among those the index holds that serves queries: the one with `info`'s id if
+/// given, else the last added.
+pub fn chosen(index: &Index, id: Option<&str>) -> Result<Option<SemanticModel>> {
+    let models = index.store().semantic_models()?;
+    Ok(match id {
+        Some(id) => models.into_iter().find(|m| m.info.id() == id),
+        None => models.into_iter().last(),
+    })
+}
+
+/// The `k` contents most similar to `query` (a unit vector of the model in `slot`), by
+/// exact search over every vector, as paths with their cosine similarity. `offset` skips
+/// the first results (paging).
+pub fn nearest(
+    index: &Index,
+    slot: u8,
+    query: &[f32],
+    k: usize,
+    offset: usize,
+) -> Result<Vec<Neighbor>> {
+    let store = index.store();
+    let mut scored: Vec<(f32, Hash)> = Vec::new();
+    for item in store.semantic_vectors(slot) {
+        let (hash, v) = item?;
+        if v.len() == query.len() {
+            scored.push((crate::vector::dot(&v, query), hash));
+        }
+    }
+    let want = (k + offset).min(scored.len());
+    if want == 0 {
+        return Ok(Vec::new());
+    }
+    scored.select_nth_unstable_by(want - 1, |a, b| b.0.total_cmp(&a.0));
+    scored.truncate(want);
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut out = Vec::new();
+    for (similarity, hash) in scored.into_iter().skip(offset) {
+        for path in store.paths_of(&hash)? {
+            out.push(Neighbor { path, similarity });
+        }
+    }
+    Ok(out)
+}
