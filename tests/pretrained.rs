@@ -308,13 +308,16 @@ fn lookalike_embed(model: &Pretrained, path: &Path) -> Vec<f32> {
         .unwrap()
 }
 
+/// A change that breaks a model folder.
+type Damage = dyn Fn(&Path);
+
 /// A model folder with a missing file, a wrong shape or an unknown architecture is refused
 /// with a message naming the file and the problem, exit status 2, and no index is created.
 #[test]
 fn a_broken_model_folder_is_refused_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let good = fixtures().join("clip-tiny");
-    let cases: [(&str, &dyn Fn(&Path), &str); 4] = [
+    let cases: [(&str, &Damage, &str); 4] = [
         (
             "no-weights",
             &|d| std::fs::remove_file(d.join("model.safetensors")).unwrap(),

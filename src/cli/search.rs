@@ -59,7 +59,7 @@ pub fn run(args: SearchArgs, globals: &Globals, out: &Out) -> Result<u8> {
         }
     }
     let norm = query.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if !(norm > 1e-6) {
+    if norm.is_nan() || norm <= 1e-6 {
         bail!("the query adds up to nothing (what is added is what is subtracted)");
     }
     query.iter_mut().for_each(|x| *x /= norm);

@@ -85,13 +85,12 @@ pub fn update(
             report.interrupted = true;
             break;
         }
-        let prepared: Vec<(Hash, std::result::Result<Vec<f32>, (PathBuf, SkipReason)>)> = pool
-            .install(|| {
-                chunk
-                    .par_iter()
-                    .map(|(hash, paths)| (*hash, prepare_any(model, paths, decode_side, &opts)))
-                    .collect()
-            });
+        let prepared: Vec<(Hash, Prepared)> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|(hash, paths)| (*hash, prepare_any(model, paths, decode_side, &opts)))
+                .collect()
+        });
         let mut pixels = Vec::new();
         let mut hashes = Vec::new();
         for (hash, outcome) in prepared {
@@ -122,13 +121,16 @@ pub fn update(
     Ok(report)
 }
 
+/// A content's model input, or the file that failed and why.
+type Prepared = std::result::Result<Vec<f32>, (PathBuf, SkipReason)>;
+
 /// The model's input for a content, from the first of its files that decodes.
 fn prepare_any(
     model: &Pretrained,
     paths: &[PathBuf],
     decode_side: u32,
     opts: &DecodeOptions,
-) -> std::result::Result<Vec<f32>, (PathBuf, SkipReason)> {
+) -> Prepared {
     let mut last = None;
     for path in paths {
         let bytes = match std::fs::read(path) {
