@@ -2,7 +2,7 @@
 //! reports what it did.
 
 use super::output::{path_text, Out};
-use super::{interrupt_flag, progress, search, Globals, ModelArg};
+use super::{interrupt_flag, pretrained, progress, Globals, ModelArg};
 use super::{EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL};
 use anyhow::Result;
 use clap::Args;
@@ -74,7 +74,7 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         if models.iter().any(|(m, _)| *m.info() == record.info) {
             continue;
         }
-        match search::load_recorded(&record) {
+        match pretrained::load_recorded(&record) {
             Ok(m) => models.push((m, record.dir.clone())),
             Err(e) => out.warn(&format!("{e:#}; its vectors of new photos are missing")),
         }

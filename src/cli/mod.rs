@@ -8,6 +8,7 @@ mod index;
 mod inspect;
 mod models;
 mod output;
+mod pretrained;
 mod progress;
 mod query;
 mod search;

@@ -134,12 +134,12 @@ fn pretrained_query(
     out: &Out,
 ) -> Result<Option<u8>> {
     let index = Index::open(&globals.index, globals.wait)?;
-    let Some((record, model)) = super::search::semantic_model(&index, folder, false)? else {
+    let Some((record, model)) = super::pretrained::semantic_model(&index, folder, false)? else {
         return Ok(None);
     };
     let mut results = Vec::new();
     for path in images {
-        match super::search::embed_image(&model, path) {
+        match super::pretrained::embed_image(&model, path) {
             Ok(vector) => results.push(QueryResult {
                 query: path.clone(),
                 neighbors: semantic::nearest(&index, record.slot, &vector, k, 0)?,

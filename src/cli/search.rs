@@ -1,15 +1,12 @@
 //! `lookalike search`: photos found by words (and by example) with a pretrained model that
-//! has a text tower (CLIP, SigLIP 2), and the choice of the pretrained model that serves
-//! `query` and `search`.
+//! has a text tower (CLIP, SigLIP 2).
 
 use super::output::Out;
 use super::query::QueryResult;
-use super::{Globals, EXIT_OK};
-use anyhow::{bail, Context, Result};
+use super::{pretrained, Globals, EXIT_OK};
+use anyhow::{bail, Result};
 use clap::Args;
 use lookalike::index::semantic;
-use lookalike::index::store::SemanticModel;
-use lookalike::ingest::decode::{self, DecodeOptions};
 use lookalike::model::pretrained::Pretrained;
 use lookalike::Index;
 use std::path::{Path, PathBuf};
@@ -39,7 +36,7 @@ pub struct SearchArgs {
 /// with a text tower.
 pub fn run(args: SearchArgs, globals: &Globals, out: &Out) -> Result<u8> {
     let index = Index::open(&globals.index, globals.wait)?;
-    let Some((record, model)) = semantic_model(&index, args.model.as_deref(), true)? else {
+    let Some((record, model)) = pretrained::semantic_model(&index, args.model.as_deref(), true)? else {
         bail!(
             "the index at {} holds no pretrained model: add one with `lookalike index DIR --model MODEL_FOLDER` \
              (a CLIP or SigLIP 2 folder; see `lookalike models list`)",
@@ -76,79 +73,8 @@ pub fn run(args: SearchArgs, globals: &Globals, out: &Out) -> Result<u8> {
 fn term_vector(model: &Pretrained, term: &str) -> Result<Vec<f32>> {
     let path = Path::new(term);
     if path.is_file() {
-        Ok(embed_image(model, path)?)
+        pretrained::embed_image(model, path)
     } else {
         Ok(model.embed_text(term)?)
     }
-}
-
-/// The unit embedding of an image file by a pretrained model.
-pub fn embed_image(model: &Pretrained, path: &Path) -> Result<Vec<f32>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let side = model.info().input_size as u32;
-    let rgb = decode::decode_upright(&bytes, model.decode_side(), &DecodeOptions::new(side))
-        .map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?;
-    let pixels = model.prepare(&rgb);
-    Ok(model
-        .embed_pixels(&pixels, 1)?
-        .pop()
-        .expect("one embedding per image"))
-}
-
-/// The pretrained model that serves `query` and `search` on this index, loaded: the one in
-/// `folder` (which the index must hold), else the one added last (with a text tower, if
-/// `text`); `None` if the index holds none.
-pub fn semantic_model(
-    index: &Index,
-    folder: Option<&Path>,
-    text: bool,
-) -> Result<Option<(SemanticModel, Pretrained)>> {
-    let held = index.store().semantic_models()?;
-    match folder {
-        Some(dir) => {
-            let model = Pretrained::open(dir)?;
-            let Some(record) = held.into_iter().find(|m| m.info == *model.info()) else {
-                bail!(
-                    "the index at {} holds no vectors of {}: add them with `lookalike index DIR --model {}`",
-                    index.dir().display(),
-                    model.info().id(),
-                    dir.display()
-                );
-            };
-            Ok(Some((record, model)))
-        }
-        None => {
-            let last_with_text = held.iter().rev().find(|m| m.info.text).cloned();
-            let record = match last_with_text {
-                Some(r) if text => r,
-                _ => match semantic::chosen(index, None)? {
-                    Some(r) => r,
-                    None => return Ok(None),
-                },
-            };
-            let model = load_recorded(&record)?;
-            Ok(Some((record, model)))
-        }
-    }
-}
-
-/// Loads a pretrained model from the folder the index recorded, checking that it is the same.
-pub fn load_recorded(record: &SemanticModel) -> Result<Pretrained> {
-    let model = Pretrained::open(&record.dir).with_context(|| {
-        format!(
-            "the index's model {} was loaded from {}; pass --model with its folder",
-            record.info.id(),
-            record.dir.display()
-        )
-    })?;
-    if model.info() != &record.info {
-        bail!(
-            "{} now holds {}, not the index's model {}; pass --model with the folder of {}",
-            record.dir.display(),
-            model.info().id(),
-            record.info.id(),
-            record.info.name
-        );
-    }
-    Ok(model)
 }
