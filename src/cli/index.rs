@@ -49,7 +49,8 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
     } = args;
     let encoder = model.load()?;
     // A pretrained model folder must load before anything is created or done.
-    let added = model.pretrained().map(Pretrained::open).transpose()?;
+    let added_dir = model.pretrained()?;
+    let added = added_dir.as_deref().map(Pretrained::open).transpose()?;
     let mut index = Index::open_or_create(&globals.index, encoder.info(), globals.wait)?;
     let defaults = IndexOptions::default();
     let opts = IndexOptions {
@@ -67,8 +68,7 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
     let mut semantic_reports = Vec::new();
     let mut models: Vec<(Pretrained, PathBuf)> = Vec::new();
     if let Some(m) = added {
-        let dir = model.pretrained().expect("a folder").to_path_buf();
-        models.push((m, dir));
+        models.push((m, added_dir.clone().expect("a folder")));
     }
     for record in index.store().semantic_models()? {
         if models.iter().any(|(m, _)| *m.info() == record.info) {

@@ -2,6 +2,7 @@
 //! (each command's arguments, work and output are in its own file). Only this module prints;
 //! it holds no logic the library should own. Entry point: [`main`].
 
+mod catalogue;
 mod dedup;
 mod eval;
 mod index;
@@ -20,7 +21,7 @@ use lookalike::index::lock::Wait;
 use lookalike::index::DEFAULT_INDEX_DIR;
 use lookalike::{Encoder, Index};
 use output::Out;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -77,17 +78,21 @@ struct ModelArg {
 
 impl ModelArg {
     /// The main encoder: the file given, else the built-in one (also when a pretrained
-    /// model folder is given: it works beside the built-in encoder).
+    /// model is given: it works beside the built-in encoder).
     fn load(&self) -> Result<Encoder> {
         Ok(match &self.model {
-            Some(path) if !path.is_dir() => Encoder::from_file(path)?,
+            Some(path) if !pretrained::is_pretrained(path) => Encoder::from_file(path)?,
             _ => Encoder::default_model()?,
         })
     }
 
-    /// The pretrained model folder, if one was given.
-    fn pretrained(&self) -> Option<&Path> {
-        self.model.as_deref().filter(|p| p.is_dir())
+    /// The pretrained model's folder, if one was given (a folder, or the name of a
+    /// downloaded model).
+    fn pretrained(&self) -> Result<Option<PathBuf>> {
+        match &self.model {
+            Some(path) if pretrained::is_pretrained(path) => Ok(Some(pretrained::folder(path)?)),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -125,6 +130,8 @@ enum Command {
     Combine(models::CombineArgs),
     /// Measure quality: retrieval on labelled folders, copy detection on generated copies
     Eval(eval::EvalArgs),
+    /// List the pretrained models lookalike knows (CLIP, SigLIP 2, DINOv2) and download them
+    Models(catalogue::ModelsArgs),
     /// Find photos by words with a pretrained model that has a text tower (CLIP, SigLIP 2),
     /// optionally adding or subtracting texts and images
     Search(search::SearchArgs),
@@ -210,6 +217,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         Command::Eval(args) => eval::run(args, out),
         Command::Serve(args) => serve::run(args, &globals, out),
         Command::Search(args) => search::run(args, &globals, out),
+        Command::Models(args) => catalogue::run(args, out),
     }
 }
 

@@ -5,9 +5,37 @@ use anyhow::{bail, Context, Result};
 use lookalike::index::semantic;
 use lookalike::index::store::SemanticModel;
 use lookalike::ingest::decode::{self, DecodeOptions};
+use lookalike::model::pretrained::hub::{self, Hub};
 use lookalike::model::pretrained::Pretrained;
 use lookalike::Index;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Whether `--model PATH` names a pretrained model: a folder, or (if no such file exists)
+/// the name of one in the catalogue.
+pub fn is_pretrained(path: &Path) -> bool {
+    path.is_dir() || (!path.exists() && path.to_str().and_then(hub::find).is_some())
+}
+
+/// The folder of a pretrained model given as a folder or as a catalogue name (found in the
+/// cache, without the network).
+pub fn folder(path: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let name = path.to_string_lossy();
+    let Some(entry) = hub::find(&name) else {
+        bail!(
+            "{name}: no such model folder, and no model of that name (see `lookalike models list`)"
+        );
+    };
+    let hub = Hub::new(Hub::default_cache(), None);
+    hub.cached(entry).with_context(|| {
+        format!(
+            "model {name} is not downloaded (cache: {}): run `lookalike models fetch {name}`",
+            hub.cache().display()
+        )
+    })
+}
 
 /// The unit embedding of an image file by a pretrained model.
 pub fn embed_image(model: &Pretrained, path: &Path) -> Result<Vec<f32>> {

@@ -48,7 +48,8 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
     // A pretrained model the index holds serves queries (but not --copies: copies are the
     // built-in encoder's job, as in dedup).
     if !copies {
-        if let Some(code) = pretrained_query(&images, k, model.pretrained(), globals, out)? {
+        let folder = model.pretrained()?;
+        if let Some(code) = pretrained_query(&images, k, folder.as_deref(), globals, out)? {
             return Ok(code);
         }
     }

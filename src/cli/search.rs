@@ -26,9 +26,9 @@ pub struct SearchArgs {
     /// Number of results
     #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     k: u64,
-    /// The pretrained model folder to search with (one the index holds); default: the one
-    /// added last
-    #[arg(long, value_name = "DIR")]
+    /// The pretrained model to search with (a folder, or the name of a downloaded model; one
+    /// the index holds); default: the one with a text tower added last
+    #[arg(long, value_name = "DIR|NAME")]
     model: Option<PathBuf>,
 }
 
@@ -36,7 +36,8 @@ pub struct SearchArgs {
 /// with a text tower.
 pub fn run(args: SearchArgs, globals: &Globals, out: &Out) -> Result<u8> {
     let index = Index::open(&globals.index, globals.wait)?;
-    let Some((record, model)) = pretrained::semantic_model(&index, args.model.as_deref(), true)? else {
+    let folder = args.model.as_deref().map(pretrained::folder).transpose()?;
+    let Some((record, model)) = pretrained::semantic_model(&index, folder.as_deref(), true)? else {
         bail!(
             "the index at {} holds no pretrained model: add one with `lookalike index DIR --model MODEL_FOLDER` \
              (a CLIP or SigLIP 2 folder; see `lookalike models list`)",

@@ -1,6 +1,7 @@
 //! Helpers for the integration tests: run the real binary on files in temporary folders.
 #![allow(dead_code)]
 
+pub mod hub;
 pub mod server;
 
 use image::codecs::jpeg::JpegEncoder;

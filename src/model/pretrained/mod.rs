@@ -19,6 +19,7 @@
 //! nothing here opens an index or prints.
 
 pub mod config;
+pub mod hub;
 pub mod processor;
 pub mod resample;
 mod tokenize;
@@ -149,10 +150,14 @@ impl Pretrained {
             .finalize()
             .to_hex()
             .to_string();
-        let name = dir
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        // A snapshot in a hub cache is named by its repository, any other folder by its name.
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        let name = hub::name_in_cache(&canonical)
+            .or_else(|| {
+                canonical
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
             .unwrap_or_else(|| "model".into());
         Ok(Pretrained {
             info: PretrainedInfo {
