@@ -196,11 +196,20 @@ fn an_index_holds_a_pretrained_model_beside_the_built_in_encoder() {
     let index = tmp.path().join("index");
     let p = photos.to_str().unwrap();
 
+    // Two copies of one photo, so that dedup has a group to keep.
+    std::fs::copy(photos.join("coins.png"), photos.join("coins-again.png")).unwrap();
+    let img = image::open(photos.join("coins.png")).unwrap().rotate90();
+    img.save(photos.join("coins-rotated.png")).unwrap();
+
     // The built-in encoder alone first: dedup's answer is what must not change.
     let out = common::run(&index, &["index", p, "--json"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
-    let dedup_before = common::run(&index, &["dedup", "--json"]);
-    assert!(dedup_before.status.success());
+    let dedup_before = common::stdout_json(&common::run(&index, &["dedup", "--json"]));
+    assert_eq!(
+        dedup_before["groups"].as_array().unwrap().len(),
+        1,
+        "{dedup_before}"
+    );
 
     // Adding CLIP embeds every photo with CLIP only.
     let clip = fixture_arg("clip-tiny");
@@ -211,21 +220,24 @@ fn an_index_holds_a_pretrained_model_beside_the_built_in_encoder() {
         report["embedded"], 0,
         "the built-in encoder re-ran: {report}"
     );
-    assert_eq!(report["pretrained"][0]["embedded"], 8, "{report}");
+    assert_eq!(report["pretrained"][0]["embedded"], 9, "{report}");
+
+    // dedup's answer is the built-in encoder's, unchanged by the added model.
+    let dedup_after = common::stdout_json(&common::run(&index, &["dedup", "--json"]));
+    assert_eq!(dedup_before, dedup_after);
 
     // A second run embeds nothing; a new photo is embedded by both models.
-    std::fs::copy(photos.join("coins.png"), photos.join("coins-again.png")).unwrap();
-    let img = image::open(photos.join("coins.png")).unwrap().rotate90();
-    img.save(photos.join("coins-rotated.png")).unwrap();
+    let img = image::open(photos.join("gravel.png")).unwrap().fliph();
+    img.save(photos.join("gravel-mirrored.png")).unwrap();
     let out = common::run(&index, &["index", p, "--json"]);
     let report = common::stdout_json(&out);
     assert_eq!(report["embedded"], 1, "{report}");
     assert_eq!(report["pretrained"][0]["embedded"], 1, "{report}");
-    assert_eq!(report["pretrained"][0]["present"], 8, "{report}");
+    assert_eq!(report["pretrained"][0]["present"], 9, "{report}");
 
     // info lists both models.
     let info = common::stdout_json(&common::run(&index, &["info", "--json"]));
-    assert_eq!(info["pretrained"][0]["vectors"], 9, "{info}");
+    assert_eq!(info["pretrained"][0]["vectors"], 10, "{info}");
     assert_eq!(info["pretrained"][0]["family"], "clip", "{info}");
 
     // query uses CLIP: a photo finds itself first with similarity 1.
@@ -271,13 +283,38 @@ fn an_index_holds_a_pretrained_model_beside_the_built_in_encoder() {
     );
     assert!(out.status.success(), "{}", common::stderr(&out));
 
-    // dedup's groups are those of the built-in encoder, unchanged by the added model
-    // (the new exact copy and the rotated copy join the coins group).
-    let dedup_after = common::stdout_json(&common::run(&index, &["dedup", "--json"]));
-    let before = common::stdout_json(&dedup_before);
-    assert_eq!(before["groups"].as_array().unwrap().len(), 0, "{before}");
-    let groups = dedup_after["groups"].as_array().unwrap();
-    assert_eq!(groups.len(), 1, "{dedup_after}");
+    // eval retrieval measures the model beside the built-in encoder.
+    let labelled = tmp.path().join("labelled");
+    for (class, names) in [
+        ("cats", ["chelsea.png", "coffee.png"]),
+        ("other", ["rocket.jpg", "gravel.png"]),
+    ] {
+        std::fs::create_dir_all(labelled.join(class)).unwrap();
+        for n in names {
+            std::fs::copy(photos.join(n), labelled.join(class).join(n)).unwrap();
+        }
+    }
+    let out = common::bin()
+        .args([
+            "eval",
+            "retrieval",
+            labelled.to_str().unwrap(),
+            "--model",
+            &clip,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v = common::stdout_json(&out);
+    let methods: Vec<&str> = v["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods[..2], ["pretrained", "encoder"], "{v}");
+    assert_eq!(v["methods"][0]["queries"], 4, "{v}");
 
     // A model without a text tower is added too; search keeps using CLIP.
     let dino = fixture_arg("dinov2-tiny");

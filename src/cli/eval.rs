@@ -11,6 +11,7 @@ use lookalike::eval::copies::{self, CopiesOptions, CopiesReport};
 use lookalike::eval::methods::Method;
 use lookalike::eval::retrieval::{self, Labelled, RetrievalReport};
 use lookalike::model::background::{self as bg, CalibrateOptions};
+use lookalike::model::pretrained::Pretrained;
 use lookalike::Encoder;
 use std::path::PathBuf;
 
@@ -37,8 +38,9 @@ pub enum EvalCommand {
         #[arg(long, value_name = "DIR", requires = "train")]
         test: Option<PathBuf>,
         /// Methods, comma-separated: encoder, encoder-norm and encoder-verified (need a
-        /// background set), mean-hash, gradient-hash, dct-hash, block-hash, raw-pixels, hashes,
-        /// all
+        /// background set), pretrained (the model given with --model DIR or NAME, added
+        /// first when one is given), mean-hash, gradient-hash, dct-hash, block-hash,
+        /// raw-pixels, hashes, all
         #[arg(long, default_value = "encoder,raw-pixels")]
         method: String,
         #[command(flatten)]
@@ -89,6 +91,17 @@ pub fn run(args: EvalArgs, out: &Out) -> Result<u8> {
             model,
         } => {
             let encoder = model.load()?;
+            // With a pretrained model, its row comes first, beside the built-in encoder's.
+            let pretrained = model
+                .pretrained()?
+                .map(|d| Pretrained::open(&d))
+                .transpose()?;
+            let method = match &pretrained {
+                Some(_) if !method.split(',').any(|m| m.trim() == "pretrained") => {
+                    format!("pretrained,{method}")
+                }
+                _ => method,
+            };
             let methods = methods_for(&method, &encoder)?;
             let (train, test) = match (dir, train, test) {
                 (Some(d), _, _) => (None, Labelled::from_folder(&d)?),
@@ -98,9 +111,20 @@ pub fn run(args: EvalArgs, out: &Out) -> Result<u8> {
                 ),
                 _ => anyhow::bail!("give a labelled folder, or --train and --test"),
             };
-            let report = retrieval::evaluate(train.as_ref(), &test, &methods, &encoder, &bar)?;
+            let report = retrieval::evaluate(
+                train.as_ref(),
+                &test,
+                &methods,
+                &encoder,
+                pretrained.as_ref(),
+                &bar,
+            )?;
             bar.finish();
-            out.retrieval_report(&report, &encoder.info().id())?;
+            let models = match &pretrained {
+                Some(p) => format!("{} (pretrained), {}", p.info().id(), encoder.info().id()),
+                None => encoder.info().id(),
+            };
+            out.retrieval_report(&report, &models)?;
             Ok(if report.skipped > 0 {
                 EXIT_PARTIAL
             } else {

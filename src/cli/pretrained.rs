@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use lookalike::index::semantic;
 use lookalike::index::store::SemanticModel;
-use lookalike::ingest::decode::{self, DecodeOptions};
+use lookalike::ingest::decode;
 use lookalike::model::pretrained::hub::{self, Hub};
 use lookalike::model::pretrained::Pretrained;
 use lookalike::Index;
@@ -39,11 +39,9 @@ pub fn folder(path: &Path) -> Result<PathBuf> {
 
 /// The unit embedding of an image file by a pretrained model.
 pub fn embed_image(model: &Pretrained, path: &Path) -> Result<Vec<f32>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let side = model.info().input_size as u32;
-    let rgb = decode::decode_upright(&bytes, model.decode_side(), &DecodeOptions::new(side))
+    let pixels = model
+        .prepare_file(path, decode::DEFAULT_MAX_PIXELS)
         .map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?;
-    let pixels = model.prepare(&rgb);
     Ok(model
         .embed_pixels(&pixels, 1)?
         .pop()

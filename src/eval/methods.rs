@@ -32,6 +32,8 @@ pub enum Method {
     BlockHash,
     /// 16x16 grey thumbnail, mean removed, cosine.
     RawPixels,
+    /// A pretrained model's embedding (CLIP, SigLIP, DINOv2: `--model DIR`), cosine.
+    Pretrained,
 }
 
 impl Method {
@@ -62,6 +64,7 @@ impl Method {
             Method::DctHash => "dct-hash",
             Method::BlockHash => "block-hash",
             Method::RawPixels => "raw-pixels",
+            Method::Pretrained => "pretrained",
         }
     }
 
@@ -94,11 +97,12 @@ impl Method {
                 "dhash" | "gradient" => vec![Method::GradientHash],
                 "phash" | "dct" => vec![Method::DctHash],
                 "blockhash" | "block" => vec![Method::BlockHash],
+                "pretrained" => vec![Method::Pretrained],
                 other => match Method::ALL.iter().find(|m| m.name() == other) {
                     Some(m) => vec![*m],
                     None => {
                         return Err(format!(
-                            "unknown method `{other}` (known: encoder, encoder-norm, encoder-verified, mean-hash, gradient-hash, dct-hash, block-hash, raw-pixels, hashes, all)"
+                            "unknown method `{other}` (known: encoder, encoder-norm, encoder-verified, pretrained, mean-hash, gradient-hash, dct-hash, block-hash, raw-pixels, hashes, all)"
                         ))
                     }
                 },
@@ -215,6 +219,11 @@ pub fn describe(
                 .into_iter()
                 .map(Descriptor::Vector)
                 .collect(),
+            Method::Pretrained => {
+                return Err(crate::Error::InvalidArgument(
+                    "method pretrained: described by the pretrained model, not the encoder".into(),
+                ))
+            }
             Method::EncoderNormalised | Method::EncoderVerified => {
                 if scored.is_none() {
                     let background = encoder.background()?.ok_or_else(|| {

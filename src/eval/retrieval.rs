@@ -5,6 +5,7 @@ use super::methods::{Descriptor, Method};
 use super::metrics::{average_precision_at_r, knn_vote, precision_at_k};
 use super::{describe_all, image_files, Source};
 use crate::error::{Error, Result};
+use crate::model::pretrained::Pretrained;
 use crate::model::{Encoder, Task};
 use crate::progress::Progress;
 use rayon::prelude::*;
@@ -124,13 +125,30 @@ fn score(
 
 /// Runs the retrieval evaluation. With `train`, test images query the train images;
 /// without, every test image queries all the other test images.
+/// The `pretrained` method needs `pretrained`: that model's embeddings are its descriptors.
 pub fn evaluate(
     train: Option<&Labelled>,
     test: &Labelled,
     methods: &[Method],
     encoder: &Encoder,
+    pretrained: Option<&Pretrained>,
     progress: &dyn Progress,
 ) -> Result<RetrievalReport> {
+    if methods.contains(&Method::Pretrained) && pretrained.is_none() {
+        return Err(crate::Error::InvalidArgument(
+            "method pretrained needs a pretrained model (--model DIR or NAME)".into(),
+        ));
+    }
+    // The encoder's methods are described together; the pretrained model's apart, from
+    // the files (its own decoding and image processor).
+    let encoder_methods: Vec<Method> = methods
+        .iter()
+        .copied()
+        .filter(|m| *m != Method::Pretrained)
+        .collect();
+    let pool = crate::ingest::decode::decode_pool(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    );
     let mut names: BTreeMap<&str, u32> = BTreeMap::new();
     for l in train
         .iter()
@@ -142,18 +160,48 @@ pub fn evaluate(
     }
     let describe = |set: &Labelled, stage: &str| -> Result<(Vec<LabelledDescriptors>, usize)> {
         let sources: Vec<Source> = set.paths.iter().map(|p| Source::File(p)).collect();
-        let d = describe_all(&sources, methods, encoder, Task::Query, stage, progress)?;
-        let per_method = d
-            .descriptors
-            .into_iter()
-            .map(|ds| {
-                ds.into_iter()
+        let d = if encoder_methods.is_empty() {
+            None
+        } else {
+            Some(describe_all(
+                &sources,
+                &encoder_methods,
+                encoder,
+                Task::Query,
+                stage,
+                progress,
+            )?)
+        };
+        let mut skipped = d.as_ref().map_or(0, |d| d.skipped.len());
+        let mut encoder_lists = d.map(|d| d.descriptors).unwrap_or_default().into_iter();
+        let label = |l: &String| names[l.as_str()];
+        let mut per_method = Vec::new();
+        for m in methods {
+            let list: LabelledDescriptors = if *m == Method::Pretrained {
+                let model = pretrained.expect("checked above");
+                let files: Vec<&Path> = set.paths.iter().map(PathBuf::as_path).collect();
+                let stage = format!("{stage} ({})", model.info().name);
+                let vectors = model.embed_files(&files, &pool, &stage, progress)?;
+                if encoder_methods.is_empty() {
+                    skipped = vectors.iter().filter(|v| v.is_err()).count();
+                }
+                vectors
+                    .into_iter()
                     .zip(&set.labels)
-                    .filter_map(|(d, l)| d.map(|d| (d, names[l.as_str()])))
+                    .filter_map(|(v, l)| v.ok().map(|v| (Descriptor::Vector(v), label(l))))
                     .collect()
-            })
-            .collect();
-        Ok((per_method, d.skipped.len()))
+            } else {
+                encoder_lists
+                    .next()
+                    .expect("one list per encoder method")
+                    .into_iter()
+                    .zip(&set.labels)
+                    .filter_map(|(d, l)| d.map(|d| (d, label(l))))
+                    .collect()
+            };
+            per_method.push(list);
+        }
+        Ok((per_method, skipped))
     };
     let (test_d, mut skipped) = describe(test, "describing test images")?;
     let (train_d, protocol) = match train {

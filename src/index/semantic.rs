@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::index::pipeline::{Progress, Skipped};
 use crate::index::store::{Hash, SemanticModel};
 use crate::index::{Index, Neighbor};
-use crate::ingest::decode::{self, DecodeOptions};
+use crate::ingest::decode;
 use crate::model::pretrained::Pretrained;
 use crate::problem::SkipReason;
 use rayon::prelude::*;
@@ -72,11 +72,6 @@ pub fn update(
         missing.len(),
     );
     let pool = decode::decode_pool(threads);
-    let opts = DecodeOptions {
-        max_pixels,
-        ..DecodeOptions::new(model.info().input_size as u32)
-    };
-    let decode_side = model.decode_side();
     for chunk in missing.chunks(CHUNK) {
         if interrupt
             .as_ref()
@@ -88,7 +83,7 @@ pub fn update(
         let prepared: Vec<(Hash, Prepared)> = pool.install(|| {
             chunk
                 .par_iter()
-                .map(|(hash, paths)| (*hash, prepare_any(model, paths, decode_side, &opts)))
+                .map(|(hash, paths)| (*hash, prepare_any(model, paths, max_pixels)))
                 .collect()
         });
         let mut pixels = Vec::new();
@@ -125,23 +120,11 @@ pub fn update(
 type Prepared = std::result::Result<Vec<f32>, (PathBuf, SkipReason)>;
 
 /// The model's input for a content, from the first of its files that decodes.
-fn prepare_any(
-    model: &Pretrained,
-    paths: &[PathBuf],
-    decode_side: u32,
-    opts: &DecodeOptions,
-) -> Prepared {
+fn prepare_any(model: &Pretrained, paths: &[PathBuf], max_pixels: u64) -> Prepared {
     let mut last = None;
     for path in paths {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => {
-                last = Some((path.clone(), SkipReason::from_io(&e)));
-                continue;
-            }
-        };
-        match decode::decode_upright(&bytes, decode_side, opts) {
-            Ok(rgb) => return Ok(model.prepare(&rgb)),
+        match model.prepare_file(path, max_pixels) {
+            Ok(pixels) => return Ok(pixels),
             Err(reason) => last = Some((path.clone(), reason)),
         }
     }

@@ -217,6 +217,7 @@ fn score_epoch(
         &eval.test,
         &[Method::Encoder],
         &encoder?,
+        None,
         &NoProgress,
     )?;
     let m = &report.methods[0];

@@ -201,6 +201,62 @@ impl Pretrained {
         (4 * self.info.input_size as u32).max(2048)
     }
 
+    /// Reads, decodes (upright) and prepares an image file for the model. Never panics.
+    pub fn prepare_file(
+        &self,
+        path: &Path,
+        max_pixels: u64,
+    ) -> std::result::Result<Vec<f32>, crate::SkipReason> {
+        let bytes = std::fs::read(path).map_err(|e| crate::SkipReason::from_io(&e))?;
+        let opts = crate::ingest::decode::DecodeOptions {
+            max_pixels,
+            ..crate::ingest::decode::DecodeOptions::new(self.info.input_size as u32)
+        };
+        let rgb = crate::ingest::decode::decode_upright(&bytes, self.decode_side(), &opts)?;
+        Ok(self.prepare(&rgb))
+    }
+
+    /// Unit embeddings of image files, decoded in parallel on `pool` and embedded in chunks
+    /// of 16 (memory stays bounded); for a file that cannot be decoded, the reason.
+    pub fn embed_files(
+        &self,
+        files: &[&Path],
+        pool: &rayon::ThreadPool,
+        stage: &str,
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<Vec<std::result::Result<Vec<f32>, crate::SkipReason>>> {
+        use rayon::prelude::*;
+        let max_pixels = crate::ingest::decode::DEFAULT_MAX_PIXELS;
+        progress.start(stage, files.len());
+        let mut out = Vec::with_capacity(files.len());
+        for chunk in files.chunks(16) {
+            let prepared: Vec<_> = pool.install(|| {
+                chunk
+                    .par_iter()
+                    .map(|p| self.prepare_file(p, max_pixels))
+                    .collect()
+            });
+            let pixels: Vec<f32> = prepared.iter().flatten().flatten().copied().collect();
+            let count = prepared.iter().filter(|p| p.is_ok()).count();
+            let mut vectors = if count > 0 {
+                self.embed_pixels(&pixels, count)?.into_iter()
+            } else {
+                Vec::new().into_iter()
+            };
+            for (p, path) in prepared.into_iter().zip(chunk) {
+                match p {
+                    Ok(_) => out.push(Ok(vectors.next().expect("one vector per image"))),
+                    Err(reason) => {
+                        progress.skipped(path, &reason);
+                        out.push(Err(reason));
+                    }
+                }
+            }
+            progress.advance(chunk.len());
+        }
+        Ok(out)
+    }
+
     /// The model's input, `(3, size, size)` values, for an upright RGB picture.
     pub fn prepare(&self, rgb: &image::RgbImage) -> Vec<f32> {
         let (w, h) = rgb.dimensions();
