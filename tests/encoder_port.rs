@@ -1,7 +1,10 @@
 //! The candle port of EfficientNet-Lite0 reproduces the reference outputs computed with an
 //! independent implementation (tests/fixtures/reference, from the model's distribution).
 
+mod common;
+
 use candle_core::Tensor;
+use common::{cosine, max_abs_diff};
 use lookalike::ingest::decode::PreparedImage;
 use lookalike::Encoder;
 use std::path::{Path, PathBuf};
@@ -56,21 +59,6 @@ fn references() -> Vec<(String, Reference)> {
     }
     assert_eq!(out.len(), 3);
     out
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (na * nb)
 }
 
 fn pooled(encoder: &Encoder, images: &[PreparedImage]) -> Vec<Vec<f32>> {

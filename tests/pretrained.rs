@@ -39,20 +39,6 @@ fn reference(dir: &Path) -> Reference {
     Reference { json, tensors }
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (n(a) * n(b))
-}
-
 fn rows(values: &[f32], width: usize) -> Vec<Vec<f32>> {
     values.chunks_exact(width).map(<[f32]>::to_vec).collect()
 }
@@ -74,7 +60,7 @@ fn check(name: &str) -> Family {
         .zip(rows(image_embeds, embed_shape[1]))
         .enumerate()
     {
-        let d = max_diff(a, &b);
+        let d = common::max_abs_diff(a, &b);
         assert!(d <= TOLERANCE, "{name}: image {i} differs by {d}");
     }
 
@@ -92,16 +78,16 @@ fn check(name: &str) -> Family {
         let rgb = image::open(&path).unwrap().to_rgb8();
         let prepared = model.prepare(&rgb);
         let expected = &pixels[i * per_image..(i + 1) * per_image];
-        let d = max_diff(&prepared, expected);
+        let d = common::max_abs_diff(&prepared, expected);
         let ours = model.raw_image_embeddings(&prepared, 1).unwrap();
         let reference = &image_embeds[i * embed_shape[1]..(i + 1) * embed_shape[1]];
         if path.extension().is_some_and(|e| e == "jpg") {
             assert!(d <= one_level, "{name}: pixels of {photo} differ by {d}");
-            let cos = cosine(&ours[0], reference);
+            let cos = common::cosine(&ours[0], reference);
             assert!(cos > 0.999, "{name}: embedding of {photo} has cosine {cos}");
         } else {
             assert!(d <= TOLERANCE, "{name}: pixels of {photo} differ by {d}");
-            let d = max_diff(&ours[0], reference);
+            let d = common::max_abs_diff(&ours[0], reference);
             assert!(
                 d <= TOLERANCE,
                 "{name}: embedding of {photo} differs by {d}"
@@ -133,7 +119,7 @@ fn check(name: &str) -> Family {
         for (i, t) in texts.iter().enumerate() {
             let ours = model.raw_text_embedding(t.as_str().unwrap()).unwrap();
             let expected = &text_embeds[i * text_shape[1]..(i + 1) * text_shape[1]];
-            let d = max_diff(&ours, expected);
+            let d = common::max_abs_diff(&ours, expected);
             assert!(d <= TOLERANCE, "{name}: text {t} differs by {d}");
         }
     } else {
@@ -412,5 +398,102 @@ fn a_broken_model_folder_is_refused_naming_the_file() {
             common::stderr(&out)
         );
         assert!(!index.exists(), "{name}: an index was created");
+    }
+}
+
+/// Every family end to end on its own index: index, query (the photo finds itself), search
+/// (text models) or its refusal, eval retrieval, and dedup (the built-in encoder's groups).
+#[test]
+fn every_family_works_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    common::copy_dir(&common::sample_photos(), &photos);
+    std::fs::copy(photos.join("coins.png"), photos.join("coins-again.png")).unwrap();
+    let labelled = tmp.path().join("labelled");
+    for (class, names) in [
+        ("a", ["chelsea.png", "coffee.png"]),
+        ("b", ["rocket.jpg", "gravel.png"]),
+    ] {
+        std::fs::create_dir_all(labelled.join(class)).unwrap();
+        for n in names {
+            std::fs::copy(photos.join(n), labelled.join(class).join(n)).unwrap();
+        }
+    }
+    let p = photos.to_str().unwrap();
+    let astronaut = photos.join("astronaut.png");
+    for (name, text) in [
+        ("openclip-tiny", true),
+        ("clip-tiny-f16", true),
+        ("siglip2-tiny", true),
+        ("siglip-tiny-image-only", false),
+        ("dinov2-tiny", false),
+        ("dinov2-registers-tiny", false),
+    ] {
+        let index = tmp.path().join(format!("index-{name}"));
+        let model = fixture_arg(name);
+        let out = common::run(&index, &["index", p, "--model", &model, "--json"]);
+        assert!(out.status.success(), "{name}: {}", common::stderr(&out));
+        assert_eq!(
+            common::stdout_json(&out)["pretrained"][0]["embedded"],
+            8,
+            "{name}: one vector per content"
+        );
+
+        let out = common::run(
+            &index,
+            &["query", astronaut.to_str().unwrap(), "-k", "2", "--json"],
+        );
+        let v = common::stdout_json(&out);
+        let first = &v["results"][0]["neighbors"][0];
+        assert!(
+            first["path"].as_str().unwrap().ends_with("astronaut.png"),
+            "{name}: {v}"
+        );
+        assert!(
+            (first["similarity"].as_f64().unwrap() - 1.0).abs() < 1e-4,
+            "{name}: {v}"
+        );
+
+        let out = common::run(
+            &index,
+            &["search", "a dog on the beach", "-k", "3", "--json"],
+        );
+        if text {
+            assert!(out.status.success(), "{name}: {}", common::stderr(&out));
+            let v = common::stdout_json(&out);
+            // Three contents; identical files are listed one after the other.
+            assert!(
+                v["results"][0]["neighbors"].as_array().unwrap().len() >= 3,
+                "{name}: {v}"
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{name}");
+            assert!(
+                common::stderr(&out).contains("cannot embed text"),
+                "{name}: {}",
+                common::stderr(&out)
+            );
+        }
+
+        let out = common::bin()
+            .args([
+                "eval",
+                "retrieval",
+                labelled.to_str().unwrap(),
+                "--model",
+                &model,
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", common::stderr(&out));
+        assert_eq!(
+            common::stdout_json(&out)["methods"][0]["method"],
+            "pretrained",
+            "{name}"
+        );
+
+        let v = common::stdout_json(&common::run(&index, &["dedup", "--json"]));
+        assert_eq!(v["groups"].as_array().unwrap().len(), 1, "{name}: {v}");
     }
 }

@@ -139,22 +139,32 @@ impl Attention {
     /// `x`: `(batch, tokens, dim)`; `mask`: additive, broadcast to `(batch, heads, tokens, tokens)`.
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let (b, t, d) = x.dims3()?;
-        let h = self.heads;
-        let qkv = self
-            .qkv
-            .forward(x)?
-            .reshape((b, t, 3, h, d / h))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
-        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-        let mut scores = q.matmul(&k.t()?)?;
-        if let Some(m) = mask {
-            scores = scores.broadcast_add(m)?;
-        }
-        let p = candle_nn::ops::softmax_last_dim(&scores)?;
-        let o = p.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        self.out.forward(&o)
+        let qkv = split_heads(&self.qkv.forward(x)?, 3, self.heads)?;
+        let o = attend(&qkv.get(0)?, &qkv.get(1)?, &qkv.get(2)?, mask)?;
+        self.out.forward(&o.transpose(1, 2)?.reshape((b, t, d))?)
     }
+}
+
+/// `(batch, tokens, parts * dim)` (parts packed side by side, e.g. query, key, value) to
+/// `(parts, batch, heads, tokens, dim / heads)`.
+fn split_heads(packed: &Tensor, parts: usize, heads: usize) -> Result<Tensor> {
+    let (b, t, pd) = packed.dims3()?;
+    let d = pd / parts;
+    Ok(packed
+        .reshape((b, t, parts, heads, d / heads))?
+        .permute((2, 0, 3, 1, 4))?
+        .contiguous()?)
+}
+
+/// Scaled dot-product attention of `(batch, heads, tokens, head dim)` queries (already
+/// scaled), keys and values, with an optional additive mask.
+fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    let mut scores = q.matmul(&k.t()?)?;
+    if let Some(m) = mask {
+        scores = scores.broadcast_add(m)?;
+    }
+    let p = candle_nn::ops::softmax_last_dim(&scores)?;
+    Ok(p.matmul(v)?)
 }
 
 /// A pre-norm encoder block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))` (DINOv2's
@@ -287,24 +297,17 @@ impl PoolingHead {
 
     /// `(batch, tokens, dim)` to `(batch, dim)`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, t, d) = x.dims3()?;
+        let (b, _, d) = x.dims3()?;
         let h = self.heads;
-        let kv = self
-            .kv
-            .forward(x)?
-            .reshape((b, t, 2, h, d / h))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
-        let (k, v) = (kv.get(0)?, kv.get(1)?);
+        let kv = split_heads(&self.kv.forward(x)?, 2, h)?;
         let q = self
             .probe_q
             .reshape((1, 1, h, d / h))?
             .transpose(1, 2)?
             .broadcast_as((b, h, 1, d / h))?
             .contiguous()?;
-        let p = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
-        let o = p.matmul(&v)?.transpose(1, 2)?.reshape((b, d))?;
-        let o = self.out.forward(&o)?;
+        let o = attend(&q, &kv.get(0)?, &kv.get(1)?, None)?;
+        let o = self.out.forward(&o.transpose(1, 2)?.reshape((b, d))?)?;
         let m = activate(self.act, &self.fc1.forward(&self.norm.forward(&o)?)?)?;
         Ok((&o + self.fc2.forward(&m)?)?)
     }
