@@ -26,10 +26,19 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() {
-    let dir = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .expect("usage: cargo bench --bench pretrained -- MODEL_FOLDER");
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this file without it:
+    // then only a smoke run on a tiny fixture model.
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let folder = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let dir = match (folder, benchmarking) {
+        (Some(dir), _) => dir,
+        (None, false) => concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/models/clip-tiny"
+        )
+        .to_string(),
+        (None, true) => panic!("usage: cargo bench --bench pretrained -- MODEL_FOLDER"),
+    };
     let t = Instant::now();
     let model = Pretrained::open(std::path::Path::new(&dir)).expect("model loads");
     let load_s = t.elapsed().as_secs_f64();
@@ -49,7 +58,12 @@ fn main() {
         info.dim,
         rayon::current_num_threads()
     );
-    for batch in [1usize, 8, 16, 32] {
+    let batches: &[usize] = if benchmarking {
+        &[1, 8, 16, 32]
+    } else {
+        &[1, 2]
+    };
+    for &batch in batches {
         let pixels: Vec<f32> = one
             .iter()
             .copied()
