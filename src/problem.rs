@@ -13,6 +13,9 @@ pub enum SkipReason {
     /// The file disappeared between the scan and reading it.
     #[error("vanished while indexing")]
     Vanished,
+    /// The file does not exist (a path given to a command, not one found by a scan).
+    #[error("no such file")]
+    Missing,
     /// Zero bytes long.
     #[error("empty file (0 bytes)")]
     Empty,
@@ -44,7 +47,19 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// The reason for a failed read of a path given by the user.
     pub(crate) fn from_io(e: &std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => SkipReason::Missing,
+            std::io::ErrorKind::IsADirectory => {
+                SkipReason::Unreadable("a folder, not an image file".into())
+            }
+            _ => SkipReason::Unreadable(e.to_string()),
+        }
+    }
+
+    /// The reason for a failed read of a file a scan found: gone since the scan.
+    pub(crate) fn from_io_after_scan(e: &std::io::Error) -> Self {
         if e.kind() == std::io::ErrorKind::NotFound {
             SkipReason::Vanished
         } else {

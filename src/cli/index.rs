@@ -47,6 +47,17 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         threads,
         max_pixels,
     } = args;
+    // Every path must exist before anything is created.
+    for path in &paths {
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
+                "no such file or folder".to_string()
+            } else {
+                e.to_string()
+            };
+            anyhow::bail!("{}: {why}; nothing was indexed", path.display());
+        }
+    }
     let encoder = model.load()?;
     // A pretrained model folder must load before anything is created or done.
     let added_dir = model.pretrained()?;

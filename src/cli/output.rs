@@ -57,7 +57,7 @@ impl Out {
 
     /// A fatal error, with its chain of causes.
     pub fn error(&self, e: &anyhow::Error) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_text(e));
     }
 
     /// An evaluation report as JSON, with the model it measured.
@@ -72,8 +72,41 @@ impl Out {
     }
 }
 
+/// An error and its causes on one line, each cause once: a library error that already
+/// quotes its source (`PATH: No such file...`) is not followed by the source again.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory (os error 2)",
+        );
+        let e: anyhow::Error = lookalike::Error::Io {
+            path: "/missing-dir".into(),
+            source: io,
+        }
+        .into();
+        assert_eq!(
+            super::error_text(&e),
+            "/missing-dir: No such file or directory (os error 2)"
+        );
+        let e = anyhow::anyhow!("inner detail").context("outer");
+        assert_eq!(super::error_text(&e), "outer: inner detail");
+    }
+
     use lookalike::dedup::report::human_bytes;
 
     #[test]

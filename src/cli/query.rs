@@ -22,9 +22,9 @@ pub struct QueryArgs {
     /// Query images (they need not be indexed)
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
-    /// Number of results per query
-    #[arg(short, long, default_value_t = 10)]
-    k: usize,
+    /// Number of results per query (1 to 100,000)
+    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    k: u64,
     /// Mark the results that are copies of the query (the same picture, edited or not),
     /// decided as `dedup` decides: the copy head's score with the default threshold, then
     /// the content check
@@ -45,6 +45,7 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
         copies,
         model,
     } = args;
+    let k = k as usize;
     // A pretrained model the index holds serves queries (but not --copies: copies are the
     // built-in encoder's job, as in dedup).
     if !copies {

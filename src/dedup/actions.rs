@@ -321,7 +321,11 @@ pub fn read_journal(journal: &Path) -> Result<Vec<JournalEntry>> {
             continue;
         }
         entries.push(serde_json::from_str(&line).map_err(|e| {
-            Error::InvalidArgument(format!("{} line {}: {e}", journal.display(), n + 1))
+            Error::InvalidArgument(format!(
+                "{} is not a dedup journal (line {}: {e}); give a file that `lookalike dedup --yes` wrote (INDEX/journal/dedup-*.jsonl)",
+                journal.display(),
+                n + 1
+            ))
         })?);
     }
     Ok(entries)

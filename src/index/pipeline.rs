@@ -393,11 +393,11 @@ fn read_one(
     let claims_image = decode::has_image_extension(path);
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) => return Outcome::Skipped(SkipReason::from_io(&e), None),
+        Err(e) => return Outcome::Skipped(SkipReason::from_io_after_scan(&e), None),
     };
     let meta = match file.metadata() {
         Ok(m) => m,
-        Err(e) => return Outcome::Skipped(SkipReason::from_io(&e), None),
+        Err(e) => return Outcome::Skipped(SkipReason::from_io_after_scan(&e), None),
     };
     let mut head = [0u8; decode::SNIFF_LEN];
     let mut got = 0;
@@ -405,7 +405,7 @@ fn read_one(
         match file.read(&mut head[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) => return Outcome::Skipped(SkipReason::from_io(&e), None),
+            Err(e) => return Outcome::Skipped(SkipReason::from_io_after_scan(&e), None),
         }
     }
     if got == 0 {
@@ -426,7 +426,7 @@ fn read_one(
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     bytes.extend_from_slice(&head[..got]);
     if let Err(e) = file.read_to_end(&mut bytes) {
-        return Outcome::Skipped(SkipReason::from_io(&e), None);
+        return Outcome::Skipped(SkipReason::from_io_after_scan(&e), None);
     }
     // Written to while being read: the bytes may mix two versions. The next run reads it
     // again (its record is not updated now).
@@ -440,7 +440,7 @@ fn read_one(
                 None,
             )
         }
-        Err(e) => return Outcome::Skipped(SkipReason::from_io(&e), None),
+        Err(e) => return Outcome::Skipped(SkipReason::from_io_after_scan(&e), None),
     }
     let record = FileRecord {
         size: bytes.len() as u64,

@@ -1,0 +1,241 @@
+//! The mistakes users make, command by command, and the answer each must get: the exit
+//! status (2 for usage and fatal errors, 1 for per-file problems), the key words of the
+//! message (naming the path or value), and, where the command fails before doing its work,
+//! a file system left as it was (nothing created, nothing removed).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// One wrong input and its expected answer.
+struct Case {
+    args: &'static [&'static str],
+    exit: i32,
+    /// Words the message (stderr) must contain.
+    words: &'static [&'static str],
+    /// Words it must not contain (a misleading answer seen before).
+    not: &'static [&'static str],
+}
+
+const fn case(args: &'static [&'static str], exit: i32, words: &'static [&'static str]) -> Case {
+    Case {
+        args,
+        exit,
+        words,
+        not: &[],
+    }
+}
+
+/// Every path under `dir` (files and folders), relative.
+fn tree(dir: &Path) -> BTreeSet<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| !e.path().to_string_lossy().contains("/idx/"))
+        .map(|e| e.path().strip_prefix(dir).unwrap().to_path_buf())
+        .collect()
+}
+
+#[test]
+fn every_command_answers_wrong_input_precisely() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let photos = root.join("photos");
+    common::copy_dir(&common::sample_photos(), &photos);
+    // Every case runs from `root`, with paths relative to it.
+    let index = common::bin()
+        .current_dir(root)
+        .args(["index", "photos", "--index", "idx", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(index.status.code(), Some(0), "{}", common::stderr(&index));
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    std::fs::write(root.join("notes.txt"), "not an image, not a journal\n").unwrap();
+    let model = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models/lookalike-two-heads-lite0-f16.safetensors"),
+    )
+    .unwrap();
+    std::fs::write(root.join("truncated.safetensors"), &model[..1000]).unwrap();
+
+    let cases = [
+        // index
+        Case {
+            args: &["index", "missing-dir", "--index", "new-index"],
+            exit: 2,
+            words: &[
+                "missing-dir",
+                "no such file or folder",
+                "nothing was indexed",
+            ],
+            // The error once, not twice.
+            not: &["(os error 2): No such file"],
+        },
+        case(
+            &[
+                "index",
+                "photos",
+                "--model",
+                "truncated.safetensors",
+                "--index",
+                "new-index",
+            ],
+            2,
+            &["truncated.safetensors", "not a safetensors file"],
+        ),
+        case(
+            &[
+                "index",
+                "photos",
+                "--model",
+                "no-such-model",
+                "--index",
+                "new-index",
+            ],
+            2,
+            &["no-such-model"],
+        ),
+        case(
+            &[
+                "index",
+                "photos",
+                "--batch-size",
+                "x",
+                "--index",
+                "new-index",
+            ],
+            2,
+            &["--batch-size"],
+        ),
+        // query
+        Case {
+            args: &["query", "missing.jpg", "--index", "idx"],
+            exit: 1,
+            words: &["missing.jpg", "no such file"],
+            not: &["vanished", "indexing"],
+        },
+        case(
+            &["query", "photos", "--index", "idx"],
+            1,
+            &["photos", "a folder, not an image"],
+        ),
+        case(
+            &["query", "notes.txt", "--index", "idx"],
+            1,
+            &["notes.txt", "not an image"],
+        ),
+        Case {
+            args: &["query", "photos/chelsea.png", "-k", "0", "--index", "idx"],
+            exit: 2,
+            words: &["0", "1..=100000"],
+            not: &["the index is empty"],
+        },
+        case(
+            &[
+                "query",
+                "photos/chelsea.png",
+                "-k",
+                "99999999999",
+                "--index",
+                "idx",
+            ],
+            2,
+            &["1..=100000"],
+        ),
+        case(
+            &["query", "photos/chelsea.png", "--index", "empty"],
+            2,
+            &["no index at empty"],
+        ),
+        case(
+            &["query", "photos/chelsea.png", "--index", "notes.txt"],
+            2,
+            &["no index at notes.txt"],
+        ),
+        // search
+        case(
+            &["search", "a dog", "-k", "0", "--index", "idx"],
+            2,
+            &["1..=100000"],
+        ),
+        case(
+            &["search", "a dog", "--index", "idx"],
+            2,
+            &["holds no pretrained model", "--model"],
+        ),
+        case(
+            &["search", "a dog", "--index", "no-index-here"],
+            2,
+            &["no index at no-index-here"],
+        ),
+        // dedup
+        case(
+            &["dedup", "--index", "no-index-here"],
+            2,
+            &["no index at no-index-here"],
+        ),
+        case(
+            &["dedup", "--yes", "--index", "idx"],
+            2,
+            &["--yes", "--move-to"],
+        ),
+        case(
+            &["dedup", "--move-to", "moved", "--trash", "--index", "idx"],
+            2,
+            &["--move-to", "--trash"],
+        ),
+        case(
+            &["dedup", "--threshold", "7", "--index", "idx"],
+            2,
+            &["--threshold", "7"],
+        ),
+        case(
+            &["dedup", "--html", "no-dir/report.html", "--index", "idx"],
+            2,
+            &["no-dir/report.html"],
+        ),
+        // undo
+        case(
+            &["undo", "notes.txt"],
+            2,
+            &["notes.txt", "not a dedup journal"],
+        ),
+        case(&["undo", "missing.jsonl"], 2, &["missing.jsonl"]),
+        // embed, info, eval, models
+        case(
+            &["embed", "missing.jpg"],
+            2,
+            &["missing.jpg", "no such file"],
+        ),
+        case(&["info", "--index", "empty"], 2, &["no index at empty"]),
+        case(
+            &["eval", "retrieval", "missing-dir"],
+            2,
+            &["missing-dir", "not a folder"],
+        ),
+        case(
+            &["models", "fetch", "no-such-model", "--offline"],
+            2,
+            &["no-such-model", "models list"],
+        ),
+    ];
+    for c in &cases {
+        let before = tree(root);
+        let out = common::bin()
+            .current_dir(root)
+            .args(c.args)
+            .env("LOOKALIKE_MODELS", root.join("model-cache"))
+            .output()
+            .unwrap();
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(c.exit), "{:?}: {err}", c.args);
+        for w in c.words {
+            assert!(err.contains(w), "{:?}: message lacks {w:?}: {err}", c.args);
+        }
+        for w in c.not {
+            assert!(!err.contains(w), "{:?}: message says {w:?}: {err}", c.args);
+        }
+        assert_eq!(tree(root), before, "{:?} changed the files", c.args);
+    }
+}
