@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 struct Case {
     args: &'static [&'static str],
     exit: i32,
-    /// Words the message (stderr) must contain.
+    /// Words the output (stderr, then stdout) must contain.
     words: &'static [&'static str],
     /// Words it must not contain (a misleading answer seen before).
     not: &'static [&'static str],
@@ -32,7 +32,11 @@ fn tree(dir: &Path) -> BTreeSet<PathBuf> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .flatten()
-        .filter(|e| !e.path().to_string_lossy().contains("/idx/"))
+        .filter(|e| {
+            // Inside an index, sled may rewrite its own files on open.
+            let p = e.path().to_string_lossy();
+            !p.contains("/idx/") && !p.contains("/empty-idx/")
+        })
         .map(|e| e.path().strip_prefix(dir).unwrap().to_path_buf())
         .collect()
 }
@@ -51,6 +55,19 @@ fn every_command_answers_wrong_input_precisely() {
         .unwrap();
     assert_eq!(index.status.code(), Some(0), "{}", common::stderr(&index));
     std::fs::create_dir_all(root.join("empty")).unwrap();
+    // An index of an empty folder: an empty index.
+    std::fs::create_dir_all(root.join("no-photos")).unwrap();
+    let empty_index = common::bin()
+        .current_dir(root)
+        .args(["index", "no-photos", "--index", "empty-idx", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        empty_index.status.code(),
+        Some(0),
+        "{}",
+        common::stderr(&empty_index)
+    );
     std::fs::write(root.join("notes.txt"), "not an image, not a journal\n").unwrap();
     let model = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -58,6 +75,12 @@ fn every_command_answers_wrong_input_precisely() {
     )
     .unwrap();
     std::fs::write(root.join("truncated.safetensors"), &model[..1000]).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models/efficientnet-lite0-imagenet-f16.safetensors"),
+        root.join("imagenet.safetensors"),
+    )
+    .unwrap();
 
     let cases = [
         // index
@@ -195,6 +218,48 @@ fn every_command_answers_wrong_input_precisely() {
             2,
             &["no-dir/report.html"],
         ),
+        case(
+            &["train", "photos", "--out", "notes.txt/model.safetensors"],
+            2,
+            &["notes.txt/model.safetensors", "not a folder"],
+        ),
+        case(
+            &["train", "photos", "--out", "photos"],
+            2,
+            &["photos", "is a folder"],
+        ),
+        case(
+            &[
+                "combine",
+                "--query",
+                "missing.safetensors",
+                "--copy",
+                "missing.safetensors",
+                "--out",
+                "notes.txt/m.safetensors",
+            ],
+            2,
+            &["notes.txt/m.safetensors", "not a folder"],
+        ),
+        // an index built with another model
+        case(
+            &[
+                "query",
+                "photos/chelsea.png",
+                "--index",
+                "idx",
+                "--model",
+                "imagenet.safetensors",
+            ],
+            2,
+            &["model mismatch", "efficientnet-lite0-imagenet"],
+        ),
+        // an empty index answers, and says so
+        case(
+            &["query", "photos/chelsea.png", "--index", "empty-idx"],
+            0,
+            &["the index is empty"],
+        ),
         // undo
         case(
             &["undo", "notes.txt"],
@@ -228,7 +293,7 @@ fn every_command_answers_wrong_input_precisely() {
             .env("LOOKALIKE_MODELS", root.join("model-cache"))
             .output()
             .unwrap();
-        let err = common::stderr(&out);
+        let err = common::stderr(&out) + &String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(c.exit), "{:?}: {err}", c.args);
         for w in c.words {
             assert!(err.contains(w), "{:?}: message lacks {w:?}: {err}", c.args);

@@ -124,6 +124,8 @@ pub fn train(args: TrainArgs, out: &Out) -> Result<u8> {
         resume,
         background_images,
     } = args;
+    // Long work must not end in an unwritable output file.
+    super::output::check_writable(&model_out)?;
     let files = eval::image_files_in(&paths)?;
     let epoch_eval = match (eval_train, eval_test) {
         (Some(train), Some(test)) => Some(trainer::EpochEval {
@@ -215,6 +217,7 @@ pub fn calibrate(args: CalibrateArgs, out: &Out) -> Result<u8> {
         max_images,
         seed,
     } = args;
+    super::output::check_writable(&model_out)?;
     let files = eval::image_files_in(&paths)?;
     let opts = CalibrateOptions { max_images, seed };
     let bar = progress::Bar::new(out.shows_progress());
@@ -253,6 +256,7 @@ pub fn combine(args: CombineArgs, out: &Out) -> Result<u8> {
         out: model_out,
         name,
     } = args;
+    super::output::check_writable(&model_out)?;
     let name = name.unwrap_or_else(|| {
         model_out
             .file_stem()

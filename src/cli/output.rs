@@ -72,6 +72,38 @@ impl Out {
     }
 }
 
+/// Refuses an output path that cannot be written (its folder is a file, or cannot be written
+/// to), before any work is done; creates nothing.
+pub fn check_writable(path: &std::path::Path) -> anyhow::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    // The nearest folder that exists must be a folder we can write into.
+    let mut existing = parent;
+    while !existing.exists() {
+        existing = match existing.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+    }
+    if !existing.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: {} is not a folder",
+            path.display(),
+            existing.display()
+        );
+    }
+    if path.is_dir() {
+        anyhow::bail!("cannot write {}: it is a folder", path.display());
+    }
+    let probe = existing.join(format!(".lookalike-write-check-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// An error and its causes on one line, each cause once: a library error that already
 /// quotes its source (`PATH: No such file...`) is not followed by the source again.
 pub fn error_text(e: &anyhow::Error) -> String {

@@ -101,6 +101,9 @@ enum Outcome {
 struct Work<'a> {
     file: &'a FoundFile,
     old: Option<FileRecord>,
+    /// Given to `index` by name (not found in a folder): if it is not an image, that is
+    /// reported rather than ignored.
+    named: bool,
 }
 
 /// Indexes `roots` into `index` with `encoder`, incrementally.
@@ -124,12 +127,17 @@ pub fn update(
     }
 
     let store = index.store();
+    let named: HashSet<&Path> = scan.roots.iter().map(PathBuf::as_path).collect();
     let mut work = Vec::new();
     for file in &scan.files {
         let old = store.file(&file.path)?;
         match &old {
             Some(r) if r.size == file.size && r.mtime_ns == file.mtime_ns => report.unchanged += 1,
-            _ => work.push(Work { file, old }),
+            _ => work.push(Work {
+                file,
+                old,
+                named: named.contains(file.path.as_path()),
+            }),
         }
     }
     let found: HashSet<&Path> = scan.files.iter().map(|f| f.path.as_path()).collect();
@@ -390,7 +398,7 @@ fn read_one(
     opts: &DecodeOptions,
 ) -> Outcome {
     let path = &w.file.path;
-    let claims_image = decode::has_image_extension(path);
+    let claims_image = w.named || decode::has_image_extension(path);
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => return Outcome::Skipped(SkipReason::from_io_after_scan(&e), None),
@@ -499,6 +507,7 @@ mod tests {
         let work = Work {
             file: &file,
             old: None,
+            named: false,
         };
         read_one(
             &work,
