@@ -260,6 +260,22 @@ fn every_command_answers_wrong_input_precisely() {
             0,
             &["the index is empty"],
         ),
+        // serve
+        case(
+            &["serve", "--listen", "not-an-address", "--index", "idx"],
+            2,
+            &["not-an-address", "--listen"],
+        ),
+        case(
+            &["serve", "--token", "short", "--index", "idx"],
+            2,
+            &["--token", "16"],
+        ),
+        case(
+            &["serve", "--index", "no-index-here"],
+            2,
+            &["no index at no-index-here"],
+        ),
         // undo
         case(
             &["undo", "notes.txt"],
@@ -303,4 +319,21 @@ fn every_command_answers_wrong_input_precisely() {
         }
         assert_eq!(tree(root), before, "{:?} changed the files", c.args);
     }
+
+    // serve on a port in use: refused, naming the address, nothing created.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let before = tree(root);
+    let out = common::bin()
+        .current_dir(root)
+        .args(["serve", "--listen", &addr, "--index", "idx"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains(&addr),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_eq!(tree(root), before);
 }
