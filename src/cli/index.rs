@@ -10,7 +10,7 @@ use lookalike::index::pipeline::{self, IndexOptions, IndexReport};
 use lookalike::index::semantic::{self, SemanticReport};
 use lookalike::ingest::decode;
 use lookalike::ingest::scan::ScanOptions;
-use lookalike::model::pretrained::Pretrained;
+use lookalike::model::pretrained::{Pretrained, PretrainedInfo};
 use lookalike::Index;
 use serde_json::json;
 use std::path::PathBuf;
@@ -75,30 +75,44 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
     let report = pipeline::update(&mut index, &encoder, &paths, &opts, &bar)?;
     bar.finish();
     // Then every pretrained model the index holds embeds what it has not seen (only the
-    // added one, when a model is added to an existing index).
+    // added one, when a model is added to an existing index). A held model with nothing to
+    // embed is not loaded.
     let mut semantic_reports = Vec::new();
-    let mut models: Vec<(Pretrained, PathBuf)> = Vec::new();
+    let mut models: Vec<(Option<Pretrained>, PretrainedInfo, PathBuf)> = Vec::new();
     if let Some(m) = added {
-        models.push((m, added_dir.clone().expect("a folder")));
+        let info = m.info().clone();
+        models.push((Some(m), info, added_dir.clone().expect("a folder")));
     }
     for record in index.store().semantic_models()? {
-        if models.iter().any(|(m, _)| *m.info() == record.info) {
-            continue;
-        }
-        match pretrained::load_recorded(&record) {
-            Ok(m) => models.push((m, record.dir.clone())),
-            Err(e) => out.warn(&format!("{e:#}; its vectors of new photos are missing")),
+        if models.iter().all(|(_, info, _)| *info != record.info) {
+            models.push((None, record.info, record.dir));
         }
     }
-    for (m, dir) in &models {
+    for (loaded, info, dir) in models {
         if report.interrupted {
             break;
         }
+        let pending = semantic::pending(&index, &info)?;
+        if pending.is_empty() {
+            semantic_reports.push(pending.up_to_date(&info));
+            continue;
+        }
+        let model = match loaded {
+            Some(m) => m,
+            None => match pretrained::load_recorded(&info, &dir) {
+                Ok(m) => m,
+                Err(e) => {
+                    out.warn(&format!("{e:#}; its vectors of new photos are missing"));
+                    continue;
+                }
+            },
+        };
         let bar = progress::Bar::new(out.shows_progress());
         let r = semantic::update(
             &index,
-            m,
-            dir,
+            &model,
+            &dir,
+            pending,
             opts.threads,
             max_pixels,
             opts.interrupt.clone(),

@@ -58,7 +58,7 @@ pub fn info(globals: &Globals, out: &Out) -> Result<u8> {
     note_rebuild(&index, out);
     let mut pretrained = Vec::new();
     for m in index.store().semantic_models()? {
-        let vectors = index.store().semantic_vectors(m.slot).count();
+        let vectors = index.store().semantic_count(m.slot)?;
         pretrained.push(json!({
             "model": m.info.id(),
             "family": m.info.family,

@@ -2,11 +2,10 @@
 //! from the folder the index recorded, and embedding query images with it.
 
 use anyhow::{bail, Context, Result};
-use lookalike::index::semantic;
 use lookalike::index::store::SemanticModel;
 use lookalike::ingest::decode;
 use lookalike::model::pretrained::hub::{self, Hub};
-use lookalike::model::pretrained::Pretrained;
+use lookalike::model::pretrained::{Pretrained, PretrainedInfo};
 use lookalike::Index;
 use std::path::{Path, PathBuf};
 
@@ -71,36 +70,36 @@ pub fn semantic_model(
             Ok(Some((record, model)))
         }
         None => {
-            let last_with_text = held.iter().rev().find(|m| m.info.text).cloned();
-            let record = match last_with_text {
-                Some(r) if text => r,
-                _ => match semantic::chosen(index, None)? {
-                    Some(r) => r,
-                    None => return Ok(None),
-                },
+            // The last added (with a text tower, for text).
+            let last_with_text = held.iter().rev().find(|m| m.info.text);
+            let record = match (last_with_text, held.last()) {
+                (Some(r), _) if text => r.clone(),
+                (_, Some(r)) => r.clone(),
+                (_, None) => return Ok(None),
             };
-            let model = load_recorded(&record)?;
+            let model = load_recorded(&record.info, &record.dir)?;
             Ok(Some((record, model)))
         }
     }
 }
 
-/// Loads a pretrained model from the folder the index recorded, checking that it is the same.
-pub fn load_recorded(record: &SemanticModel) -> Result<Pretrained> {
-    let model = Pretrained::open(&record.dir).with_context(|| {
+/// Loads a pretrained model the index holds (`info`) from the folder it recorded, checking
+/// that it is the same.
+pub fn load_recorded(info: &PretrainedInfo, dir: &Path) -> Result<Pretrained> {
+    let model = Pretrained::open(dir).with_context(|| {
         format!(
             "the index's model {} was loaded from {}; pass --model with its folder",
-            record.info.id(),
-            record.dir.display()
+            info.id(),
+            dir.display()
         )
     })?;
-    if model.info() != &record.info {
+    if model.info() != info {
         bail!(
             "{} now holds {}, not the index's model {}; pass --model with the folder of {}",
-            record.dir.display(),
+            dir.display(),
             model.info().id(),
-            record.info.id(),
-            record.info.name
+            info.id(),
+            info.name
         );
     }
     Ok(model)

@@ -56,11 +56,9 @@ pub fn run(args: SearchArgs, globals: &Globals, out: &Out) -> Result<u8> {
             query.iter_mut().zip(&v).for_each(|(q, x)| *q += sign * x);
         }
     }
-    let norm = query.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm.is_nan() || norm <= 1e-6 {
+    let Some(query) = lookalike::vector::normalised(query) else {
         bail!("the query adds up to nothing (what is added is what is subtracted)");
-    }
-    query.iter_mut().for_each(|x| *x /= norm);
+    };
     let neighbors = semantic::nearest(&index, record.slot, &query, args.k as usize, 0)?;
     out.query_results(&[QueryResult {
         query: PathBuf::from(text),

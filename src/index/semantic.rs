@@ -9,10 +9,10 @@
 
 use crate::error::Result;
 use crate::index::pipeline::{Progress, Skipped};
-use crate::index::store::{Hash, SemanticModel};
+use crate::index::store::Hash;
 use crate::index::{Index, Neighbor};
 use crate::ingest::decode;
-use crate::model::pretrained::Pretrained;
+use crate::model::pretrained::{Pretrained, PretrainedInfo};
 use crate::problem::SkipReason;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -39,12 +39,59 @@ pub struct SemanticReport {
 /// Images decoded and embedded at a time.
 const CHUNK: usize = 16;
 
-/// Embeds, with `model`, every content of the index that has no vector of it yet, and
-/// records the model (from `dir`) in the index.
+/// The contents that lack a vector of a model, with their files, and how many have one:
+/// found without loading the model, so that a model with nothing to do is never loaded.
+pub struct Pending {
+    present: usize,
+    missing: Vec<(Hash, Vec<PathBuf>)>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty()
+    }
+
+    /// The report of a model with nothing to embed.
+    pub fn up_to_date(&self, info: &PretrainedInfo) -> SemanticReport {
+        SemanticReport {
+            model: info.id(),
+            present: self.present,
+            ..Default::default()
+        }
+    }
+}
+
+/// What the model `info` has yet to embed in the index (every content, for a model the
+/// index does not hold yet).
+pub fn pending(index: &Index, info: &PretrainedInfo) -> Result<Pending> {
+    let store = index.store();
+    let slot = store
+        .semantic_models()?
+        .into_iter()
+        .find(|m| m.info == *info)
+        .map(|m| m.slot);
+    let mut pending = Pending {
+        present: 0,
+        missing: Vec::new(),
+    };
+    for item in store.contents() {
+        let (hash, _) = item?;
+        match slot {
+            Some(slot) if store.has_semantic(slot, &hash)? => pending.present += 1,
+            _ => pending.missing.push((hash, store.paths_of(&hash)?)),
+        }
+    }
+    Ok(pending)
+}
+
+/// Embeds, with `model`, the contents [`pending`] found, and records the model (from `dir`)
+/// in the index.
+#[allow(clippy::too_many_arguments)]
 pub fn update(
     index: &Index,
     model: &Pretrained,
     dir: &Path,
+    pending: Pending,
     threads: usize,
     max_pixels: u64,
     interrupt: Option<Arc<AtomicBool>>,
@@ -54,19 +101,8 @@ pub fn update(
     let store = index.store();
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let record = store.add_semantic_model(model.info(), &dir)?;
-    let mut report = SemanticReport {
-        model: model.info().id(),
-        ..Default::default()
-    };
-    let mut missing: Vec<(Hash, Vec<PathBuf>)> = Vec::new();
-    for item in store.contents() {
-        let (hash, _) = item?;
-        if store.has_semantic(record.slot, &hash)? {
-            report.present += 1;
-        } else {
-            missing.push((hash, store.paths_of(&hash)?));
-        }
-    }
+    let mut report = pending.up_to_date(model.info());
+    let missing = pending.missing;
     progress.start(
         &format!("embedding with {}", model.info().name),
         missing.len(),
@@ -134,16 +170,6 @@ fn prepare_any(model: &Pretrained, paths: &[PathBuf], max_pixels: u64) -> Prepar
             SkipReason::Unreadable("no file holds this content any more".into()),
         )
     }))
-}
-
-/// The model among those the index holds that serves queries: the one with `info`'s id if
-/// given, else the last added.
-pub fn chosen(index: &Index, id: Option<&str>) -> Result<Option<SemanticModel>> {
-    let models = index.store().semantic_models()?;
-    Ok(match id {
-        Some(id) => models.into_iter().find(|m| m.info.id() == id),
-        None => models.into_iter().last(),
-    })
 }
 
 /// The `k` contents most similar to `query` (a unit vector of the model in `slot`), by

@@ -385,7 +385,12 @@ impl Store {
         // Later entries of one change set see earlier ones through these overlays.
         let mut file_overlay: std::collections::HashMap<Vec<u8>, Option<Hash>> = Default::default();
         let mut content_overlay: std::collections::HashMap<Hash, bool> = Default::default();
-        let semantic_slots: Vec<u8> = self.semantic_models()?.iter().map(|m| m.slot).collect();
+        // Read only when contents go (their semantic vectors go with them).
+        let semantic_slots: Vec<u8> = if changes.contents.iter().any(|(_, r)| r.is_none()) {
+            self.semantic_models()?.iter().map(|m| m.slot).collect()
+        } else {
+            Vec::new()
+        };
 
         for (hash, record) in &changes.contents {
             let existing = match content_overlay.get(hash) {
@@ -651,6 +656,16 @@ impl Store {
         self.db
             .contains_key(key(SEMANTIC, &[&[slot], hash]))
             .map_err(|e| self.storage(e))
+    }
+
+    /// How many vectors of the semantic model in `slot` the index holds (keys only).
+    pub fn semantic_count(&self, slot: u8) -> Result<usize> {
+        let mut n = 0;
+        for key in self.db.scan_prefix([SEMANTIC, slot]).keys() {
+            key.map_err(|e| self.storage(e))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Every vector of the semantic model in `slot`, by content.

@@ -157,12 +157,13 @@ impl ModelInfo {
 
     /// `name@hash12`: short, unique enough to tell models apart in messages and output.
     pub fn id(&self) -> String {
-        format!(
-            "{}@{}",
-            self.name,
-            &self.weights_hash[..12.min(self.weights_hash.len())]
-        )
+        model_id(&self.name, &self.weights_hash)
     }
+}
+
+/// `name@hash12`, the short identity of a model (the built-in kind or a pretrained one).
+pub(crate) fn model_id(name: &str, weights_hash: &str) -> String {
+    format!("{name}@{}", &weights_hash[..12.min(weights_hash.len())])
 }
 
 impl std::fmt::Display for ModelInfo {

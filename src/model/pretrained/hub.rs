@@ -231,13 +231,25 @@ fn verify(path: &Path) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
-    let bytes = std::fs::read(&blob).map_err(|e| Error::io(&blob, e))?;
+    // Streamed: the weights can be gigabytes.
+    let hash_into = |hasher: &mut dyn std::io::Write| -> Result<()> {
+        let mut file = std::fs::File::open(&blob).map_err(|e| Error::io(&blob, e))?;
+        std::io::copy(&mut file, hasher).map_err(|e| Error::io(&blob, e))?;
+        Ok(())
+    };
     let actual = match etag.len() {
-        64 => hex(&sha2::Sha256::digest(&bytes)),
+        64 => {
+            let mut h = sha2::Sha256::new();
+            hash_into(&mut h)?;
+            hex(&h.finalize())
+        }
         40 => {
+            let len = std::fs::metadata(&blob)
+                .map_err(|e| Error::io(&blob, e))?
+                .len();
             let mut h = sha1::Sha1::new();
-            h.update(format!("blob {}\0", bytes.len()).as_bytes());
-            h.update(&bytes);
+            h.update(format!("blob {len}\0").as_bytes());
+            hash_into(&mut h)?;
             hex(&h.finalize())
         }
         // An ETag of another form says nothing checkable.

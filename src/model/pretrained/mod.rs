@@ -54,11 +54,7 @@ pub struct PretrainedInfo {
 impl PretrainedInfo {
     /// `name@hash12`.
     pub fn id(&self) -> String {
-        format!(
-            "{}@{}",
-            self.name,
-            &self.weights_hash[..12.min(self.weights_hash.len())]
-        )
+        super::model_id(&self.name, &self.weights_hash)
     }
 }
 
@@ -180,19 +176,6 @@ impl Pretrained {
         &self.info
     }
 
-    pub fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-
-    pub fn processor(&self) -> &Processor {
-        &self.processor
-    }
-
-    /// The folder the model was opened from.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The largest side a picture is decoded at before [`Pretrained::prepare`] (a JPEG at
     /// the DCT scale that covers it, anything larger shrunk to fit): pictures up to this
     /// size are prepared exactly as the model's image processor does; larger ones are
@@ -287,15 +270,12 @@ impl Pretrained {
 
     /// The text's unit-length embedding, comparable with the image embeddings.
     pub fn embed_text(&self, text: &str) -> Result<Vec<f32>> {
-        let v = self.raw_text_embedding(text)?;
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if !(norm > 0.0 && norm.is_finite()) {
-            return Err(Error::model(
+        crate::vector::normalised(self.raw_text_embedding(text)?).ok_or_else(|| {
+            Error::model(
                 self.info.id(),
-                format!("the embedding of {text:?} is not usable (norm {norm})"),
-            ));
-        }
-        Ok(v.iter().map(|x| x / norm).collect())
+                format!("the embedding of {text:?} is not usable (zero or not finite)"),
+            )
+        })
     }
 
     fn text_tower(&self) -> Result<&(TextTower, TextInput)> {

@@ -138,13 +138,6 @@ impl Processor {
         }
     }
 
-    /// The largest side worth decoding for a picture of `(h, w)`: the resize target's
-    /// longest edge (a JPEG can be decoded at a DCT scale that covers it).
-    pub fn decode_side(&self, (h, w): (usize, usize)) -> usize {
-        let (rh, rw) = self.resized_size((h, w));
-        rh.max(rw)
-    }
-
     /// `(3, height, width)` values of an RGB picture (`width * height * 3` bytes).
     pub fn apply(&self, rgb: &[u8], width: usize, height: usize) -> Vec<f32> {
         let (rh, rw) = self.resized_size((height, width));
