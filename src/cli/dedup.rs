@@ -1,8 +1,8 @@
 //! `lookalike dedup` (duplicate groups, and acting on the copies) and `lookalike undo` (reversing
 //! what a dedup journal records).
 
-use super::output::{path_text, Out};
-use super::{note_rebuild, Globals};
+use super::output::{check_folder_target, check_writable, path_text, Out};
+use super::{note_rebuild, numbers, Globals};
 use super::{EXIT_OK, EXIT_PARTIAL};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -25,7 +25,7 @@ pub struct DedupArgs {
     /// model carries a background set, the normalised similarity plus the pixel check's
     /// bonus [default: 0.20] (0.15 with --no-pixel-check), else the cosine similarity
     /// [default: 0.93]
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
     threshold: Option<f32>,
     /// Score pairs by plain cosine similarity even when the model has a background set
     #[arg(long)]
@@ -52,7 +52,8 @@ pub struct DedupArgs {
     /// A copy is "near-exact" (the same picture resized or recompressed) when it has its
     /// keeper's aspect ratio and their 32x32 colour thumbnails differ by at most this many
     /// levels on average, and by at most 6 times as many at 99 % of their pixels
-    #[arg(long, default_value_t = DEFAULT_NEAR_EXACT, value_name = "LEVELS")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = DEFAULT_NEAR_EXACT, value_name = "LEVELS",
+          value_parser = numbers::within::<f32>(0.0, 255.0))]
     near_exact: f32,
     /// Which image of a group is kept: best (resolution, then size, then age), largest,
     /// oldest, newest, shortest-path
@@ -124,10 +125,6 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
         include_decided,
         accepted,
     } = args;
-    anyhow::ensure!(
-        (0.0..=255.0).contains(&near_exact),
-        "--near-exact is a number of levels between 0 and 255, got {near_exact}"
-    );
     let action = match (move_to, hardlink, trash, delete) {
         (Some(dir), ..) => Some(Action::MoveTo(std::path::absolute(&dir)?)),
         (_, true, ..) => Some(Action::Hardlink),
@@ -139,6 +136,16 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
         !yes || action.is_some(),
         "--yes confirms an action: add --move-to DIR, --hardlink, --trash or --delete"
     );
+    // Every output must be writable before the index is read or a file is touched.
+    if let Some(path) = &html {
+        check_writable(path)?;
+    }
+    if let Some(Action::MoveTo(dir)) = &action {
+        check_folder_target("--move-to", dir)?;
+    }
+    if let (true, Some(_), Some(path)) = (yes, &action, &journal) {
+        check_writable(path)?;
+    }
     let mut index = Index::open(&globals.index, globals.wait)?;
     let background = if cosine {
         None

@@ -62,7 +62,8 @@ pub enum EvalCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Originals are shrunk to fit this many pixels per side before editing
-        #[arg(long, default_value_t = 1024, value_name = "PX")]
+        #[arg(allow_negative_numbers = true, long, default_value_t = 1024, value_name = "PX",
+              value_parser = clap::value_parser!(u32).range(32..=16_384))]
         max_side: u32,
         /// Write a precision-recall plot (SVG)
         #[arg(long, value_name = "FILE")]
@@ -142,6 +143,12 @@ pub fn run(args: EvalArgs, out: &Out) -> Result<u8> {
             background,
             model,
         } => {
+            if let Some(path) = &plot {
+                super::output::check_writable(path)?;
+            }
+            if let Some(folder) = &save_copies {
+                super::output::check_folder_target("--save-copies", folder)?;
+            }
             let mut encoder = model.load()?;
             if let Some(dir) = &background {
                 let files = eval::image_files(dir)?;

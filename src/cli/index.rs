@@ -2,7 +2,7 @@
 //! reports what it did.
 
 use super::output::{path_text, Out};
-use super::{interrupt_flag, pretrained, progress, Globals, ModelArg};
+use super::{interrupt_flag, numbers, pretrained, progress, Globals, ModelArg};
 use super::{EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL};
 use anyhow::Result;
 use clap::Args;
@@ -27,13 +27,15 @@ pub struct IndexArgs {
     #[arg(long)]
     follow_links: bool,
     /// New images per commit (each commit is atomic and flushed)
-    #[arg(long, default_value_t = IndexOptions::default().batch_size, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = IndexOptions::default().batch_size, value_name = "N",
+          value_parser = numbers::count(1..=100_000))]
     batch_size: usize,
     /// Decode threads [default: number of CPUs]
-    #[arg(long, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = numbers::count(1..=1024))]
     threads: Option<usize>,
     /// Refuse images with more pixels than this (decompression-bomb guard)
-    #[arg(long, default_value_t = decode::DEFAULT_MAX_PIXELS, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = decode::DEFAULT_MAX_PIXELS, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(numbers::MAX_PIXELS))]
     max_pixels: u64,
 }
 
@@ -47,13 +49,13 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         threads,
         max_pixels,
     } = args;
-    // Every path must exist before anything is created.
+    // Every path must exist and be readable before anything is created.
     for path in &paths {
-        if let Err(e) = std::fs::symlink_metadata(path) {
-            let why = if e.kind() == std::io::ErrorKind::NotFound {
-                "no such file or folder".to_string()
-            } else {
-                e.to_string()
+        if let Err(e) = readable(path) {
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file or folder".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                _ => e.to_string(),
             };
             anyhow::bail!("{}: {why}; nothing was indexed", path.display());
         }
@@ -195,5 +197,14 @@ impl Out {
             s.push_str("interrupted: what was embedded is saved; run the same command to finish\n");
         }
         self.emit(&s)
+    }
+}
+
+/// Whether a path named on the command line can be read: a folder listed, a file opened.
+fn readable(path: &std::path::Path) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        std::fs::read_dir(path).map(drop)
+    } else {
+        std::fs::File::open(path).map(drop)
     }
 }

@@ -8,6 +8,7 @@ mod eval;
 mod index;
 mod inspect;
 mod models;
+mod numbers;
 mod output;
 mod pretrained;
 mod progress;

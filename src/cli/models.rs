@@ -2,7 +2,7 @@
 //! set) and `combine` (two models joined into one with a head per task).
 
 use super::output::{path_text, Out};
-use super::progress;
+use super::{numbers, progress};
 use super::{EXIT_OK, EXIT_PARTIAL};
 use anyhow::Result;
 use clap::Args;
@@ -11,9 +11,14 @@ use lookalike::eval::retrieval::Labelled;
 use lookalike::model::background::{self as bg, CalibrateOptions, CalibrateReport};
 use lookalike::model::heads::CombineReport;
 use lookalike::train::augment::AugmentConfig;
-use lookalike::train::trainer::{self, CheckpointOptions, TrainOptions, TrainReport};
+use lookalike::train::trainer::{self, limits, CheckpointOptions, TrainOptions, TrainReport};
 use serde_json::json;
 use std::path::{Path, PathBuf};
+
+/// The longest interval between checkpoints: a week.
+const MAX_CHECKPOINT_MINUTES: f64 = 7.0 * 24.0 * 60.0;
+/// The largest background set `train` and `calibrate` describe.
+const MAX_BACKGROUND_IMAGES: usize = 1_000_000;
 
 /// The arguments of `train`.
 #[derive(Args, Debug)]
@@ -39,45 +44,56 @@ pub struct TrainArgs {
     /// default: the embedded ImageNet weights
     #[arg(long, value_name = "FILE")]
     init: Option<PathBuf>,
-    #[arg(long, default_value_t = TrainOptions::default().epochs)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().epochs,
+          value_parser = numbers::count(limits::EPOCHS))]
     epochs: usize,
     /// Images per step (two views each)
-    #[arg(long, default_value_t = TrainOptions::default().batch_size)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().batch_size,
+          value_parser = numbers::count(limits::BATCH_SIZE))]
     batch_size: usize,
     /// Input side in pixels
-    #[arg(long, default_value_t = TrainOptions::default().input_size)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().input_size,
+          value_parser = numbers::count(limits::INPUT_SIZE))]
     input_size: usize,
     /// Descriptor dimension
-    #[arg(long, default_value_t = TrainOptions::default().dim)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().dim,
+          value_parser = numbers::count(limits::DIM))]
     dim: usize,
-    #[arg(long, default_value_t = TrainOptions::default().lr)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().lr,
+          value_parser = numbers::positive::<f64>(limits::MAX_LR))]
     lr: f64,
-    #[arg(long, default_value_t = TrainOptions::default().warmup_steps)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().warmup_steps,
+          value_parser = numbers::count(limits::WARMUP_STEPS))]
     warmup_steps: usize,
-    #[arg(long, default_value_t = TrainOptions::default().temperature)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().temperature,
+          value_parser = numbers::positive::<f64>(limits::MAX_TEMPERATURE))]
     temperature: f64,
     /// Weight of the KoLeo (entropy) regulariser
-    #[arg(long, default_value_t = TrainOptions::default().koleo_weight)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().koleo_weight,
+          value_parser = numbers::within::<f64>(0.0, limits::MAX_LOSS_WEIGHT))]
     koleo: f64,
     /// Augmentations: copy (SimCLR views plus copy-style edits: blur, noise, JPEG,
     /// rotations, overlays, padding, downscaling) or semantic (SimCLR views only)
     #[arg(long, default_value = "copy", value_parser = ["copy", "semantic"])]
     augment: String,
     /// Keep the embeddings of the last N views as extra negatives (helps small batches)
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 0, value_name = "N", value_parser = numbers::count(limits::QUEUE))]
     queue: usize,
     /// Build batches from groups of N mutually similar photos (found before training by
     /// the --init encoder, else the ImageNet one), so that distinct photos of one scene
     /// are negatives of each other; 0: random batches
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 0, value_name = "N",
+          value_parser = numbers::count(limits::HARD_NEGATIVES))]
     hard_negatives: usize,
     /// Train only blocks N and later (and the head)
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 0, value_name = "N",
+          value_parser = numbers::count(limits::FREEZE_BLOCKS))]
     freeze_blocks: usize,
     /// Weight of a similarity distillation towards the ImageNet encoder: each view's
     /// neighbours in the batch stay what the ImageNet descriptors say, so training adds
     /// to the starting features instead of replacing them; 0: none
-    #[arg(long, default_value_t = 0.0, value_name = "W")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 0.0, value_name = "W",
+          value_parser = numbers::within::<f64>(0.0, limits::MAX_LOSS_WEIGHT))]
     distill: f64,
     #[arg(long, default_value_t = TrainOptions::default().seed)]
     seed: u64,
@@ -85,14 +101,16 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
     /// Minutes between checkpoints
-    #[arg(long, default_value_t = 5.0, value_name = "MIN")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 5.0, value_name = "MIN",
+          value_parser = numbers::positive::<f64>(MAX_CHECKPOINT_MINUTES))]
     checkpoint_minutes: f64,
     /// Continue from the checkpoint, if there is one
     #[arg(long)]
     resume: bool,
     /// After training, describe up to N of the training photos as the model's background
     /// set (see `lookalike calibrate`); 0: none
-    #[arg(long, default_value_t = CalibrateOptions::default().max_images, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = CalibrateOptions::default().max_images, value_name = "N",
+          value_parser = numbers::count(0..=MAX_BACKGROUND_IMAGES))]
     background_images: usize,
 }
 
@@ -202,7 +220,8 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// At most this many photos, drawn at random when there are more
-    #[arg(long, default_value_t = CalibrateOptions::default().max_images, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = CalibrateOptions::default().max_images, value_name = "N",
+          value_parser = numbers::count(1..=MAX_BACKGROUND_IMAGES))]
     max_images: usize,
     #[arg(long, default_value_t = CalibrateOptions::default().seed)]
     seed: u64,

@@ -104,6 +104,17 @@ pub fn check_writable(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses a folder option (`--move-to`, `--save-copies`) that names a file; the folder
+/// may not exist yet (it is created when needed).
+pub fn check_folder_target(option: &str, folder: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !folder.exists() || folder.is_dir(),
+        "{option} {}: is a file, not a folder",
+        folder.display()
+    );
+    Ok(())
+}
+
 /// An error and its causes on one line, each cause once: a library error that already
 /// quotes its source (`PATH: No such file...`) is not followed by the source again.
 pub fn error_text(e: &anyhow::Error) -> String {

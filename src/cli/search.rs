@@ -24,7 +24,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "TEXT|IMAGE")]
     subtract: Vec<String>,
     /// Number of results
-    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(allow_negative_numbers = true, short, long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     k: u64,
     /// The pretrained model to search with (a folder, or the name of a downloaded model; one
     /// the index holds); default: the one with a text tower added last
@@ -68,11 +68,18 @@ pub fn run(args: SearchArgs, globals: &Globals, out: &Out) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// A term of a combined query: an existing file is an image, anything else a text.
+/// A term of a combined query: an existing file is an image, anything else a text, except a
+/// name with an image extension (`beach.jpg`), which must be an existing file: a mistyped
+/// path is not silently searched for as words.
 fn term_vector(model: &Pretrained, term: &str) -> Result<Vec<f32>> {
     let path = Path::new(term);
     if path.is_file() {
         pretrained::embed_image(model, path)
+    } else if lookalike::ingest::format::has_image_extension(path) {
+        if path.exists() {
+            bail!("{term}: a folder, not an image");
+        }
+        bail!("{term}: no such file (a term with an image extension must name an image)")
     } else {
         Ok(model.embed_text(term)?)
     }

@@ -1,7 +1,7 @@
 //! `lookalike serve`: the local web app and JSON API over one index, until Ctrl-C.
 
 use super::output::Out;
-use super::{interrupt_flag, note_rebuild, Globals, ModelArg, EXIT_OK};
+use super::{interrupt_flag, note_rebuild, numbers, Globals, ModelArg, EXIT_OK};
 use anyhow::{Context, Result};
 use clap::Args;
 use lookalike::dedup::{DedupOptions, DEFAULT_THRESHOLD, DEFAULT_VERIFIED_THRESHOLD};
@@ -38,7 +38,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     model: ModelArg,
     /// Refuse images (uploads included) with more pixels than this
-    #[arg(long, default_value_t = decode::DEFAULT_MAX_PIXELS, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, default_value_t = decode::DEFAULT_MAX_PIXELS, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(numbers::MAX_PIXELS))]
     max_pixels: u64,
 }
 

@@ -76,7 +76,8 @@ pub fn image_files_in(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Regular files under `dir`, sorted, that are named like images.
+/// Regular files under `dir`, sorted, that are named like images; a folder under it that
+/// cannot be read is an error naming it.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Err(Error::InvalidArgument(format!(
@@ -84,13 +85,22 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
             dir.display()
         )));
     }
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file() && crate::ingest::decode::has_image_extension(e.path()))
-        .map(|e| e.into_path())
-        .collect();
+    // A folder that cannot be read is an error: a measurement or a training run on part of
+    // the set, silently, would mislead.
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).follow_links(true) {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(dir).to_path_buf();
+            let text = e.to_string();
+            match e.into_io_error() {
+                Some(source) => Error::Io { path, source },
+                None => Error::InvalidArgument(text),
+            }
+        })?;
+        if entry.file_type().is_file() && crate::ingest::decode::has_image_extension(entry.path()) {
+            files.push(entry.into_path());
+        }
+    }
     files.sort();
     Ok(files)
 }

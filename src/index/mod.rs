@@ -97,6 +97,12 @@ impl Index {
     /// process holds the index, waits as `wait` says, then fails with [`Error::Busy`].
     pub fn open(dir: &Path, wait: Wait) -> Result<Index> {
         if !Store::exists(dir) {
+            // A folder that cannot be read may hold an index: say why, not "no index".
+            if let Err(e) = std::fs::read_dir(dir) {
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    return Err(Error::io(dir, e));
+                }
+            }
             return Err(Error::NoIndex {
                 path: dir.to_path_buf(),
             });

@@ -238,7 +238,8 @@ pub fn calibrate(
 ) -> Result<CalibrateReport> {
     let start = std::time::Instant::now();
     let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
-    let encoder = Encoder::from_bytes(&bytes, "model")?;
+    let encoder =
+        Encoder::from_bytes(&bytes, "model").map_err(|e| crate::model::in_file(e, model))?;
     let (background, skipped) = build(&encoder, files, opts, progress)?;
     let mut meta: Vec<(String, String)> = crate::model::own_metadata(&bytes)?
         .into_iter()

@@ -62,7 +62,7 @@ fn load(path: &Path) -> Result<Loaded> {
     let arch = meta.get("arch").map(String::as_str).unwrap_or("none");
     if arch != ARCH_LITE0_DESCRIPTOR {
         return Err(Error::model(
-            format!("model {}", path.display()),
+            path.display().to_string(),
             format!(
                 "architecture `{arch}`: only {ARCH_LITE0_DESCRIPTOR} models (written by \
                  `lookalike train`) can be combined"

@@ -227,7 +227,7 @@ impl Encoder {
         Self::from_bytes(IMAGENET_MODEL, "efficientnet-lite0-imagenet")
     }
 
-    /// Loads a safetensors file; `fallback_name` names it when its metadata does not.
+    /// Loads a safetensors file; its file stem names the model when its metadata does not.
     pub fn from_file(path: &Path) -> Result<Encoder> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let stem = path

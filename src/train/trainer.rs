@@ -92,6 +92,104 @@ impl Default for TrainOptions {
     }
 }
 
+/// The values [`TrainOptions::check`] accepts; the command line refuses others as it parses.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    /// Input side in pixels.
+    pub const INPUT_SIZE: RangeInclusive<usize> = 32..=1024;
+    /// Descriptor dimension.
+    pub const DIM: RangeInclusive<usize> = 8..=4096;
+    /// Images per step: at least two, so that every view has a negative.
+    pub const BATCH_SIZE: RangeInclusive<usize> = 2..=4096;
+    pub const EPOCHS: RangeInclusive<usize> = 1..=10_000;
+    pub const WARMUP_STEPS: RangeInclusive<usize> = 0..=1_000_000;
+    pub const QUEUE: RangeInclusive<usize> = 0..=1_000_000;
+    /// Group size of hard-negative batches (also at most the batch size).
+    pub const HARD_NEGATIVES: RangeInclusive<usize> = 0..=4096;
+    /// EfficientNet-Lite0 has 16 blocks.
+    pub const FREEZE_BLOCKS: RangeInclusive<usize> = 0..=16;
+    /// The learning rate is above 0 and at most this.
+    pub const MAX_LR: f64 = 1.0;
+    /// The temperature is above 0 and at most this.
+    pub const MAX_TEMPERATURE: f64 = 10.0;
+    /// Loss weights (KoLeo, distillation) are 0 to this.
+    pub const MAX_LOSS_WEIGHT: f64 = 100.0;
+}
+
+impl TrainOptions {
+    /// Refuses values no run can use (a batch of one, a zero temperature, a NaN rate...),
+    /// naming the option, its value and the range it must lie in.
+    pub fn check(&self) -> Result<()> {
+        fn count(name: &str, value: usize, range: std::ops::RangeInclusive<usize>) -> Result<()> {
+            if range.contains(&value) {
+                return Ok(());
+            }
+            Err(Error::InvalidArgument(format!(
+                "{name} is {value}; it must be in {}..={}",
+                range.start(),
+                range.end()
+            )))
+        }
+        fn real(name: &str, value: f64, zero_allowed: bool, max: f64) -> Result<()> {
+            let low_ok = if zero_allowed {
+                value >= 0.0
+            } else {
+                value > 0.0
+            };
+            if low_ok && value <= max {
+                return Ok(());
+            }
+            let low = if zero_allowed { "from 0" } else { "above 0" };
+            Err(Error::InvalidArgument(format!(
+                "{name} is {value}; it must be {low} and at most {max}"
+            )))
+        }
+        count("the input size", self.input_size, limits::INPUT_SIZE)?;
+        count("the descriptor dimension", self.dim, limits::DIM)?;
+        count("the batch size", self.batch_size, limits::BATCH_SIZE)?;
+        count("the number of epochs", self.epochs, limits::EPOCHS)?;
+        count("the warm-up", self.warmup_steps, limits::WARMUP_STEPS)?;
+        count("the queue", self.queue, limits::QUEUE)?;
+        count(
+            "the hard-negative group",
+            self.hard_negatives,
+            limits::HARD_NEGATIVES,
+        )?;
+        count(
+            "the number of frozen blocks",
+            self.freeze_blocks,
+            limits::FREEZE_BLOCKS,
+        )?;
+        real("the learning rate", self.lr, false, limits::MAX_LR)?;
+        real(
+            "the temperature",
+            self.temperature,
+            false,
+            limits::MAX_TEMPERATURE,
+        )?;
+        real(
+            "the KoLeo weight",
+            self.koleo_weight,
+            true,
+            limits::MAX_LOSS_WEIGHT,
+        )?;
+        real(
+            "the distillation weight",
+            self.distill,
+            true,
+            limits::MAX_LOSS_WEIGHT,
+        )?;
+        if self.hard_negatives > self.batch_size {
+            return Err(Error::InvalidArgument(format!(
+                "the hard-negative group ({}) is larger than the batch ({})",
+                self.hard_negatives, self.batch_size
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Where checkpoints go and how often.
 #[derive(Debug, Clone)]
 pub struct CheckpointOptions {
@@ -241,6 +339,7 @@ pub fn train(
     epoch_eval: Option<&EpochEval>,
     progress: &dyn Progress,
 ) -> Result<TrainReport> {
+    opts.check()?;
     if files.len() < 2 {
         return Err(Error::InvalidArgument(format!(
             "training needs at least 2 images, found {}",
@@ -507,4 +606,40 @@ pub fn train(
         epochs,
         hard_negatives: mined,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrainOptions;
+
+    #[test]
+    fn options_no_run_can_use_are_refused_by_name() {
+        assert!(TrainOptions::default().check().is_ok());
+        let refused = |edit: &dyn Fn(&mut TrainOptions), words: &str| {
+            let mut opts = TrainOptions::default();
+            edit(&mut opts);
+            let e = opts.check().expect_err(words).to_string();
+            assert!(e.contains(words), "{e}");
+        };
+        refused(
+            &|o| o.batch_size = 1,
+            "the batch size is 1; it must be in 2..=4096",
+        );
+        refused(&|o| o.epochs = 0, "the number of epochs is 0");
+        refused(&|o| o.input_size = 8, "the input size is 8");
+        refused(&|o| o.dim = 100_000, "the descriptor dimension is 100000");
+        refused(&|o| o.freeze_blocks = 17, "0..=16");
+        refused(&|o| o.lr = f64::NAN, "the learning rate is NaN");
+        refused(&|o| o.lr = 0.0, "above 0");
+        refused(&|o| o.temperature = -0.1, "the temperature");
+        refused(&|o| o.koleo_weight = f64::INFINITY, "the KoLeo weight");
+        refused(&|o| o.distill = -1.0, "from 0");
+        refused(
+            &|o| {
+                o.batch_size = 8;
+                o.hard_negatives = 16;
+            },
+            "the hard-negative group (16) is larger than the batch (8)",
+        );
+    }
 }
