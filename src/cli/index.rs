@@ -26,11 +26,11 @@ pub struct IndexArgs {
     /// Follow symbolic links (loops are detected)
     #[arg(long)]
     follow_links: bool,
-    /// New images per commit (each commit is atomic and flushed)
+    /// New images per commit, 1 to 100,000 (each commit is atomic and flushed)
     #[arg(allow_negative_numbers = true, long, default_value_t = IndexOptions::default().batch_size, value_name = "N",
           value_parser = numbers::count(1..=100_000))]
     batch_size: usize,
-    /// Decode threads [default: number of CPUs]
+    /// Decode threads, 1 to 1024 [default: number of CPUs]
     #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = numbers::count(1..=1024))]
     threads: Option<usize>,
     /// Refuse images with more pixels than this (decompression-bomb guard)

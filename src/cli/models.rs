@@ -44,31 +44,35 @@ pub struct TrainArgs {
     /// default: the embedded ImageNet weights
     #[arg(long, value_name = "FILE")]
     init: Option<PathBuf>,
+    /// Passes over the photos (1 to 10000)
     #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().epochs,
           value_parser = numbers::count(limits::EPOCHS))]
     epochs: usize,
-    /// Images per step (two views each)
+    /// Images per step, two views each (2 to 4096)
     #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().batch_size,
           value_parser = numbers::count(limits::BATCH_SIZE))]
     batch_size: usize,
-    /// Input side in pixels
+    /// Input side in pixels (32 to 1024)
     #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().input_size,
           value_parser = numbers::count(limits::INPUT_SIZE))]
     input_size: usize,
-    /// Descriptor dimension
+    /// Descriptor dimension (8 to 4096)
     #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().dim,
           value_parser = numbers::count(limits::DIM))]
     dim: usize,
+    /// Peak learning rate (above 0, at most 1)
     #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().lr,
           value_parser = numbers::positive::<f64>(limits::MAX_LR))]
     lr: f64,
+    /// Steps over which the learning rate rises to its peak
     #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().warmup_steps,
           value_parser = numbers::count(limits::WARMUP_STEPS))]
     warmup_steps: usize,
+    /// Temperature of the contrastive loss (above 0, at most 10)
     #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().temperature,
           value_parser = numbers::positive::<f64>(limits::MAX_TEMPERATURE))]
     temperature: f64,
-    /// Weight of the KoLeo (entropy) regulariser
+    /// Weight of the KoLeo (entropy) regulariser (0 to 100)
     #[arg(allow_negative_numbers = true, long, default_value_t = TrainOptions::default().koleo_weight,
           value_parser = numbers::within::<f64>(0.0, limits::MAX_LOSS_WEIGHT))]
     koleo: f64,
@@ -85,7 +89,7 @@ pub struct TrainArgs {
     #[arg(allow_negative_numbers = true, long, default_value_t = 0, value_name = "N",
           value_parser = numbers::count(limits::HARD_NEGATIVES))]
     hard_negatives: usize,
-    /// Train only blocks N and later (and the head)
+    /// Train only blocks N and later (and the head); 0 to 16
     #[arg(allow_negative_numbers = true, long, default_value_t = 0, value_name = "N",
           value_parser = numbers::count(limits::FREEZE_BLOCKS))]
     freeze_blocks: usize,

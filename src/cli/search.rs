@@ -23,7 +23,7 @@ pub struct SearchArgs {
     /// And not like this: a text, or the path of an image (repeatable)
     #[arg(long, value_name = "TEXT|IMAGE")]
     subtract: Vec<String>,
-    /// Number of results
+    /// Number of results (1 to 100,000)
     #[arg(allow_negative_numbers = true, short, long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     k: u64,
     /// The pretrained model to search with (a folder, or the name of a downloaded model; one
