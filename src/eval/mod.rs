@@ -77,7 +77,7 @@ pub fn image_files_in(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Regular files under `dir`, sorted, that are named like images; a folder under it that
-/// cannot be read is an error naming it.
+/// cannot be read, or a link loop, is an error naming it.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Err(Error::InvalidArgument(format!(
@@ -85,22 +85,48 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
             dir.display()
         )));
     }
-    // A folder that cannot be read is an error: a measurement or a training run on part of
-    // the set, silently, would mislead.
+    // A folder that cannot be read (or a link loop) is an error: a measurement or a training
+    // run on part of the set, silently, would mislead. A link to nothing, or a file gone
+    // since it was listed, is passed over.
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(dir).follow_links(true) {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(dir).to_path_buf();
-            let text = e.to_string();
-            match e.into_io_error() {
-                Some(source) => Error::Io { path, source },
-                None => Error::InvalidArgument(text),
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if e.io_error().map(|e| e.kind()) == Some(std::io::ErrorKind::NotFound) => {
+                continue
             }
-        })?;
+            Err(e) => {
+                let path = e.path().unwrap_or(dir).to_path_buf();
+                let text = e.to_string();
+                return Err(match e.into_io_error() {
+                    Some(source) => Error::Io { path, source },
+                    None => Error::InvalidArgument(text),
+                });
+            }
+        };
         if entry.file_type().is_file() && crate::ingest::decode::has_image_extension(entry.path()) {
             files.push(entry.into_path());
         }
     }
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_link_to_nothing_is_passed_over_and_a_loop_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("cats")).unwrap();
+        std::fs::write(root.join("cats/a.jpg"), b"x").unwrap();
+        std::os::unix::fs::symlink(root.join("gone.jpg"), root.join("cats/b.jpg")).unwrap();
+        assert_eq!(
+            super::image_files(root).unwrap(),
+            vec![root.join("cats/a.jpg")]
+        );
+        std::os::unix::fs::symlink(root, root.join("cats/loop")).unwrap();
+        let e = super::image_files(root).unwrap_err().to_string();
+        assert!(e.contains("loop"), "{e}");
+    }
 }
