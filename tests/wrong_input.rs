@@ -220,6 +220,13 @@ fn every_command_answers_wrong_input_precisely() {
         // embed, info, eval, models
         case("embed missing.jpg", 2, &["missing.jpg", "no such file"]),
         case("info --index empty", 2, &["no index at empty"]),
+        case("embed photos", 2, &["photos", "a folder, not an image"]),
+        case("eval copies missing-dir", 2, &["missing-dir", "not a folder"]),
+        // compact, verify
+        case("compact --index no-index-here", 2, &["no index at no-index-here"]),
+        case("verify --index notes.txt", 2, &["no index at notes.txt"]),
+        case("verify --index locked-idx", 2, &["locked-idx", "permission denied"]),
+        case("compact --index locked-idx", 2, &["locked-idx", "permission denied"]),
         case("eval retrieval missing-dir", 2, &["missing-dir", "not a folder"]),
         case("models fetch no-such-model --offline", 2, &["no-such-model", "models list"]),
         case("models fetch clip-vit-b32 --offline", 2, &["clip-vit-b32", "not in the cache"]),
