@@ -215,6 +215,9 @@ fn an_index_holds_a_pretrained_model_beside_the_built_in_encoder() {
     // dedup's answer is the built-in encoder's, unchanged by the added model.
     let dedup_after = common::stdout_json(&common::run(&index, &["dedup", "--json"]));
     assert_eq!(dedup_before, dedup_after);
+    // The model's vectors are consistent with the rest of the index.
+    let out = common::run(&index, &["verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
 
     // A second run embeds nothing; a new photo is embedded by both models.
     let img = image::open(photos.join("gravel.png")).unwrap().fliph();

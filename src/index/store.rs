@@ -530,6 +530,7 @@ impl Store {
                 ));
             }
         }
+        self.verify_semantic(&mut problems)?;
         if files != meta.files {
             problems.push(format!("{files} file records, counter says {}", meta.files));
         }
@@ -540,6 +541,41 @@ impl Store {
             ));
         }
         Ok(problems)
+    }
+
+    /// Checks the pretrained models' vectors: each belongs to a recorded model and to a
+    /// content, and has the model's dimension with finite values.
+    fn verify_semantic(&self, problems: &mut Vec<String>) -> Result<()> {
+        let models = self.semantic_models()?;
+        for item in self.db.scan_prefix([SEMANTIC]) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let slot = k[1];
+            let Some(model) = models.iter().find(|m| m.slot == slot) else {
+                problems.push(format!("a vector in slot {slot}, which holds no model"));
+                continue;
+            };
+            let id = model.info.id();
+            let hash: Hash = k[2..]
+                .try_into()
+                .map_err(|_| self.corrupt("semantic vector key is not a 32-byte hash"))?;
+            if self.content(&hash)?.is_none() {
+                problems.push(format!("a vector of {id} whose content is missing"));
+            }
+            if v.len() != 4 * model.info.dim {
+                problems.push(format!(
+                    "a vector of {id} has {} bytes, the model's {} dimensions need {}",
+                    v.len(),
+                    model.info.dim,
+                    4 * model.info.dim
+                ));
+            } else if v
+                .chunks_exact(4)
+                .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+            {
+                problems.push(format!("a vector of {id} holds a value that is not finite"));
+            }
+        }
+        Ok(())
     }
 
     /// Records a review decision under its group id, durably. Decisions are not part of the
@@ -915,6 +951,57 @@ mod tests {
         assert_eq!(
             store.verify().unwrap(),
             ["a thumbnail whose content is missing"]
+        );
+    }
+
+    #[test]
+    fn verify_checks_the_pretrained_models_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.init(&model()).unwrap();
+        let h1 = [1u8; 32];
+        let mut cs = ChangeSet::default();
+        cs.put_content(h1, content(0));
+        store.commit(cs).unwrap();
+        let info = PretrainedInfo {
+            name: "clip".into(),
+            family: crate::model::pretrained::config::Family::Clip,
+            dim: 2,
+            input_size: 224,
+            weights_hash: "ab".repeat(32),
+            text: true,
+        };
+        let slot = store
+            .add_semantic_model(&info, Path::new("/m"))
+            .unwrap()
+            .slot;
+        store.put_semantic(slot, &[(h1, vec![0.6, 0.8])]).unwrap();
+        assert!(store.verify().unwrap().is_empty());
+        store
+            .put_semantic(slot, &[([2; 32], vec![1.0, 0.0])])
+            .unwrap();
+        store
+            .put_semantic(slot + 1, &[(h1, vec![1.0, 0.0])])
+            .unwrap();
+        let mut cs = ChangeSet::default();
+        cs.put_content([3; 32], content(1));
+        store.commit(cs).unwrap();
+        store.put_semantic(slot, &[([3; 32], vec![1.0])]).unwrap();
+        let mut cs = ChangeSet::default();
+        cs.put_content([4; 32], content(2));
+        store.commit(cs).unwrap();
+        store
+            .put_semantic(slot, &[([4; 32], vec![f32::NAN, 0.0])])
+            .unwrap();
+        let id = info.id();
+        assert_eq!(
+            store.verify().unwrap(),
+            [
+                format!("a vector of {id} whose content is missing"),
+                format!("a vector of {id} has 4 bytes, the model's 2 dimensions need 8"),
+                format!("a vector of {id} holds a value that is not finite"),
+                format!("a vector in slot {}, which holds no model", slot + 1),
+            ]
         );
     }
 
