@@ -268,7 +268,7 @@ fn every_command_answers_wrong_input_precisely() {
         case("train photos --out m.safetensors --warmup-steps 99999999", 2, &["--warmup-steps", "0..=1000000"]),
         case("train photos --out m.safetensors --queue -1", 2, &["--queue"]),
         case("train photos --out m.safetensors --background-images 1e3", 2, &["--background-images"]),
-        case("query photos/chelsea.png -k -1 --index idx", 2, &["--k", "'-1'"]),
+        case("query photos/chelsea.png -k -1 --index idx", 2, &["--k", "-1 is not in 1..=100000"]),
         case("train photos --out m.safetensors --hard-negatives 64 --batch-size 8", 2, &["hard-negative group (64)", "batch (8)"]),
         case("calibrate photos --model imagenet.safetensors --out calibrated.safetensors --max-images 0", 2, &["--max-images", "1..=1000000"]),
         // unreadable files and folders, unwritable outputs

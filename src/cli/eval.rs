@@ -2,7 +2,7 @@
 //! copies, and prints their reports.
 
 use super::output::Out;
-use super::{progress, ModelArg};
+use super::{numbers, progress, ModelArg};
 use super::{EXIT_OK, EXIT_PARTIAL};
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -63,7 +63,7 @@ pub enum EvalCommand {
         seed: u64,
         /// Originals are shrunk to fit this many pixels per side before editing
         #[arg(allow_negative_numbers = true, long, default_value_t = 1024, value_name = "PX",
-              value_parser = clap::value_parser!(u32).range(32..=16_384))]
+              value_parser = numbers::count::<u32>(32..=16_384))]
         max_side: u32,
         /// Write a precision-recall plot (SVG)
         #[arg(long, value_name = "FILE")]

@@ -28,14 +28,14 @@ pub struct IndexArgs {
     follow_links: bool,
     /// New images per commit, 1 to 100,000 (each commit is atomic and flushed)
     #[arg(allow_negative_numbers = true, long, default_value_t = IndexOptions::default().batch_size, value_name = "N",
-          value_parser = numbers::count(1..=100_000))]
+          value_parser = numbers::count::<usize>(1..=100_000))]
     batch_size: usize,
     /// Decode threads, 1 to 1024 [default: number of CPUs]
-    #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = numbers::count(1..=1024))]
+    #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = numbers::count::<usize>(1..=1024))]
     threads: Option<usize>,
     /// Refuse images with more pixels than this (decompression-bomb guard)
     #[arg(allow_negative_numbers = true, long, default_value_t = decode::DEFAULT_MAX_PIXELS, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(numbers::MAX_PIXELS))]
+          value_parser = numbers::count(numbers::MAX_PIXELS))]
     max_pixels: u64,
 }
 

@@ -235,3 +235,34 @@ fn note_rebuild(index: &Index, out: &Out) {
         out.note(&format!("{problem}: rebuilt the graph from the database"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::Parser;
+
+    /// Every numeric option given a value: each parser's type must be the field's, which clap
+    /// checks only when the value is read (a mismatch is a panic, not a compile error).
+    #[test]
+    fn every_numeric_option_parses_into_its_field() {
+        for line in [
+            "index d --batch-size 3 --threads 2 --max-pixels 5",
+            "query a.jpg -k 3",
+            "search words -k 3",
+            "dedup --near-exact 2.5 --threshold -0.5",
+            "serve --max-pixels 7",
+            "info --wait=3",
+            "eval copies d --max-side 64 --seed 3",
+            "calibrate d --model m --out o --max-images 9 --seed 2",
+            "train d --out o --epochs 2 --batch-size 4 --input-size 64 --dim 16 --lr 0.01 \
+             --warmup-steps 3 --temperature 0.2 --koleo 0 --queue 8 --hard-negatives 2 \
+             --freeze-blocks 12 --distill 1 --seed 4 --checkpoint-minutes 0.5 \
+             --background-images 0",
+        ] {
+            let args = std::iter::once("lookalike").chain(line.split_whitespace());
+            if let Err(e) = Cli::try_parse_from(args) {
+                panic!("{line}: {e}");
+            }
+        }
+    }
+}

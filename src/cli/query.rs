@@ -23,7 +23,7 @@ pub struct QueryArgs {
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
     /// Number of results per query (1 to 100,000)
-    #[arg(allow_negative_numbers = true, short, long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(allow_negative_numbers = true, short, long, default_value_t = 10, value_parser = super::numbers::count::<u64>(1..=100_000))]
     k: u64,
     /// Mark the results that are copies of the query (the same picture, edited or not),
     /// decided as `dedup` decides: the copy head's score with the default threshold, then

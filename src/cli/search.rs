@@ -24,7 +24,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "TEXT|IMAGE")]
     subtract: Vec<String>,
     /// Number of results (1 to 100,000)
-    #[arg(allow_negative_numbers = true, short, long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(allow_negative_numbers = true, short, long, default_value_t = 10, value_parser = super::numbers::count::<u64>(1..=100_000))]
     k: u64,
     /// The pretrained model to search with (a folder, or the name of a downloaded model; one
     /// the index holds); default: the one with a text tower added last

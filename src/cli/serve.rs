@@ -39,7 +39,7 @@ pub struct ServeArgs {
     model: ModelArg,
     /// Refuse images (uploads included) with more pixels than this
     #[arg(allow_negative_numbers = true, long, default_value_t = decode::DEFAULT_MAX_PIXELS, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(numbers::MAX_PIXELS))]
+          value_parser = numbers::count(numbers::MAX_PIXELS))]
     max_pixels: u64,
 }
 
