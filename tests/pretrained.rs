@@ -238,20 +238,7 @@ fn an_index_holds_a_pretrained_model_beside_the_built_in_encoder() {
 
     // query uses CLIP: a photo finds itself first with similarity 1.
     let chelsea = photos.join("chelsea.png");
-    let out = common::run(
-        &index,
-        &["query", chelsea.to_str().unwrap(), "-k", "3", "--json"],
-    );
-    let v = common::stdout_json(&out);
-    let first = &v["results"][0]["neighbors"][0];
-    assert!(
-        first["path"].as_str().unwrap().ends_with("chelsea.png"),
-        "{v}"
-    );
-    assert!(
-        (first["similarity"].as_f64().unwrap() - 1.0).abs() < 1e-4,
-        "{v}"
-    );
+    assert_query_finds_itself(&index, &chelsea, "clip-tiny");
 
     // search by text, and a combined query; the scores are CLIP's cosines.
     let out = common::run(&index, &["search", "a cat", "-k", "4", "--json"]);
@@ -280,29 +267,8 @@ fn an_index_holds_a_pretrained_model_beside_the_built_in_encoder() {
     assert!(out.status.success(), "{}", common::stderr(&out));
 
     // eval retrieval measures the model beside the built-in encoder.
-    let labelled = tmp.path().join("labelled");
-    for (class, names) in [
-        ("cats", ["chelsea.png", "coffee.png"]),
-        ("other", ["rocket.jpg", "gravel.png"]),
-    ] {
-        std::fs::create_dir_all(labelled.join(class)).unwrap();
-        for n in names {
-            std::fs::copy(photos.join(n), labelled.join(class).join(n)).unwrap();
-        }
-    }
-    let out = common::bin()
-        .args([
-            "eval",
-            "retrieval",
-            labelled.to_str().unwrap(),
-            "--model",
-            &clip,
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let v = common::stdout_json(&out);
+    let labelled = labelled_photos(&photos, &tmp.path().join("labelled"));
+    let v = eval_retrieval(&labelled, &clip, "clip-tiny");
     let methods: Vec<&str> = v["methods"]
         .as_array()
         .unwrap()
@@ -419,16 +385,7 @@ fn every_family_works_end_to_end() {
     let photos = tmp.path().join("photos");
     common::copy_dir(&common::sample_photos(), &photos);
     std::fs::copy(photos.join("coins.png"), photos.join("coins-again.png")).unwrap();
-    let labelled = tmp.path().join("labelled");
-    for (class, names) in [
-        ("a", ["chelsea.png", "coffee.png"]),
-        ("b", ["rocket.jpg", "gravel.png"]),
-    ] {
-        std::fs::create_dir_all(labelled.join(class)).unwrap();
-        for n in names {
-            std::fs::copy(photos.join(n), labelled.join(class).join(n)).unwrap();
-        }
-    }
+    let labelled = labelled_photos(&photos, &tmp.path().join("labelled"));
     let p = photos.to_str().unwrap();
     let astronaut = photos.join("astronaut.png");
     for (name, text) in [
@@ -449,20 +406,7 @@ fn every_family_works_end_to_end() {
             "{name}: one vector per content"
         );
 
-        let out = common::run(
-            &index,
-            &["query", astronaut.to_str().unwrap(), "-k", "2", "--json"],
-        );
-        let v = common::stdout_json(&out);
-        let first = &v["results"][0]["neighbors"][0];
-        assert!(
-            first["path"].as_str().unwrap().ends_with("astronaut.png"),
-            "{name}: {v}"
-        );
-        assert!(
-            (first["similarity"].as_f64().unwrap() - 1.0).abs() < 1e-4,
-            "{name}: {v}"
-        );
+        assert_query_finds_itself(&index, &astronaut, name);
 
         let out = common::run(
             &index,
@@ -485,20 +429,8 @@ fn every_family_works_end_to_end() {
             );
         }
 
-        let out = common::bin()
-            .args([
-                "eval",
-                "retrieval",
-                labelled.to_str().unwrap(),
-                "--model",
-                &model,
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{name}: {}", common::stderr(&out));
         assert_eq!(
-            common::stdout_json(&out)["methods"][0]["method"],
+            eval_retrieval(&labelled, &model, name)["methods"][0]["method"],
             "pretrained",
             "{name}"
         );
@@ -506,4 +438,54 @@ fn every_family_works_end_to_end() {
         let v = common::stdout_json(&common::run(&index, &["dedup", "--json"]));
         assert_eq!(v["groups"].as_array().unwrap().len(), 1, "{name}: {v}");
     }
+}
+
+/// `query PHOTO` on `index`: the photo itself comes first, with similarity 1.
+fn assert_query_finds_itself(index: &Path, photo: &Path, model: &str) {
+    let out = common::run(
+        index,
+        &["query", photo.to_str().unwrap(), "-k", "2", "--json"],
+    );
+    let v = common::stdout_json(&out);
+    let first = &v["results"][0]["neighbors"][0];
+    let name = photo.file_name().unwrap().to_str().unwrap();
+    assert!(
+        first["path"].as_str().unwrap().ends_with(name),
+        "{model}: {v}"
+    );
+    assert!(
+        (first["similarity"].as_f64().unwrap() - 1.0).abs() < 1e-4,
+        "{model}: {v}"
+    );
+}
+
+/// Two labelled classes of two sample photos each, under `dir`.
+fn labelled_photos(photos: &Path, dir: &Path) -> PathBuf {
+    for (class, names) in [
+        ("cats", ["chelsea.png", "coffee.png"]),
+        ("other", ["rocket.jpg", "gravel.png"]),
+    ] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        for n in names {
+            std::fs::copy(photos.join(n), dir.join(class).join(n)).unwrap();
+        }
+    }
+    dir.to_path_buf()
+}
+
+/// `eval retrieval DIR --model MODEL --json`, which must succeed.
+fn eval_retrieval(labelled: &Path, model: &str, name: &str) -> serde_json::Value {
+    let out = common::bin()
+        .args([
+            "eval",
+            "retrieval",
+            labelled.to_str().unwrap(),
+            "--model",
+            model,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{name}: {}", common::stderr(&out));
+    common::stdout_json(&out)
 }

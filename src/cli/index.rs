@@ -62,8 +62,10 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
     }
     let encoder = model.load()?;
     // A pretrained model folder must load before anything is created or done.
-    let added_dir = model.pretrained()?;
-    let added = added_dir.as_deref().map(Pretrained::open).transpose()?;
+    let added = match model.pretrained()? {
+        Some(dir) => Some((Pretrained::open(&dir)?, dir)),
+        None => None,
+    };
     let mut index = Index::open_or_create(&globals.index, encoder.info(), globals.wait)?;
     let defaults = IndexOptions::default();
     let opts = IndexOptions {
@@ -81,9 +83,9 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
     // embed is not loaded.
     let mut semantic_reports = Vec::new();
     let mut models: Vec<(Option<Pretrained>, PretrainedInfo, PathBuf)> = Vec::new();
-    if let Some(m) = added {
+    if let Some((m, dir)) = added {
         let info = m.info().clone();
-        models.push((Some(m), info, added_dir.clone().expect("a folder")));
+        models.push((Some(m), info, dir));
     }
     for record in index.store().semantic_models()? {
         if models.iter().all(|(_, info, _)| *info != record.info) {

@@ -7,6 +7,7 @@ use super::{EXIT_FATAL, EXIT_OK};
 use anyhow::{Context, Result};
 use clap::Args;
 use lookalike::dedup::report::human_bytes;
+use lookalike::index::store::SemanticModel;
 use lookalike::index::{CompactReport, IndexStats};
 use lookalike::ingest::decode::{self, DecodeOptions};
 use lookalike::model::Task;
@@ -59,15 +60,7 @@ pub fn info(globals: &Globals, out: &Out) -> Result<u8> {
     let mut pretrained = Vec::new();
     for m in index.store().semantic_models()? {
         let vectors = index.store().semantic_count(m.slot)?;
-        pretrained.push(json!({
-            "model": m.info.id(),
-            "family": m.info.family,
-            "dim": m.info.dim,
-            "input_size": m.info.input_size,
-            "text": m.info.text,
-            "vectors": vectors,
-            "folder": path_text(&m.dir),
-        }));
+        pretrained.push((m, vectors));
     }
     out.info(&stats, &pretrained)?;
     Ok(EXIT_OK)
@@ -108,25 +101,43 @@ impl Out {
         self.emit(&format!("{}\n", values.join(" ")))
     }
 
-    pub fn info(&self, s: &IndexStats, pretrained: &[serde_json::Value]) -> anyhow::Result<()> {
+    /// The index's figures, and each pretrained model it holds with its number of vectors.
+    pub fn info(
+        &self,
+        s: &IndexStats,
+        pretrained: &[(SemanticModel, usize)],
+    ) -> anyhow::Result<()> {
         if self.json {
             let mut v = serde_json::to_value(s)?;
             v["path"] = json!(path_text(&s.path));
-            v["pretrained"] = json!(pretrained);
+            v["pretrained"] = pretrained
+                .iter()
+                .map(|(m, vectors)| {
+                    json!({
+                        "model": m.info.id(),
+                        "family": m.info.family,
+                        "dim": m.info.dim,
+                        "input_size": m.info.input_size,
+                        "text": m.info.text,
+                        "vectors": vectors,
+                        "folder": path_text(&m.dir),
+                    })
+                })
+                .collect();
             return self.emit_json(&v);
         }
         let mut extra = String::new();
-        for m in pretrained {
+        for (m, vectors) in pretrained {
+            let text = m.info.text;
             extra.push_str(&format!(
-                "pretrained:      {} ({}, dim {}, {} px input{}): {} vectors, for query{}; from {}\n",
-                m["model"].as_str().unwrap_or(""),
-                m["family"].as_str().unwrap_or(""),
-                m["dim"],
-                m["input_size"],
-                if m["text"] == json!(true) { ", text" } else { "" },
-                m["vectors"],
-                if m["text"] == json!(true) { " and search" } else { "" },
-                m["folder"].as_str().unwrap_or(""),
+                "pretrained:      {} ({}, dim {}, {} px input{}): {vectors} vectors, for query{}; from {}\n",
+                m.info.id(),
+                m.info.family.name(),
+                m.info.dim,
+                m.info.input_size,
+                if text { ", text" } else { "" },
+                if text { " and search" } else { "" },
+                path_text(&m.dir),
             ));
         }
         self.emit(&(format!(

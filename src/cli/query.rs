@@ -23,8 +23,8 @@ pub struct QueryArgs {
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
     /// Number of results per query (1 to 100,000)
-    #[arg(allow_negative_numbers = true, short, long, default_value_t = 10, value_parser = super::numbers::count::<u64>(1..=100_000))]
-    k: u64,
+    #[arg(allow_negative_numbers = true, short, long, default_value_t = 10, value_parser = super::numbers::count::<usize>(1..=100_000))]
+    k: usize,
     /// Mark the results that are copies of the query (the same picture, edited or not),
     /// decided as `dedup` decides: the copy head's score with the default threshold, then
     /// the content check
@@ -45,21 +45,12 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
         copies,
         model,
     } = args;
-    let k = k as usize;
-    // A pretrained model the index holds serves queries (but not --copies: copies are the
-    // built-in encoder's job, as in dedup).
-    if !copies {
-        let folder = model.pretrained()?;
-        if let Some(code) = pretrained_query(&images, k, folder.as_deref(), globals, out)? {
-            return Ok(code);
-        }
-    }
     // The index opens on a second thread (sled reads its page table: about 50 ms at
     // 100,000 images) while the model loads and the images are embedded.
     let (encoder, vectors, index) = std::thread::scope(|scope| {
         let opening = scope.spawn(|| Index::open(&globals.index, globals.wait));
         let embedded = model.load().and_then(|encoder| {
-            let vectors = embed_queries(&encoder, &images, out)?;
+            let vectors = embed_queries(&encoder, &images)?;
             Ok((encoder, vectors))
         });
         let index = opening
@@ -68,6 +59,14 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
         embedded.map(|(encoder, vectors)| (encoder, vectors, index))
     })?;
     let mut index = index?;
+    // A pretrained model the index holds serves queries (but not --copies: copies are the
+    // built-in encoder's job, as in dedup); the built-in encoder's embeddings go unused.
+    if !copies {
+        let folder = model.pretrained()?;
+        if let Some(code) = pretrained_query(&index, &images, k, folder.as_deref(), out)? {
+            return Ok(code);
+        }
+    }
     index.check_model(encoder.info())?;
     // A few queries scan the flat vector file (exact, no graph to load); many
     // queries amortise loading the graph, except with a two-head model, whose graph
@@ -93,8 +92,12 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
     };
     let mut results = Vec::new();
     for (path, embedded) in images.iter().zip(vectors) {
-        let Some((vector, prepared)) = embedded else {
-            continue;
+        let (vector, prepared) = match embedded {
+            Ok(embedded) => embedded,
+            Err(warning) => {
+                out.warn(&warning);
+                continue;
+            }
         };
         let neighbors = index.nearest(&vector, k)?;
         let marks = match &decision {
@@ -127,14 +130,13 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
 /// Queries with the pretrained model that serves queries on this index; `None` if it holds
 /// none (and none was asked for).
 fn pretrained_query(
+    index: &Index,
     images: &[PathBuf],
     k: usize,
     folder: Option<&std::path::Path>,
-    globals: &Globals,
     out: &Out,
 ) -> Result<Option<u8>> {
-    let index = Index::open(&globals.index, globals.wait)?;
-    let Some((record, model)) = super::pretrained::semantic_model(&index, folder, false)? else {
+    let Some((record, model)) = super::pretrained::semantic_model(index, folder, false)? else {
         return Ok(None);
     };
     let mut results = Vec::new();
@@ -142,7 +144,7 @@ fn pretrained_query(
         match super::pretrained::embed_image(&model, path) {
             Ok(vector) => results.push(QueryResult {
                 query: path.clone(),
-                neighbors: semantic::nearest(&index, record.slot, &vector, k, 0)?,
+                neighbors: semantic::nearest(index, record.slot, &vector, k, 0)?,
                 copies: None,
             }),
             Err(e) => out.warn(&format!("{e:#}")),
@@ -159,12 +161,12 @@ fn pretrained_query(
 /// A query image's descriptor and its picture as prepared for the encoder.
 type Embedded = (Vec<f32>, decode::PreparedImage);
 
-/// Each query image embedded (`None`, with a warning, for an image that cannot be read).
+/// Each query image embedded, or the warning for an image that cannot be read (printed
+/// only if the built-in encoder's answer is the one given).
 fn embed_queries(
     encoder: &Encoder,
     images: &[PathBuf],
-    out: &Out,
-) -> Result<Vec<Option<Embedded>>> {
+) -> Result<Vec<std::result::Result<Embedded, String>>> {
     let opts = DecodeOptions::new(encoder.info().input_size as u32);
     let prepared = decode::prepare_files(images, &opts);
     let mut vectors = Vec::with_capacity(images.len());
@@ -181,12 +183,9 @@ fn embed_queries(
                             path.display()
                         )
                     })?;
-                vectors.push(Some((vector, img)));
+                vectors.push(Ok((vector, img)));
             }
-            Err(reason) => {
-                out.warn(&format!("{}: {reason}", path.display()));
-                vectors.push(None);
-            }
+            Err(reason) => vectors.push(Err(format!("{}: {reason}", path.display()))),
         }
     }
     Ok(vectors)

@@ -24,8 +24,8 @@ pub struct SearchArgs {
     #[arg(long, value_name = "TEXT|IMAGE")]
     subtract: Vec<String>,
     /// Number of results (1 to 100,000)
-    #[arg(allow_negative_numbers = true, short, long, default_value_t = 10, value_parser = super::numbers::count::<u64>(1..=100_000))]
-    k: u64,
+    #[arg(allow_negative_numbers = true, short, long, default_value_t = 10, value_parser = super::numbers::count::<usize>(1..=100_000))]
+    k: usize,
     /// The pretrained model to search with (a folder, or the name of a downloaded model; one
     /// the index holds); default: the one with a text tower added last
     #[arg(long, value_name = "DIR|NAME")]
@@ -59,7 +59,7 @@ pub fn run(args: SearchArgs, globals: &Globals, out: &Out) -> Result<u8> {
     let Some(query) = lookalike::vector::normalised(query) else {
         bail!("the query adds up to nothing (what is added is what is subtracted)");
     };
-    let neighbors = semantic::nearest(&index, record.slot, &query, args.k as usize, 0)?;
+    let neighbors = semantic::nearest(&index, record.slot, &query, args.k, 0)?;
     out.query_results(&[QueryResult {
         query: PathBuf::from(text),
         neighbors,

@@ -96,13 +96,7 @@ impl Index {
     /// Opens an existing index (for querying); its graph is loaded on first use. If another
     /// process holds the index, waits as `wait` says, then fails with [`Error::Busy`].
     pub fn open(dir: &Path, wait: Wait) -> Result<Index> {
-        if !Store::exists(dir) {
-            // A folder that cannot be read may hold an index: say why, not "no index".
-            if let Err(e) = std::fs::read_dir(dir) {
-                if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    return Err(Error::io(dir, e));
-                }
-            }
+        if !Store::exists(dir)? {
             return Err(Error::NoIndex {
                 path: dir.to_path_buf(),
             });

@@ -116,20 +116,16 @@ pub fn update(
             report.interrupted = true;
             break;
         }
-        let prepared: Vec<(Hash, Prepared)> = pool.install(|| {
+        let prepared: Vec<Prepared> = pool.install(|| {
             chunk
                 .par_iter()
-                .map(|(hash, paths)| (*hash, prepare_any(model, paths, max_pixels)))
+                .map(|(_, paths)| prepare_any(model, paths, max_pixels))
                 .collect()
         });
-        let mut pixels = Vec::new();
-        let mut hashes = Vec::new();
-        for (hash, outcome) in prepared {
+        let mut rows = Vec::new();
+        for (outcome, (hash, _)) in model.embed_prepared(prepared)?.into_iter().zip(chunk) {
             match outcome {
-                Ok(p) => {
-                    pixels.extend_from_slice(&p);
-                    hashes.push(hash);
-                }
+                Ok(vector) => rows.push((*hash, vector)),
                 Err((path, reason)) => {
                     progress.skipped(&path, &reason);
                     report.skipped.push(Skipped {
@@ -140,9 +136,7 @@ pub fn update(
                 }
             }
         }
-        if !hashes.is_empty() {
-            let vectors = model.embed_pixels(&pixels, hashes.len())?;
-            let rows: Vec<(Hash, Vec<f32>)> = hashes.into_iter().zip(vectors).collect();
+        if !rows.is_empty() {
             store.put_semantic(record.slot, &rows)?;
             report.embedded += rows.len();
         }

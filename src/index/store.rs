@@ -170,6 +170,14 @@ impl ChangeSet {
     }
 }
 
+/// The f32 values of a semantic vector record (little-endian).
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
 /// A pretrained model an index holds vectors of (`Msemantic`), for `query` and `search`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SemanticModel {
@@ -198,11 +206,20 @@ impl Store {
     }
 
     /// Whether a database exists in `index_dir` (without creating one), counting one that an
-    /// interrupted rewrite left under its old name.
-    pub fn exists(index_dir: &Path) -> bool {
-        [DB_DIR, OLD_DIR]
-            .iter()
-            .any(|d| index_dir.join(d).join("conf").is_file())
+    /// interrupted rewrite left under its old name. A folder that cannot be read is an
+    /// error, not "no database": it may well hold one.
+    pub fn exists(index_dir: &Path) -> Result<bool> {
+        for d in [DB_DIR, OLD_DIR] {
+            match std::fs::metadata(index_dir.join(d).join("conf")) {
+                Ok(meta) if meta.is_file() => return Ok(true),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    return Err(Error::io(index_dir, e))
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(false)
     }
 
     /// Rewrites the database compactly: every record is copied, in key order, into a fresh
@@ -568,10 +585,7 @@ impl Store {
                     model.info.dim,
                     4 * model.info.dim
                 ));
-            } else if v
-                .chunks_exact(4)
-                .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
-            {
+            } else if floats(&v).iter().any(|x| !x.is_finite()) {
                 problems.push(format!("a vector of {id} holds a value that is not finite"));
             }
         }
@@ -714,11 +728,7 @@ impl Store {
             let hash: Hash = k[2..]
                 .try_into()
                 .map_err(|_| self.corrupt("semantic vector key is not a 32-byte hash"))?;
-            let vector = v
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            Ok((hash, vector))
+            Ok((hash, floats(&v)))
         })
     }
 
@@ -877,7 +887,7 @@ mod tests {
         // Crashed between the renames: the (complete) copy goes in.
         copy(&db, &new);
         std::fs::rename(&db, &old).unwrap();
-        assert!(Store::exists(dir.path()));
+        assert!(Store::exists(dir.path()).unwrap());
         assert_eq!(everything(&Store::open(dir.path()).unwrap()), before);
         assert!(!new.exists() && !old.exists());
         // The old database renamed away and no copy: it comes back.

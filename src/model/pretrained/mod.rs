@@ -219,25 +219,34 @@ impl Pretrained {
                     .map(|p| self.prepare_file(p, max_pixels))
                     .collect()
             });
-            let pixels: Vec<f32> = prepared.iter().flatten().flatten().copied().collect();
-            let count = prepared.iter().filter(|p| p.is_ok()).count();
-            let mut vectors = if count > 0 {
-                self.embed_pixels(&pixels, count)?.into_iter()
-            } else {
-                Vec::new().into_iter()
-            };
-            for (p, path) in prepared.into_iter().zip(chunk) {
-                match p {
-                    Ok(_) => out.push(Ok(vectors.next().expect("one vector per image"))),
-                    Err(reason) => {
-                        progress.skipped(path, &reason);
-                        out.push(Err(reason));
-                    }
+            for (v, path) in self.embed_prepared(prepared)?.into_iter().zip(chunk) {
+                if let Err(reason) = &v {
+                    progress.skipped(path, reason);
                 }
+                out.push(v);
             }
             progress.advance(chunk.len());
         }
         Ok(out)
+    }
+
+    /// Unit embeddings of a batch of inputs, some of which could not be prepared: each input
+    /// gives its embedding, each failure stays as it is, in order.
+    pub fn embed_prepared<E>(
+        &self,
+        prepared: Vec<std::result::Result<Vec<f32>, E>>,
+    ) -> Result<Vec<std::result::Result<Vec<f32>, E>>> {
+        let pixels: Vec<f32> = prepared.iter().flatten().flatten().copied().collect();
+        let count = prepared.iter().filter(|p| p.is_ok()).count();
+        let mut vectors = if count > 0 {
+            self.embed_pixels(&pixels, count)?.into_iter()
+        } else {
+            Vec::new().into_iter()
+        };
+        Ok(prepared
+            .into_iter()
+            .map(|p| p.map(|_| vectors.next().expect("one vector per input")))
+            .collect())
     }
 
     /// The model's input, `(3, size, size)` values, for an upright RGB picture.
