@@ -45,6 +45,31 @@ pub enum Error {
         current_model: String,
     },
 
+    #[error(
+        "the index at {path} was built with {index_model}, an earlier built-in model; run \
+         `lookalike index {roots}` to embed its photos again with {current_model}, \
+         the built-in model of this version (copies are judged as before)"
+    )]
+    ModelOutdated {
+        path: PathBuf,
+        index_model: String,
+        current_model: String,
+        /// The folders the index was given, as a command line would name them.
+        roots: String,
+    },
+
+    #[error(
+        "the index at {path} is part way through its move to model {target} ({done} of \
+         {total} photos embedded again); run `lookalike index {roots}` to finish it"
+    )]
+    UpgradeUnfinished {
+        path: PathBuf,
+        target: String,
+        done: u64,
+        total: u64,
+        roots: String,
+    },
+
     #[error("no index at {path}: run `lookalike index DIR --index {path}` first")]
     NoIndex { path: PathBuf },
 

@@ -31,6 +31,21 @@ pub fn path_text(path: &Path) -> String {
     }
 }
 
+/// A path as one word of a shell command line: as it is when it holds only characters no
+/// shell treats specially, otherwise in single quotes.
+pub fn shell_word(path: &Path) -> String {
+    let text = path_text(path);
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    if plain {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 /// A modification time in nanoseconds since the Unix epoch as RFC 3339 (UTC, seconds).
 pub fn time_text(ns: i64) -> String {
     let time = if ns >= 0 {
@@ -44,6 +59,13 @@ pub fn time_text(ns: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_quoted_for_the_shell_when_they_need_it() {
+        assert_eq!(shell_word(Path::new("/photos/2024")), "/photos/2024");
+        assert_eq!(shell_word(Path::new("/my photos")), "'/my photos'");
+        assert_eq!(shell_word(Path::new("it's")), "'it'\\''s'");
+    }
 
     #[test]
     fn paths_and_times_read_as_text() {

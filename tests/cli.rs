@@ -448,7 +448,7 @@ fn an_index_refuses_a_different_model_and_names_both() {
         assert_eq!(out.status.code(), Some(2), "{cmd}");
         let err = stderr(&out);
         assert!(err.contains("model mismatch"), "{err}");
-        assert!(err.contains("lookalike-two-heads-lite0@"), "{err}");
+        assert!(err.contains("lookalike-two-heads-lite0-v2@"), "{err}");
         assert!(err.contains("other-model@"), "{err}");
     }
 }
@@ -466,19 +466,19 @@ fn embed_prints_a_unit_vector_and_info_describes_the_index() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let v = stdout_json(&out);
-    // The embedded default: two heads of 256-d descriptors.
-    assert_eq!(v["dim"], 512);
+    // The embedded default: a 512-d query head and a 256-d copy head.
+    assert_eq!(v["dim"], 768);
     let vector: Vec<f64> = v["vector"]
         .as_array()
         .unwrap()
         .iter()
         .map(|x| x.as_f64().unwrap())
         .collect();
-    assert_eq!(vector.len(), 512);
+    assert_eq!(vector.len(), 768);
     let norm: f64 = vector.iter().map(|x| x * x).sum::<f64>().sqrt();
     assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
     // Each head's descriptor is a unit vector, half of the stored one scaled by sqrt 2.
-    for (head, part) in [("query", &vector[..256]), ("copy", &vector[256..])] {
+    for (head, part) in [("query", &vector[..512]), ("copy", &vector[512..])] {
         let out = bin()
             .args(["embed", "--json", "--head", head])
             .arg(sample_photos().join("coins.png"))
@@ -487,7 +487,7 @@ fn embed_prints_a_unit_vector_and_info_describes_the_index() {
         let v = stdout_json(&out);
         assert_eq!(
             (v["head"].as_str(), v["dim"].as_u64()),
-            (Some(head), Some(256))
+            (Some(head), Some(part.len() as u64))
         );
         for (x, y) in v["vector"].as_array().unwrap().iter().zip(part) {
             assert!(
@@ -499,7 +499,7 @@ fn embed_prints_a_unit_vector_and_info_describes_the_index() {
     assert!(v["model"]
         .as_str()
         .unwrap()
-        .starts_with("lookalike-two-heads-lite0@"));
+        .starts_with("lookalike-two-heads-lite0-v2@"));
 
     let out = run(&tmp.path().join("none"), &["info"]);
     assert_eq!(out.status.code(), Some(2));
@@ -511,13 +511,13 @@ fn embed_prints_a_unit_vector_and_info_describes_the_index() {
     index_json(&index, &photos);
     let info = stdout_json(&run(&index, &["info", "--json"]));
     assert_eq!(info["files"], 2);
-    assert_eq!(info["dim"], 512);
+    assert_eq!(info["dim"], 768);
     assert_eq!(info["graph_points"], 2);
     assert!(info["size_on_disk_bytes"].as_u64().unwrap() > 0);
     assert!(info["model_id"]
         .as_str()
         .unwrap()
-        .starts_with("lookalike-two-heads-lite0@"));
+        .starts_with("lookalike-two-heads-lite0-v2@"));
 }
 
 #[cfg(unix)]

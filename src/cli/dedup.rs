@@ -285,14 +285,18 @@ fn dedup_background(
         }
         None => {
             let encoder = Encoder::default_model()?;
-            if index.check_model(encoder.info()).is_err() {
-                out.note(
-                    "the index was built with another model: scoring by cosine similarity \
-                     (pass --model FILE to use its background set)",
-                );
-                return Ok(None);
+            match index.check_model(encoder.info()) {
+                Ok(()) => encoder,
+                // An earlier built-in model's index is moved by `index`, not guessed at.
+                Err(e @ lookalike::Error::ModelOutdated { .. }) => return Err(e.into()),
+                Err(_) => {
+                    out.note(
+                        "the index was built with another model: scoring by cosine similarity \
+                         (pass --model FILE to use its background set)",
+                    );
+                    return Ok(None);
+                }
             }
-            encoder
         }
     };
     Ok(encoder.background()?.cloned().map(Arc::new))

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use lookalike::index::pipeline::{self, IndexOptions, IndexReport};
 use lookalike::index::semantic::{self, SemanticReport};
+use lookalike::index::upgrade;
 use lookalike::ingest::decode;
 use lookalike::ingest::scan::ScanOptions;
 use lookalike::model::pretrained::{Pretrained, PretrainedInfo};
@@ -75,6 +76,16 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         max_pixels,
         interrupt: Some(interrupt_flag(out)),
     };
+    let pending = upgrade::pending(&index, &encoder)?;
+    if pending > 0 {
+        out.note(&format!(
+            "the index was built with {}, the built-in model of an earlier version: embedding \
+             its {pending} photos again with {} (better query by example; copies are judged \
+             as before)",
+            index.meta().model.id(),
+            encoder.info().id()
+        ));
+    }
     let bar = progress::Bar::new(out.shows_progress());
     let report = pipeline::update(&mut index, &encoder, &paths, &opts, &bar)?;
     bar.finish();
@@ -158,7 +169,19 @@ impl Out {
                 .collect();
             return self.emit_json(&v);
         }
-        let mut s = format!(
+        let mut s = String::new();
+        if let Some(u) = &r.upgraded {
+            s.push_str(&format!(
+                "moved from {} to {}: {} of {} photos embedded again, {} dropped (their files no longer hold what was indexed){}\n",
+                u.from,
+                u.to,
+                u.embedded,
+                u.pending,
+                u.dropped,
+                if u.interrupted { "; not finished" } else { "" }
+            ));
+        }
+        s.push_str(&format!(
             "{} files in {:.1} s: {} embedded, {} unchanged, {} renamed, {} copies, {} removed, {} skipped",
             r.scanned,
             r.elapsed_s,
@@ -168,7 +191,7 @@ impl Out {
             r.copies,
             r.removed,
             r.skipped.len()
-        );
+        ));
         if r.ignored > 0 {
             s.push_str(&format!(", {} non-image files ignored", r.ignored));
         }

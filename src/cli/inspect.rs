@@ -57,6 +57,13 @@ pub fn info(globals: &Globals, out: &Out) -> Result<u8> {
     let mut index = Index::open(&globals.index, globals.wait)?;
     let stats = index.stats()?;
     note_rebuild(&index, out);
+    if lookalike::model::is_earlier_default(&stats.model) {
+        out.note(&format!(
+            "built with {}, the built-in model of an earlier version: `lookalike index` on its \
+             folders embeds its photos again with this version's",
+            stats.model_id
+        ));
+    }
     let mut pretrained = Vec::new();
     for m in index.store().semantic_models()? {
         let vectors = index.store().semantic_count(m.slot)?;

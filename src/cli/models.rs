@@ -11,6 +11,7 @@ use lookalike::eval::retrieval::Labelled;
 use lookalike::model::background::{self as bg, CalibrateOptions, CalibrateReport};
 use lookalike::model::heads::CombineReport;
 use lookalike::train::augment::AugmentConfig;
+use lookalike::train::projection::ProjectionInit;
 use lookalike::train::trainer::{self, limits, CheckpointOptions, TrainOptions, TrainReport};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,11 @@ pub struct TrainArgs {
     #[arg(allow_negative_numbers = true, long, default_value_t = 0.0, value_name = "W",
           value_parser = numbers::within::<f64>(0.0, limits::MAX_LOSS_WEIGHT))]
     distill: f64,
+    /// Where the descriptor projection starts: random (or the --init model's own), or pca:
+    /// the principal axes of the starting network's features of the photos, so that the
+    /// descriptor starts as the best linear summary of what the network already sees
+    #[arg(long, default_value = "random", value_name = "HOW", value_parser = ProjectionInit::NAMES)]
+    init_projection: String,
     #[arg(long, default_value_t = TrainOptions::default().seed)]
     seed: u64,
     /// Checkpoint file [default: OUT with .ckpt.safetensors]
@@ -140,6 +146,7 @@ pub fn train(args: TrainArgs, out: &Out) -> Result<u8> {
         hard_negatives,
         freeze_blocks,
         distill,
+        init_projection,
         seed,
         checkpoint,
         checkpoint_minutes,
@@ -173,6 +180,8 @@ pub fn train(args: TrainArgs, out: &Out) -> Result<u8> {
         seed,
         augment: AugmentConfig::preset(&augment).expect("clap checked the name"),
         distill,
+        init_projection: ProjectionInit::from_name(&init_projection)
+            .expect("clap checked the name"),
         ..TrainOptions::default()
     };
     let checkpoint = CheckpointOptions {
@@ -304,6 +313,15 @@ impl Out {
             return self.emit_json(&v);
         }
         let mut text = String::new();
+        if let Some(p) = &r.projection {
+            text.push_str(&format!(
+                "projection started on the first {} principal axes of {} photos ({} skipped): {:.1} % of the variance\n",
+                p.axes,
+                p.images,
+                p.skipped,
+                100.0 * p.explained_variance
+            ));
+        }
         if let Some(h) = &r.hard_negatives {
             text.push_str(&format!(
                 "hard negatives: {} photos with neighbours (median similarity to the nearest {:.3}); {} pairs left out as likely copies\n",

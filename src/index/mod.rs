@@ -19,6 +19,7 @@ pub mod lock;
 pub mod pipeline;
 pub mod semantic;
 pub mod store;
+pub mod upgrade;
 
 use crate::error::{Error, Result};
 use crate::index::flat::FlatVectors;
@@ -107,7 +108,39 @@ impl Index {
             path: dir.to_path_buf(),
             detail: "the database has no metadata".into(),
         })?;
-        Ok(Index::opened(dir, lock, store, meta))
+        let index = Index::opened(dir, lock, store, meta);
+        // Its vectors are of two models until `index` finishes the move: nothing may
+        // search or group them.
+        match index.unfinished_upgrade() {
+            Some(e) => Err(e),
+            None => Ok(index),
+        }
+    }
+
+    /// The error that refuses an index part way through its move to another model, if it is.
+    fn unfinished_upgrade(&self) -> Option<Error> {
+        let target = self.meta.upgrade.as_ref()?;
+        Some(Error::UpgradeUnfinished {
+            path: self.dir.clone(),
+            target: target.id(),
+            done: self.store.upgraded_count(),
+            total: self.meta.contents,
+            roots: self.roots_text(),
+        })
+    }
+
+    /// The folders given to `index`, as a command line would name them (`DIR...` when the
+    /// index does not record them).
+    pub(crate) fn roots_text(&self) -> String {
+        let roots = self.store.roots().unwrap_or_default();
+        if roots.is_empty() {
+            return "DIR...".into();
+        }
+        let mut text: Vec<String> = roots.iter().map(|r| crate::text::shell_word(r)).collect();
+        if self.dir != Path::new(DEFAULT_INDEX_DIR) {
+            text.push(format!("--index {}", crate::text::shell_word(&self.dir)));
+        }
+        text.join(" ")
     }
 
     /// An index just opened: nothing loaded beside the store.
@@ -134,13 +167,35 @@ impl Index {
             None => store.init(model)?,
         };
         let index = Index::opened(dir, lock, store, meta);
-        index.check_model(model)?;
+        // The built-in model of this version takes over an index of an earlier one
+        // (`pipeline::update` embeds every photo again first).
+        if !model.supersedes(&index.meta.model) {
+            index.check_model(model)?;
+            if let Some(e) = index.unfinished_upgrade() {
+                return Err(e);
+            }
+        }
         Ok(index)
     }
 
-    /// Refuses a model other than the one the index was built with.
+    /// Whether `model`, the built-in model, must first take over this index of an earlier
+    /// built-in model (see [`upgrade`]).
+    pub fn needs_upgrade_to(&self, model: &ModelInfo) -> bool {
+        model.supersedes(&self.meta.model)
+    }
+
+    /// Refuses a model other than the one the index was built with; an index of an earlier
+    /// built-in model is refused with the command that moves it to this one.
     pub fn check_model(&self, model: &ModelInfo) -> Result<()> {
         let built = &self.meta.model;
+        if model.supersedes(built) {
+            return Err(Error::ModelOutdated {
+                path: self.dir.clone(),
+                index_model: built.id(),
+                current_model: model.id(),
+                roots: self.roots_text(),
+            });
+        }
         if built.weights_hash != model.weights_hash || built.dim != model.dim {
             return Err(Error::ModelMismatch {
                 path: self.dir.clone(),

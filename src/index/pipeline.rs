@@ -1,5 +1,7 @@
 //! The indexing pipeline: scan → read and hash → decode → embed → store → graph.
 //!
+//! An index of an earlier built-in model is first moved to this one ([`super::upgrade`]).
+//!
 //! Files whose size and mtime match their record are not opened. Others are read and hashed
 //! on a pool of decode threads; a hash already in the index (a copy, a moved or renamed file)
 //! is recorded without decoding or embedding. New contents are decoded in parallel while the
@@ -81,6 +83,10 @@ pub struct IndexReport {
     pub graph_rebuilt: Option<String>,
     /// Stopped early by [`IndexOptions::interrupt`]; what was committed stays.
     pub interrupted: bool,
+    /// The index was built with an earlier built-in model and moved to this one first
+    /// (see [`super::upgrade`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgraded: Option<super::upgrade::UpgradeReport>,
     pub elapsed_s: f64,
 }
 
@@ -115,8 +121,16 @@ pub fn update(
     progress: &dyn Progress,
 ) -> Result<IndexReport> {
     let start = Instant::now();
+    let mut report = IndexReport {
+        upgraded: super::upgrade::upgrade(index, encoder, opts, progress)?,
+        ..IndexReport::default()
+    };
+    if report.upgraded.as_ref().is_some_and(|u| u.interrupted) {
+        report.interrupted = true;
+        report.elapsed_s = start.elapsed().as_secs_f64();
+        return Ok(report);
+    }
     index.check_model(encoder.info())?;
-    let mut report = IndexReport::default();
     let start_generation = index.meta().generation;
 
     let scan = scan::scan(roots, opts.scan)?;

@@ -40,6 +40,7 @@ const THUMBNAIL: u8 = b'T';
 const DECISION: u8 = b'D';
 const ROOT: u8 = b'R';
 const SEMANTIC: u8 = b'E';
+const UPGRADED: u8 = b'U';
 const META_FORMAT: &[u8] = b"Mformat";
 const META_MODEL: &[u8] = b"Mmodel";
 const META_GENERATION: &[u8] = b"Mgeneration";
@@ -47,6 +48,7 @@ const META_NEXT_ID: &[u8] = b"Mnext_id";
 const META_CONTENTS: &[u8] = b"Mcontents";
 const META_FILES: &[u8] = b"Mfiles";
 const META_SEMANTIC: &[u8] = b"Msemantic";
+const META_UPGRADE: &[u8] = b"Mupgrade";
 
 /// What the index remembers of one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +91,10 @@ pub struct Meta {
     pub generation: u64,
     pub files: u64,
     pub contents: u64,
+    /// The model the index is being moved to (`Mupgrade`), while contents hold vectors of
+    /// both: no search may use them until every content is re-embedded
+    /// ([`crate::index::upgrade`]).
+    pub upgrade: Option<ModelInfo>,
 }
 
 /// Raw OS bytes of a path (lossless on Unix).
@@ -278,13 +284,86 @@ impl Store {
             .ok_or_else(|| self.corrupt("no model recorded"))?;
         let model: ModelInfo = serde_json::from_slice(&model)
             .map_err(|e| self.corrupt(format!("unreadable model record: {e}")))?;
+        let upgrade = match self.get(META_UPGRADE)? {
+            Some(bytes) => Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| self.corrupt(format!("unreadable upgrade record: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Some(Meta {
             format_version,
             model,
             generation: u64_value(self.get(META_GENERATION)?),
             files: u64_value(self.get(META_FILES)?),
             contents: u64_value(self.get(META_CONTENTS)?),
+            upgrade,
         }))
+    }
+
+    /// Starts moving the index to `target`: from now on every content written is marked as
+    /// holding `target`'s vector (`U` records), and searches are refused until
+    /// [`Store::finish_upgrade`]. Marks of an earlier, unfinished upgrade to another model
+    /// are dropped (their vectors are re-embedded again).
+    pub fn begin_upgrade(&self, target: &ModelInfo) -> Result<()> {
+        let meta = self.meta()?.ok_or_else(|| self.corrupt("no metadata"))?;
+        let mut batch = sled::Batch::default();
+        if meta.upgrade.as_ref() != Some(target) {
+            for k in self.db.scan_prefix([UPGRADED]).keys() {
+                batch.remove(k.map_err(|e| self.storage(e))?);
+            }
+        }
+        batch.insert(
+            META_UPGRADE,
+            serde_json::to_vec(target).expect("model info serialises"),
+        );
+        batch.insert(META_GENERATION, &(meta.generation + 1).to_be_bytes());
+        self.db.apply_batch(batch).map_err(|e| self.storage(e))?;
+        self.flush()
+    }
+
+    /// Contents whose vector is not yet the upgrade target's, in key order.
+    pub fn contents_to_upgrade(&self) -> Result<Vec<(Hash, u64)>> {
+        let mut out = Vec::new();
+        for item in self.contents() {
+            let (hash, record) = item?;
+            if !self
+                .db
+                .contains_key(key(UPGRADED, &[&hash]))
+                .map_err(|e| self.storage(e))?
+            {
+                out.push((hash, record.id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Contents already holding the upgrade target's vector.
+    pub fn upgraded_count(&self) -> u64 {
+        self.db.scan_prefix([UPGRADED]).count() as u64
+    }
+
+    /// Ends an upgrade whose every content holds the target's vector: the target becomes
+    /// the index's model, in one atomic batch with the marks' removal.
+    pub fn finish_upgrade(&self) -> Result<Meta> {
+        let meta = self.meta()?.ok_or_else(|| self.corrupt("no metadata"))?;
+        let target = meta
+            .upgrade
+            .ok_or_else(|| self.corrupt("no upgrade to finish"))?;
+        let mut batch = sled::Batch::default();
+        for k in self.db.scan_prefix([UPGRADED]).keys() {
+            batch.remove(k.map_err(|e| self.storage(e))?);
+        }
+        batch.remove(META_UPGRADE);
+        batch.insert(
+            META_MODEL,
+            serde_json::to_vec(&target).expect("model info serialises"),
+        );
+        batch.insert(META_GENERATION, &(meta.generation + 1).to_be_bytes());
+        self.db.apply_batch(batch).map_err(|e| self.storage(e))?;
+        self.flush()?;
+        self.meta()?
+            .ok_or_else(|| self.corrupt("metadata vanished after writing"))
     }
 
     /// Records the model of a fresh database.
@@ -424,6 +503,9 @@ impl Store {
                         bincode::serialize(rec).expect("serialises"),
                     );
                     batch.insert(key(ID, &[&rec.id.to_be_bytes()]), &hash[..]);
+                    if meta.upgrade.is_some() {
+                        batch.insert(key(UPGRADED, &[hash]), &[] as &[u8]);
+                    }
                     next_id = next_id.max(rec.id + 1);
                 }
                 None => {
@@ -435,6 +517,7 @@ impl Store {
                     }
                     batch.remove(key(CONTENT, &[hash]));
                     batch.remove(key(THUMBNAIL, &[hash]));
+                    batch.remove(key(UPGRADED, &[hash]));
                     for slot in &semantic_slots {
                         batch.remove(key(SEMANTIC, &[&[*slot], hash]));
                     }

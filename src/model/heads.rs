@@ -19,7 +19,7 @@
 
 use super::efficientnet::BLOCKS;
 use super::HEAD_PROJECTION;
-use super::{save_safetensors, Encoder, ARCH_LITE0_DESCRIPTOR};
+use super::{save_safetensors, Encoder, Task, ARCH_LITE0_DESCRIPTOR};
 use crate::error::{Error, Result};
 use crate::model::background::TENSOR as BACKGROUND;
 use candle_core::{DType, Device, Tensor};
@@ -56,21 +56,80 @@ struct Loaded {
     meta: HashMap<String, String>,
 }
 
-fn load(path: &Path) -> Result<Loaded> {
+/// Loads a model to combine: one written by `lookalike train`, or the head for `task` of a
+/// two-head model (so that one head of a model can be replaced and the other kept).
+fn load(path: &Path, task: Task) -> Result<Loaded> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let meta = super::own_metadata(&bytes).map_err(|e| super::in_file(e, path))?;
-    let arch = meta.get("arch").map(String::as_str).unwrap_or("none");
-    if arch != ARCH_LITE0_DESCRIPTOR {
+    let arch = meta.get("arch").cloned().unwrap_or_else(|| "none".into());
+    if arch != ARCH_LITE0_DESCRIPTOR && arch != ARCH_TWO_HEADS {
         return Err(Error::model(
             path.display().to_string(),
             format!(
                 "architecture `{arch}`: only {ARCH_LITE0_DESCRIPTOR} models (written by \
-                 `lookalike train`) can be combined"
+                 `lookalike train`) and {ARCH_TWO_HEADS} models can be combined"
             ),
         ));
     }
     let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
         .map_err(|e| Error::model(format!("file {}", path.display()), e))?;
+    let loaded = Loaded { tensors, meta };
+    if arch == ARCH_TWO_HEADS {
+        return one_head(loaded, task).map_err(|e| super::in_file(e, path));
+    }
+    Ok(loaded)
+}
+
+/// Whether tensor `name` belongs to a branch that starts at block `start`: its blocks, the
+/// head convolution and the projection.
+fn in_branch(name: &str, start: usize) -> bool {
+    name.starts_with("_conv_head.")
+        || name.starts_with("_bn1.")
+        || name == HEAD_PROJECTION
+        || (start..BLOCKS).any(|i| name.starts_with(&format!("_blocks.{i}.")))
+}
+
+/// The one-head model of a two-head model's head for `task`, as `lookalike train` would
+/// have written it: the shared tensors, then the head's own (the copy branch's without
+/// their prefix), and that head's metadata.
+fn one_head(two: Loaded, task: Task) -> Result<Loaded> {
+    let start: usize = two
+        .meta
+        .get(META_BRANCH_START)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::model("metadata", format!("`{META_BRANCH_START}` is missing")))?;
+    let mut tensors = HashMap::new();
+    for (n, t) in two.tensors {
+        let own = match (n.strip_prefix(COPY_PREFIX), task) {
+            (Some(rest), Task::Copy) => Some(rest.to_string()),
+            (Some(_), Task::Query) => None,
+            (None, Task::Copy) if in_branch(&n, start) => None,
+            (None, Task::Query) if n == BACKGROUND => None,
+            (None, _) => Some(n),
+        };
+        if let Some(name) = own {
+            tensors.insert(name, t);
+        }
+    }
+    let prefix = match task {
+        Task::Query => "query_",
+        Task::Copy => "copy_",
+    };
+    let mut meta: HashMap<String, String> = two
+        .meta
+        .iter()
+        .filter(|(k, _)| ["input_size", "gem_p", "license", "storage"].contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in &two.meta {
+        if let Some(key) = k.strip_prefix(prefix) {
+            meta.insert(key.to_string(), v.clone());
+        }
+        if task == Task::Copy && k.starts_with("background_") {
+            meta.insert(k.clone(), v.clone());
+        }
+    }
+    meta.insert("arch".into(), ARCH_LITE0_DESCRIPTOR.into());
     Ok(Loaded { tensors, meta })
 }
 
@@ -110,9 +169,11 @@ fn names_of(m: &Loaded, part: Option<usize>) -> Vec<String> {
 /// Writes a two-head model to `out`: `query` (a model for query by example) and the copy
 /// branch of `copy` (a model for copy detection), which must share the stem and at least
 /// the first block with it. The copy branch starts at the first block that differs. The
-/// background set is `copy`'s; the query model's, if any, is dropped.
+/// background set is `copy`'s; the query model's, if any, is dropped. Either may be a
+/// two-head model, of which its head for that task is taken: a new query head joins the
+/// copy head of an existing model unchanged.
 pub fn combine(query: &Path, copy: &Path, name: &str, out: &Path) -> Result<CombineReport> {
-    let (q, c) = (load(query)?, load(copy)?);
+    let (q, c) = (load(query, Task::Query)?, load(copy, Task::Copy)?);
     for key in ["input_size", "gem_p"] {
         if q.meta.get(key) != c.meta.get(key) {
             return Err(Error::InvalidArgument(format!(
@@ -168,14 +229,8 @@ pub fn combine(query: &Path, copy: &Path, name: &str, out: &Path) -> Result<Comb
         .filter(|(n, _)| n.as_str() != BACKGROUND && !n.ends_with("num_batches_tracked"))
         .map(|(n, t)| (n.clone(), t.clone()))
         .collect();
-    let in_branch = |n: &str| {
-        n.starts_with("_conv_head.")
-            || n.starts_with("_bn1.")
-            || n == HEAD_PROJECTION
-            || (start..BLOCKS).any(|i| n.starts_with(&format!("_blocks.{i}.")))
-    };
     for (n, t) in &c.tensors {
-        if in_branch(n) && !n.ends_with("num_batches_tracked") {
+        if in_branch(n, start) && !n.ends_with("num_batches_tracked") {
             tensors.insert(format!("{COPY_PREFIX}{n}"), t.to_dtype(dtype)?);
         }
     }
@@ -237,7 +292,7 @@ pub fn combine(query: &Path, copy: &Path, name: &str, out: &Path) -> Result<Comb
 mod tests {
     use super::*;
     use crate::ingest::decode::PreparedImage;
-    use crate::model::{Task, IMAGENET_MODEL};
+    use crate::model::IMAGENET_MODEL;
 
     /// A trained-descriptor file from the ImageNet weights: a seeded projection to `dim`, and
     /// the weights of blocks `changed..` scaled by `1.1` (none when `changed` is 16).
@@ -341,6 +396,67 @@ mod tests {
         };
         assert!((hq.similarity(a, b) - cos(&want_q[0], &want_q[1])).abs() < 1e-4);
         assert!((hc.similarity(a, b) - cos(&want_c[0], &want_c[1])).abs() < 1e-4);
+    }
+
+    /// A new query head joins the copy head of a two-head model: the copy descriptors and
+    /// the background set are bit for bit those of the two-head model.
+    #[test]
+    fn a_query_head_replaces_the_query_head_of_a_two_head_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        model(&path("q.safetensors"), 8, 1, 16);
+        model(&path("c.safetensors"), 6, 2, 13);
+        model(&path("q2.safetensors"), 12, 3, 16);
+        combine(
+            &path("q.safetensors"),
+            &path("c.safetensors"),
+            "two",
+            &path("two.safetensors"),
+        )
+        .unwrap();
+        let report = combine(
+            &path("q2.safetensors"),
+            &path("two.safetensors"),
+            "new",
+            &path("new.safetensors"),
+        )
+        .unwrap();
+        assert_eq!(
+            (report.branch_start, report.query_dim, report.copy_dim),
+            (13, 12, 6)
+        );
+        let imgs = images();
+        let old = Encoder::from_file(&path("two.safetensors")).unwrap();
+        let new = Encoder::from_file(&path("new.safetensors")).unwrap();
+        let (old_copy, new_copy) = (old.info().head(Task::Copy), new.info().head(Task::Copy));
+        let want_q = Encoder::from_file(&path("q2.safetensors"))
+            .unwrap()
+            .embed(&imgs)
+            .unwrap();
+        for ((o, n), q) in old
+            .embed(&imgs)
+            .unwrap()
+            .iter()
+            .zip(new.embed(&imgs).unwrap())
+            .zip(&want_q)
+        {
+            let (o, n) = (o.as_ref().unwrap(), n.as_ref().unwrap());
+            assert_eq!(old_copy.part(o), new_copy.part(n));
+            let query = new.info().head(Task::Query).unit(n);
+            for (a, b) in query.iter().zip(q.as_ref().unwrap()) {
+                assert!((a - b).abs() < 1e-4);
+            }
+        }
+        // The query head of a two-head model can be taken too (nothing changes).
+        combine(
+            &path("two.safetensors"),
+            &path("two.safetensors"),
+            "same",
+            &path("same.safetensors"),
+        )
+        .unwrap();
+        let same = Encoder::from_file(&path("same.safetensors")).unwrap();
+        assert_eq!(same.embed(&imgs).unwrap(), old.embed(&imgs).unwrap());
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::model::background::Background;
 use crate::vector::normalised;
 use candle_core::{Device, Tensor};
 use efficientnet::{Branch, EfficientNetLite0};
-use kernels::Pooling;
+pub use kernels::Pooling;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -41,13 +41,47 @@ use std::path::Path;
 /// `lookalike train`, with a head for query by example and one for copy detection
 /// (see MODEL_CARD.md), f16.
 pub static DEFAULT_MODEL: &[u8] =
-    include_bytes!("../../models/lookalike-two-heads-lite0-f16.safetensors");
+    include_bytes!("../../models/lookalike-two-heads-lite0-v2-f16.safetensors");
 /// Where [`DEFAULT_MODEL`] comes from, relative to the repository root.
-pub const DEFAULT_MODEL_FILE: &str = "models/lookalike-two-heads-lite0-f16.safetensors";
+pub const DEFAULT_MODEL_FILE: &str = "models/lookalike-two-heads-lite0-v2-f16.safetensors";
+/// The name [`DEFAULT_MODEL`] records.
+pub const DEFAULT_MODEL_NAME: &str = "lookalike-two-heads-lite0-v2";
 /// EfficientNet-Lite0, ImageNet-supervised, classifier removed, f16: where training starts
 /// (`lookalike train` without `--init`), and the reference the port is tested against.
 pub static IMAGENET_MODEL: &[u8] =
     include_bytes!("../../models/efficientnet-lite0-imagenet-f16.safetensors");
+
+/// The built-in models of earlier versions, by the BLAKE3 of their files: an index built
+/// with one of them is moved to the built-in model of this version by `lookalike index`
+/// (every photo embedded again), and refused by searches until then, instead of being
+/// refused as another model's. The ImageNet encoder, still selectable, is not among them.
+pub const EARLIER_DEFAULTS: &[(&str, &str)] = &[
+    (
+        "lookalike-copy-lite0 (2026-11-27)",
+        "17e7b3fb0dbedc05365a79d49150a949b8bee98a400f7258165dd65ffca86643",
+    ),
+    (
+        "lookalike-copy-lite0 (2026-12-01)",
+        "c6c98ffbca2396436047b2c17a15d098b339b65230fdd0f36d7f4376fb445a08",
+    ),
+    (
+        "lookalike-two-heads-lite0 (2026-12-02)",
+        "5eef686a8d35843707220bbb0c764b72067f2f91ae4f696082f03d924077b57b",
+    ),
+];
+
+/// Whether `info` is the built-in model of an earlier version.
+pub fn is_earlier_default(info: &ModelInfo) -> bool {
+    EARLIER_DEFAULTS
+        .iter()
+        .any(|(_, hash)| *hash == info.weights_hash)
+}
+
+/// BLAKE3 of [`DEFAULT_MODEL`], hex.
+pub fn default_model_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| blake3::hash(DEFAULT_MODEL).to_hex().to_string())
+}
 
 /// Metadata key prefix of lookalike's own safetensors files.
 pub const META_PREFIX: &str = "lookalike.";
@@ -155,6 +189,12 @@ impl ModelInfo {
         self.copy_dim > 0
     }
 
+    /// Whether this is the built-in model and `older` the built-in model of an earlier
+    /// version, whose indexes it takes over (see [`EARLIER_DEFAULTS`]).
+    pub fn supersedes(&self, older: &ModelInfo) -> bool {
+        self.weights_hash == default_model_hash() && is_earlier_default(older)
+    }
+
     /// `name@hash12`: short, unique enough to tell models apart in messages and output.
     pub fn id(&self) -> String {
         model_id(&self.name, &self.weights_hash)
@@ -219,7 +259,7 @@ const EMBED_CHUNK: usize = 16;
 impl Encoder {
     /// The encoder compiled into the binary.
     pub fn default_model() -> Result<Encoder> {
-        Self::from_bytes(DEFAULT_MODEL, "lookalike-two-heads-lite0")
+        Self::from_bytes(DEFAULT_MODEL, DEFAULT_MODEL_NAME)
     }
 
     /// The ImageNet encoder compiled into the binary (global average pool, 1280-d).
@@ -460,6 +500,19 @@ impl Encoder {
         }
     }
 
+    /// The pooled 1280-d head features `(N, 1280)` of an input tensor, before any
+    /// projection or normalisation (of the query head, for a two-head model); `None` for a
+    /// network that is not EfficientNet-Lite0. Training starts a projection from them
+    /// (`train::projection`).
+    pub fn head_features(&self, input: &Tensor, pooling: Pooling) -> Result<Option<Tensor>> {
+        match &self.network {
+            Network::EfficientNetLite0(net)
+            | Network::Lite0Descriptor { net, .. }
+            | Network::TwoHeads { net, .. } => Ok(Some(net.pooled(input, pooling)?)),
+            Network::SmallCnn(_) => Ok(None),
+        }
+    }
+
     /// ImageNet logits, for encoders that carry a classifier (used to check ports).
     pub fn classify(&self, input: &Tensor) -> Result<Option<Tensor>> {
         match &self.network {
@@ -560,6 +613,27 @@ pub fn save_safetensors(
 mod tests {
     use super::*;
 
+    /// The built-in model takes over indexes of the earlier built-in models, and nothing else.
+    #[test]
+    fn the_built_in_model_takes_over_the_earlier_ones_only() {
+        let current = Encoder::default_model().unwrap().info().clone();
+        let previous = Encoder::from_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("models/lookalike-two-heads-lite0-f16.safetensors"),
+        )
+        .unwrap()
+        .info()
+        .clone();
+        assert!(is_earlier_default(&previous));
+        assert!(current.supersedes(&previous));
+        assert!(!previous.supersedes(&current));
+        assert!(!current.supersedes(&current));
+        assert!(!current.supersedes(Encoder::imagenet().unwrap().info()));
+        assert!(EARLIER_DEFAULTS
+            .iter()
+            .all(|(_, hash)| *hash != default_model_hash()));
+    }
+
     #[test]
     fn garbage_is_not_a_model() {
         let err = Encoder::from_bytes(b"definitely not safetensors", "x")
@@ -574,8 +648,8 @@ mod tests {
         let info = enc.info();
         assert_eq!(info.arch, heads::ARCH_TWO_HEADS);
         assert_eq!(info.input_size, 224);
-        assert_eq!((info.dim, info.copy_dim), (512, 256));
-        assert_eq!(info.name, "lookalike-two-heads-lite0");
+        assert_eq!((info.dim, info.copy_dim), (768, 256));
+        assert_eq!(info.name, DEFAULT_MODEL_NAME);
         assert_eq!(enc.background().unwrap().unwrap().dim(), 256);
         assert_eq!(
             info.weights_hash,

@@ -8,13 +8,17 @@ use super::hard;
 use super::loss::{koleo, nt_xent, similarity_distillation};
 use super::net::{preload, TrainNet};
 use super::optim::{learning_rate, AdamW};
+use super::projection::{self, AxesSummary, ProjectionInit};
 use crate::error::{Error, Result};
 use crate::eval::methods::Method;
 use crate::eval::retrieval::{self, Labelled};
 use crate::ingest::decode::{self, DecodeOptions};
-use crate::model::{save_safetensors, Encoder, ARCH_LITE0_DESCRIPTOR, IMAGENET_MODEL};
+use crate::model::{
+    save_safetensors, Encoder, ARCH_LITE0_DESCRIPTOR, HEAD_PROJECTION, IMAGENET_MODEL,
+};
 use crate::progress::NoProgress;
 use crate::progress::Progress;
+use candle_core::Var;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use rand::seq::SliceRandom;
@@ -61,6 +65,9 @@ pub struct TrainOptions {
     /// starting features know while the contrastive loss adds to it.
     #[serde(default)]
     pub distill: f64,
+    /// Where the descriptor projection starts (see [`super::projection`]).
+    #[serde(default)]
+    pub init_projection: ProjectionInit,
 }
 
 fn default_arch() -> String {
@@ -88,6 +95,7 @@ impl Default for TrainOptions {
             seed: 1,
             augment: AugmentConfig::default(),
             distill: 0.0,
+            init_projection: ProjectionInit::Random,
         }
     }
 }
@@ -215,6 +223,9 @@ pub struct TrainReport {
     pub epochs: Vec<EpochScores>,
     /// What hard-negative mining found (`None`: random batches).
     pub hard_negatives: Option<hard::MiningSummary>,
+    /// What the projection's principal axes were computed from (`None`: not asked, or a
+    /// resumed run).
+    pub projection: Option<AxesSummary>,
 }
 
 /// Labelled folders to measure k-NN retrieval on after every epoch (the test images query the
@@ -355,6 +366,7 @@ pub fn train(
     let varmap = VarMap::new();
     let mut start_step = 0;
     let mut opt_state = HashMap::new();
+    let mut axes_summary = None;
     if checkpoint.resume && checkpoint.path.exists() {
         let bytes = std::fs::read(&checkpoint.path).map_err(|e| Error::io(&checkpoint.path, e))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
@@ -395,9 +407,27 @@ pub fn train(
             &tensors,
             &["_fc.", crate::model::heads::COPY_PREFIX],
         )?;
-    } else if opts.init.is_some() || opts.freeze_blocks > 0 {
+        if opts.init_projection == ProjectionInit::Pca {
+            let start = match &opts.init {
+                Some(p) => Encoder::from_file(p)?,
+                None => Encoder::imagenet()?,
+            };
+            let (axes, summary) =
+                projection::principal_axes(files, &start, opts.gem_p, opts.dim, progress)?;
+            varmap
+                .data()
+                .lock()
+                .expect("var map lock")
+                .insert(HEAD_PROJECTION.to_string(), Var::from_tensor(&axes)?);
+            axes_summary = Some(summary);
+        }
+    } else if opts.init.is_some()
+        || opts.freeze_blocks > 0
+        || opts.init_projection == ProjectionInit::Pca
+    {
         return Err(Error::InvalidArgument(format!(
-            "`{}` trains from scratch: --init and --freeze-blocks apply to {ARCH_LITE0_DESCRIPTOR}",
+            "`{}` trains from scratch: --init, --freeze-blocks and --init-projection pca apply \
+             to {ARCH_LITE0_DESCRIPTOR}",
             opts.arch
         )));
     }
@@ -605,6 +635,7 @@ pub fn train(
         elapsed_s: elapsed,
         epochs,
         hard_negatives: mined,
+        projection: axes_summary,
     })
 }
 
