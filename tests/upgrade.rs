@@ -36,6 +36,22 @@ fn refused_with_the_upgrade_command(index: &Path, args: &[&str], photos: &Path) 
     }
 }
 
+/// One head's unit descriptor of `image` by the built-in model.
+fn embedding(image: &Path, head: &str) -> Vec<f32> {
+    let out = bin()
+        .args(["embed", "--json", "--head", head])
+        .arg(image)
+        .output()
+        .unwrap();
+    ok(&out);
+    stdout_json(&out)["vector"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
 #[test]
 fn an_index_of_the_previous_built_in_model_is_refused_then_moved_by_index() {
     let tmp = tempfile::tempdir().unwrap();
@@ -115,6 +131,38 @@ fn an_index_of_the_previous_built_in_model_is_refused_then_moved_by_index() {
         .as_f64()
         .unwrap();
     assert!(similarity > 0.999, "a photo is its own nearest: {found}");
+    // Plain queries rank by the query head; `--copies` by the copy head, where dedup looks.
+    let copy = photos.join("chelsea-half.jpg");
+    for (head, args) in [
+        (
+            "query",
+            vec!["query", copy.to_str().unwrap(), "--json", "-k", "2"],
+        ),
+        (
+            "copy",
+            vec![
+                "query",
+                copy.to_str().unwrap(),
+                "--json",
+                "-k",
+                "2",
+                "--copies",
+            ],
+        ),
+    ] {
+        let found = stdout_json(&run(&index, &args));
+        let second = &found["results"][0]["neighbors"][1];
+        assert!(
+            second["path"].as_str().unwrap().ends_with("chelsea.png"),
+            "{found}"
+        );
+        let want = cosine(
+            &embedding(&copy, head),
+            &embedding(&photos.join("chelsea.png"), head),
+        );
+        let got = second["similarity"].as_f64().unwrap() as f32;
+        assert!((got - want).abs() < 1e-4, "{head}: {got} against {want}");
+    }
     let dedup_after = run(&index, &["dedup", "--json"]);
     ok(&dedup_after);
     assert_eq!(stdout_json(&dedup_after)["groups"], groups_before);

@@ -11,6 +11,7 @@ use lookalike::dedup::{
 };
 use lookalike::index::{semantic, Neighbor};
 use lookalike::ingest::decode::{self, DecodeOptions};
+use lookalike::model::Task;
 use lookalike::{Encoder, Index};
 use serde_json::json;
 use std::path::PathBuf;
@@ -27,7 +28,8 @@ pub struct QueryArgs {
     k: usize,
     /// Mark the results that are copies of the query (the same picture, edited or not),
     /// decided as `dedup` decides: the copy head's score with the default threshold, then
-    /// the content check
+    /// the content check. The results are then the nearest by the copy head (its cosine
+    /// shown), where the copies are
     #[arg(long)]
     copies: bool,
     #[command(flatten)]
@@ -99,7 +101,9 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
                 continue;
             }
         };
-        let neighbors = index.nearest(&vector, k)?;
+        // Copies are looked for where dedup looks: among the nearest by the copy head.
+        let task = if copies { Task::Copy } else { Task::Query };
+        let neighbors = index.nearest_by(&vector, k, task)?;
         let marks = match &decision {
             Some(opts) => {
                 let bytes =

@@ -417,8 +417,13 @@ impl Index {
     /// The `want` best `(id, similarity)` hits: from the graph once it is loaded, else by an
     /// exact scan of the flat vector file if it is current, else from the graph (loading or
     /// rebuilding it).
-    fn search(&mut self, vector: &[f32], want: usize) -> Result<(Vec<(u64, f32)>, usize)> {
-        let head = self.meta.model.head(Task::Query);
+    fn search(
+        &mut self,
+        vector: &[f32],
+        want: usize,
+        task: Task,
+    ) -> Result<(Vec<(u64, f32)>, usize)> {
+        let head = self.meta.model.head(task);
         // A two-head model's graph links photos by their copy descriptors, not by what a
         // query ranks on: its queries always scan the flat file (written from the graph if
         // it is missing).
@@ -443,6 +448,13 @@ impl Index {
     /// since they were indexed are left out at once (their records go at the next `index` or
     /// `compact`).
     pub fn nearest(&mut self, vector: &[f32], k: usize) -> Result<Vec<Neighbor>> {
+        self.nearest_by(vector, k, Task::Query)
+    }
+
+    /// [`Index::nearest`] by the head for `task`: [`Task::Copy`] ranks by the copy
+    /// descriptor, where the candidates of a copy decision are (`query --copies`), so that
+    /// which copies are found never depends on the query head.
+    pub fn nearest_by(&mut self, vector: &[f32], k: usize, task: Task) -> Result<Vec<Neighbor>> {
         if vector.len() != self.meta.model.dim {
             return Err(Error::InvalidArgument(format!(
                 "query vector has {} dimensions, the index {}",
@@ -452,7 +464,7 @@ impl Index {
         }
         let mut want = k + 8;
         loop {
-            let (hits, total) = self.search(vector, want)?;
+            let (hits, total) = self.search(vector, want, task)?;
             let mut out = Vec::new();
             for &(id, similarity) in &hits {
                 // Ids of contents deleted since the graph was built have no hash any more.

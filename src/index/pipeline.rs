@@ -122,7 +122,16 @@ pub fn update(
 ) -> Result<IndexReport> {
     let start = Instant::now();
     let mut report = IndexReport {
-        upgraded: super::upgrade::upgrade(index, encoder, opts, progress)?,
+        upgraded: super::upgrade::upgrade(
+            index,
+            encoder,
+            &super::upgrade::UpgradeOptions {
+                threads: opts.threads,
+                max_pixels: opts.max_pixels,
+                interrupt: opts.interrupt.clone(),
+            },
+            progress,
+        )?,
         ..IndexReport::default()
     };
     if report.upgraded.as_ref().is_some_and(|u| u.interrupted) {

@@ -11,7 +11,6 @@
 //! graph and the flat vector file are then rebuilt from the new vectors.
 
 use crate::error::Result;
-use crate::index::pipeline::IndexOptions;
 use crate::index::store::{ChangeSet, ContentRecord, Hash, Store};
 use crate::index::Index;
 use crate::ingest::decode::{self, DecodeOptions, PreparedImage};
@@ -22,7 +21,8 @@ use crate::progress::Progress;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// What a move to a new model did.
 #[derive(Debug, Clone, Serialize)]
@@ -37,12 +37,23 @@ pub struct UpgradeReport {
     /// Contents dropped because none of their files holds their bytes any more (their
     /// files are indexed afresh by the run, if they are still there).
     pub dropped: usize,
-    /// Stopped by [`IndexOptions::interrupt`] before the end: the next run continues.
+    /// Stopped by [`UpgradeOptions::interrupt`] before the end: the next run continues.
     pub interrupted: bool,
 }
 
 /// Contents to embed at once (decoded in parallel, then committed together).
 const CHUNK: usize = 32;
+
+/// How to move an index (the indexing run's own settings).
+#[derive(Debug, Clone)]
+pub struct UpgradeOptions {
+    /// Decode threads.
+    pub threads: usize,
+    /// Images with more pixels are refused before decoding.
+    pub max_pixels: u64,
+    /// Set from outside to stop between batches; the next run continues.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
 
 /// The contents [`upgrade`] would embed again (`0` when `encoder` takes over nothing).
 pub fn pending(index: &Index, encoder: &Encoder) -> Result<usize> {
@@ -57,7 +68,7 @@ pub fn pending(index: &Index, encoder: &Encoder) -> Result<usize> {
 pub fn upgrade(
     index: &mut Index,
     encoder: &Encoder,
-    opts: &IndexOptions,
+    opts: &UpgradeOptions,
     progress: &dyn Progress,
 ) -> Result<Option<UpgradeReport>> {
     if !index.needs_upgrade_to(encoder.info()) {
@@ -187,10 +198,8 @@ mod tests {
     use super::*;
     use crate::error::Error;
     use crate::index::lock::Wait;
-    use crate::index::pipeline::{self, NoProgress};
+    use crate::index::pipeline::{self, IndexOptions, NoProgress};
     use std::path::Path;
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
 
     /// Sets the interrupt flag once the first chunk is committed.
     struct StopAfterFirstChunk(Arc<AtomicBool>);

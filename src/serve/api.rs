@@ -9,6 +9,7 @@ use crate::dedup::decisions::{self, parse_id, Decisions, Reviewed, Verdict};
 use crate::dedup::{self, Probe, Tier};
 use crate::index::Neighbor;
 use crate::ingest::decode::{self, DecodeOptions};
+use crate::model::Task;
 use crate::text::{path_text, time_text};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
@@ -354,7 +355,7 @@ fn answer(
         }
         Some(probe) => {
             let mut copies = Vec::new();
-            for n in index.nearest(vector, COPY_CANDIDATES)? {
+            for n in index.nearest_by(vector, COPY_CANDIDATES, Task::Copy)? {
                 if let Some(e) = dedup::copy_of(index, &shared.opts.dedup, probe, &n.path)? {
                     copies.push((n, e.exact));
                 }

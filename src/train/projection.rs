@@ -216,10 +216,10 @@ mod tests {
                 let want = if i == j { 1.0 } else { 0.0 };
                 assert!((d - want).abs() < 1e-4, "axes {i}, {j}: {d}");
             }
-            let largest =
-                u.iter()
-                    .copied()
-                    .fold(0f32, |m, x| if x.abs() > m.abs() { x } else { m });
+            let largest = u
+                .iter()
+                .copied()
+                .fold(0f32, |m, x| if x.abs() > m.abs() { x } else { m });
             assert!(largest > 0.0);
         }
         let (again, _) = principal_axes(&files, &encoder, 3.0, 4, &NoProgress).unwrap();
