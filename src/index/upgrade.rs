@@ -55,12 +55,18 @@ pub struct UpgradeOptions {
     pub interrupt: Option<Arc<AtomicBool>>,
 }
 
-/// The contents [`upgrade`] would embed again (`0` when `encoder` takes over nothing).
+/// The contents [`upgrade`] would embed again (`0` when `encoder` takes over nothing),
+/// from the counters and the marks alone (no content record is read).
 pub fn pending(index: &Index, encoder: &Encoder) -> Result<usize> {
     if !index.needs_upgrade_to(encoder.info()) {
         return Ok(0);
     }
-    Ok(index.store().contents_to_upgrade()?.len())
+    // Marks of a move to another model are dropped when this one begins.
+    let done = match &index.meta().upgrade {
+        Some(target) if target == encoder.info() => index.store().upgraded_count(),
+        _ => 0,
+    };
+    Ok(index.meta().contents.saturating_sub(done) as usize)
 }
 
 /// Moves `index` to `encoder`, the built-in model, if it was built with an earlier one;
