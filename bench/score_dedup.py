@@ -10,6 +10,8 @@ X__T that share a group with their original X.
 usage: score_dedup.py COPIES_DIR KIND:LABEL:FILE...
   KIND lookalike: FILE from `lookalike dedup --json`; KIND czkawka: czkawka_cli's JSON output.
 Prints one table, a column per result: groups, pairs, pairwise precision, recall per edit.
+Members of lookalike's similar-shot tier (another shot of a scene, listed for review and
+never acted on by default) are not counted as grouped; the tier table counts them apart.
 """
 import json
 import os
@@ -34,9 +36,14 @@ def transform(path):
     return name.split("__")[1] if "__" in name else None
 
 
+# Tiers that actions leave alone unless named: another shot of a scene is not a duplicate,
+# so its members are not counted as grouped (they are reported on their own).
+REVIEW_ONLY = ("similar_shot",)
+
+
 def load_lookalike(path):
     doc = json.load(open(path))
-    return [[m["path"] for m in g["members"]] for g in doc["groups"]]
+    return [[m["path"] for m in g["members"] if m["tier"] not in REVIEW_ONLY] for g in doc["groups"]]
 
 
 def lookalike_tiers(path):
@@ -119,10 +126,10 @@ def main():
         if kind != "lookalike":
             continue
         tiers = lookalike_tiers(path)
-        print(f"\n{label}: tier of the copies found (exact / near-exact / similar)")
+        print(f"\n{label}: tier of the copies found (exact / near-exact / copy; similar-shot, not counted as found)")
         for t in sorted(per):
             found = [v for p, v in tiers.items() if transform(p) == t]
-            counts = [sum(v == k for v in found) for k in ("exact", "near_exact", "similar")]
+            counts = [sum(v == k for v in found) for k in ("exact", "near_exact", "copy", "similar_shot")]
             print(f"  {t:16s}" + " / ".join(f"{c:3d}" for c in counts))
 
 

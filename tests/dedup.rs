@@ -176,8 +176,12 @@ fn two_shots_of_a_burst_stay_apart_while_a_copy_with_the_same_capture_time_group
         members, 3,
         "the encoder's scores see one picture three times"
     );
-    // ... the capture times keep the second shot apart.
-    let out = run(&index, &["dedup", "--json"]);
+    // ... the capture times keep the second shot apart: listed for review as another shot,
+    // not a duplicate.
+    let out = run(
+        &index,
+        &["dedup", "--json", "--tier", "exact,near-exact,copy"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         keepers_and_copies(&stdout_json(&out)),
@@ -186,6 +190,173 @@ fn two_shots_of_a_burst_stay_apart_while_a_copy_with_the_same_capture_time_group
             vec!["IMG_0001-small.jpg".to_string()]
         )]
     );
+    let v = stdout_json(&run(&index, &["dedup", "--json", "--tier", "similar-shot"]));
+    let members = &v["groups"][0]["members"];
+    assert_eq!(
+        file_name(members[1]["path"].as_str().unwrap()),
+        "IMG_0002.jpg",
+        "{v}"
+    );
+    assert_eq!(members[1]["tier"], "similar_shot", "{v}");
+}
+
+/// Draws `text` in dark 8x8 glyphs scaled by `scale`, its top left at (x, y).
+fn draw_text(img: &mut image::RgbImage, text: &str, (x, y): (u32, u32), scale: u32) {
+    let dark = image::Rgb([20, 20, 20]);
+    lookalike::eval::transforms::draw_text(img, text, x, y, scale, dark);
+}
+
+/// A receipt of one shop's template: the shop's logo and header, then lines of items and
+/// prices that differ from receipt to receipt (`seed`).
+fn receipt(seed: u64) -> image::RgbImage {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut page = image::RgbImage::from_pixel(480, 720, image::Rgb([245, 245, 240]));
+    let logo = image::open(sample_photos().join("coffee.png"))
+        .unwrap()
+        .resize_exact(120, 80, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    image::imageops::overlay(&mut page, &logo, 180, 20);
+    draw_text(&mut page, "CAFE LOOKALIKE", (100, 115), 2);
+    draw_text(&mut page, "12 RUE DES PIXELS  TEL 0142", (30, 145), 2);
+    for line in 0..16 {
+        let item: String = (0..rng.random_range(6..14))
+            .map(|_| b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"[rng.random_range(0..26)] as char)
+            .collect();
+        let price = format!(
+            "{:>3}.{:02}",
+            rng.random_range(1..60),
+            rng.random_range(0..100)
+        );
+        draw_text(&mut page, &item, (30, 190 + line * 28), 2);
+        draw_text(&mut page, &price, (340, 190 + line * 28), 2);
+    }
+    draw_text(&mut page, "TOTAL", (30, 660), 3);
+    draw_text(&mut page, "THANK YOU", (150, 695), 2);
+    page
+}
+
+/// Other shots of one scene (frames of a video, without capture times, a subject moving
+/// across an unchanged background; two receipts of one shop's template) are listed in the
+/// similar-shot tier, and actions leave them alone unless that tier is named; a captioned
+/// copy of a photo is a copy.
+#[test]
+fn other_shots_are_listed_as_similar_shots_and_never_acted_on_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("library");
+    std::fs::create_dir_all(&dir).unwrap();
+    let save = |name: &str, img: &image::RgbImage| {
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(img)
+            .unwrap();
+        std::fs::write(dir.join(name), jpeg).unwrap();
+    };
+    // Three frames: the camera drifts by 2 px a frame, the subject moves by 90 px.
+    let scene = image::open(sample_photos().join("rocket.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let subject = image::open(sample_photos().join("chelsea.png"))
+        .unwrap()
+        .crop_imm(120, 40, 150, 150)
+        .to_rgb8();
+    for k in 0..3u32 {
+        let mut frame =
+            image::imageops::crop_imm(&scene, 2 * k, k, scene.width() - 8, scene.height() - 8)
+                .to_image();
+        image::imageops::overlay(&mut frame, &subject, 40 + 90 * k as i64, 200);
+        save(&format!("frame-{k}.jpg"), &frame);
+    }
+    save("receipt-1.jpg", &receipt(1));
+    save("receipt-2.jpg", &receipt(2));
+    // A captioned copy, as `eval copies` makes them.
+    std::fs::copy(
+        sample_photos().join("astronaut.png"),
+        dir.join("astronaut.png"),
+    )
+    .unwrap();
+    let mut captioned = image::open(dir.join("astronaut.png")).unwrap().to_rgb8();
+    for y in 400..470 {
+        for x in 0..captioned.width() {
+            captioned.put_pixel(x, y, image::Rgb([250, 250, 250]));
+        }
+    }
+    draw_text(&mut captioned, "FIRST WALK 1984", (20, 415), 4);
+    save("astronaut-captioned.jpg", &captioned);
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", dir.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = stdout_json(&run(&index, &["dedup", "--json"]));
+    let tier_of = |name: &str| -> Option<String> {
+        v["groups"].as_array().unwrap().iter().find_map(|g| {
+            g["members"].as_array().unwrap().iter().find_map(|m| {
+                (file_name(m["path"].as_str().unwrap()) == name).then(|| {
+                    if m["keeper"] == true {
+                        "keeper".to_string()
+                    } else {
+                        m["tier"].as_str().unwrap().to_string()
+                    }
+                })
+            })
+        })
+    };
+    let frames: Vec<Option<String>> = (0..3).map(|k| tier_of(&format!("frame-{k}.jpg"))).collect();
+    assert_eq!(
+        frames
+            .iter()
+            .filter(|t| t.as_deref() == Some("keeper"))
+            .count(),
+        1,
+        "{frames:?}\n{v}"
+    );
+    assert_eq!(
+        frames
+            .iter()
+            .filter(|t| t.as_deref() == Some("similar_shot"))
+            .count(),
+        2,
+        "{frames:?}\n{v}"
+    );
+    let receipts = [tier_of("receipt-1.jpg"), tier_of("receipt-2.jpg")];
+    assert!(
+        receipts.contains(&Some("keeper".into()))
+            && receipts.contains(&Some("similar_shot".into())),
+        "{receipts:?}\n{v}"
+    );
+    assert_eq!(
+        tier_of("astronaut-captioned.jpg").as_deref(),
+        Some("copy"),
+        "{v}"
+    );
+    // Why: the verifier's verdict comes with each copy and each other shot it judged.
+    let verdicts = v.to_string().matches("\"probability\"").count();
+    assert!(verdicts >= 1, "{v}");
+
+    // Trashing without --tier takes the copy only; the other shots stay where they are.
+    let home = tmp.path().join("home");
+    let out = bin()
+        .env("XDG_DATA_HOME", &home)
+        .args([
+            "--index",
+            index.to_str().unwrap(),
+            "dedup",
+            "--trash",
+            "--yes",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!dir.join("astronaut-captioned.jpg").exists());
+    for name in [
+        "frame-0.jpg",
+        "frame-1.jpg",
+        "frame-2.jpg",
+        "receipt-1.jpg",
+        "receipt-2.jpg",
+    ] {
+        assert!(dir.join(name).exists(), "{name} was acted on");
+    }
 }
 
 #[test]
@@ -408,7 +579,8 @@ fn tier_restricts_what_is_listed_and_acted_on() {
     assert_eq!(groups("exact"), vec![rocket.clone()]);
     assert_eq!(groups("near-exact"), vec![chelsea.clone()]);
     assert_eq!(groups("exact,near-exact"), vec![chelsea, rocket]);
-    assert!(groups("similar").is_empty());
+    assert!(groups("copy").is_empty());
+    assert!(groups("similar-shot").is_empty());
     // A dry run plans only what is listed.
     let out = run(
         &index,
@@ -426,7 +598,7 @@ fn tier_restricts_what_is_listed_and_acted_on() {
         text.contains("rocket-backup.jpg") && !text.contains("chelsea-small.jpg"),
         "{text}"
     );
-    let out = run(&index, &["dedup", "--tier", "similar,copies"]);
+    let out = run(&index, &["dedup", "--tier", "copy,copies"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("copies"), "{}", stderr(&out));
 }
@@ -505,6 +677,72 @@ fn keep_policies_and_reference_folders_choose_the_keeper() {
         rows.iter().filter(|r| r.contains(",true,false,")).count(),
         2,
         "{text}"
+    );
+}
+
+/// The README's demo: a checkout writes `copies/rocket-backup.jpg` a moment before
+/// `photos/rocket.jpg` (same bytes); the name, not that moment, decides, and the group says so.
+#[test]
+fn the_keeper_of_exact_copies_is_the_file_a_person_would_keep() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, index) = planted(tmp.path());
+    let set_time = |path: &Path, t: std::time::SystemTime| {
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(t).unwrap();
+    };
+    let now = std::time::SystemTime::now();
+    let backup = root.join("copies/rocket-backup.jpg");
+    set_time(&backup, now - std::time::Duration::from_millis(800));
+    set_time(&root.join("photos/rocket.jpg"), now);
+    run(&index, &["index", root.to_str().unwrap(), "-q"]);
+    let exact_group = |args: &[&str]| {
+        let v = stdout_json(&run(&index, args));
+        v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["tier"] == "exact")
+            .cloned()
+            .unwrap()
+    };
+    let g = exact_group(&["dedup", "--json"]);
+    assert_eq!(
+        file_name(g["members"][0]["path"].as_str().unwrap()),
+        "rocket.jpg"
+    );
+    assert_eq!(
+        g["kept_because"],
+        serde_json::json!({"file": "name"}),
+        "{g}"
+    );
+    let text = String::from_utf8_lossy(&run(&index, &["dedup"]).stdout).into_owned();
+    assert!(text.contains("kept: the other names say copy"), "{text}");
+
+    // A backup clearly older than the other file is kept: it was there first.
+    set_time(&backup, now - std::time::Duration::from_secs(3600));
+    run(&index, &["index", root.to_str().unwrap(), "-q"]);
+    let g = exact_group(&["dedup", "--json"]);
+    assert_eq!(
+        file_name(g["members"][0]["path"].as_str().unwrap()),
+        "rocket-backup.jpg"
+    );
+    assert_eq!(
+        g["kept_because"],
+        serde_json::json!({"file": "oldest"}),
+        "{g}"
+    );
+    // Between different pictures the policy decides, and the group names it.
+    let v = stdout_json(&run(&index, &["dedup", "--json"]));
+    let chelsea = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["tier"] == "near_exact")
+        .unwrap();
+    assert_eq!(
+        chelsea["kept_because"],
+        serde_json::json!({"picture": "resolution"}),
+        "{chelsea}"
     );
 }
 

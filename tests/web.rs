@@ -181,14 +181,14 @@ fn a_group_marked_not_duplicates_stays_hidden_after_reindexing() {
     let ids = data_of(&tab, ".group[data-id]", "id");
     assert_eq!(ids.len(), 2, "the rockets and the coffees: {ids:?}");
     // The filters count the groups of each tier (the API keys them near_exact).
-    let counts: Vec<String> = ["exact", "same-shot", "near-exact", "similar"]
+    let counts: Vec<String> = ["exact", "same-shot", "near-exact", "copy", "similar-shot"]
         .iter()
         .map(|t| tier_count(&tab, t))
         .collect();
     assert_eq!(
         counts,
-        ["1", "0", "1", "0"],
-        "exact, same-shot, near-exact, similar"
+        ["1", "0", "1", "0", "0"],
+        "exact, same-shot, near-exact, copy, similar-shot"
     );
     // Review with the keyboard: the second group, not duplicates.
     let hidden = ids[1].clone();

@@ -39,9 +39,13 @@ pub struct DedupArgs {
     /// look alike: the same kind of thing, person, backdrop or layout)
     #[arg(long)]
     no_content_check: bool,
+    /// The pair verifier of the content check: a file from `lookalike verifier train`
+    /// [default: the built-in one]
+    #[arg(long, value_name = "FILE")]
+    verifier: Option<PathBuf>,
     /// List and act on copies of these tiers only (comma-separated: exact, same-shot,
-    /// near-exact, similar) [default: all; actions leave same-shot files alone unless
-    /// same-shot is named here]
+    /// near-exact, copy, similar-shot) [default: all; actions leave same-shot and
+    /// similar-shot files alone unless named here]
     #[arg(long, value_delimiter = ',', value_name = "TIERS",
           value_parser = clap::builder::PossibleValuesParser::new(dedup::Tier::ALL.map(dedup::Tier::name)))]
     tier: Vec<String>,
@@ -108,6 +112,7 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
         cosine,
         no_pixel_check,
         no_content_check,
+        verifier,
         tier,
         model,
         near_exact,
@@ -172,6 +177,11 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
         background,
         pixel_check: !no_pixel_check,
         content_check: !no_content_check,
+        verifier: verifier
+            .as_deref()
+            .map(lookalike::dedup::verifier::Verifier::load)
+            .transpose()?
+            .map(Arc::new),
         near_exact,
         keep: Keep::parse(&keep).expect("clap checked the name"),
         references: reference
@@ -191,16 +201,16 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
     if accepted {
         reviewed.retain(|r| r.accepted());
     }
-    let split_shots = tier.iter().any(|t| t == dedup::Tier::SameShot.name());
-    if !tier.is_empty() {
-        let tiers: Vec<dedup::Tier> = tier
-            .iter()
-            .map(|t| dedup::Tier::parse(t).expect("clap checked the name"))
-            .collect();
+    let named: Vec<dedup::Tier> = tier
+        .iter()
+        .map(|t| dedup::Tier::parse(t).expect("clap checked the name"))
+        .collect();
+    if !named.is_empty() {
+        let tiers = &named;
         reviewed = reviewed
             .into_iter()
             .filter_map(|r| {
-                let group = dedup::restrict_group(r.group, &tiers)?;
+                let group = dedup::restrict_group(r.group, tiers)?;
                 Some(Reviewed { group, ..r })
             })
             .collect();
@@ -233,7 +243,14 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
         steps,
         not_exact,
         kept_with_shot,
-    } = actions::plan(&groups, &action, split_shots);
+        other_shots,
+    } = actions::plan(&groups, &action, &named);
+    if !other_shots.is_empty() {
+        out.note(&format!(
+            "{} other shots of a scene left alone (similar-shot: not duplicates; --tier similar-shot acts on them too)",
+            other_shots.len()
+        ));
+    }
     if !kept_with_shot.is_empty() {
         out.note(&format!(
             "{} files left with their shot (a RAW and its JPEG stay together; --tier same-shot acts on them too)",
@@ -364,8 +381,14 @@ impl Out {
                 Some(d) => format!(" [{}]", d.verdict.name()),
                 None => String::new(),
             };
+            let why = g.kept_because.text();
+            let why = if why.is_empty() {
+                why
+            } else {
+                format!(", kept: {why}")
+            };
             s.push_str(&format!(
-                "{} ({} files){decided}:\n",
+                "{} ({} files{why}){decided}:\n",
                 g.tier.name(),
                 g.members.len()
             ));

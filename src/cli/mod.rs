@@ -15,6 +15,7 @@ mod progress;
 mod query;
 mod search;
 mod serve;
+mod verifier;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -139,6 +140,9 @@ enum Command {
     /// Serve a local web app and JSON API over the index until Ctrl-C: search by example,
     /// review duplicate groups (decisions kept in the index), act on them, re-index
     Serve(serve::ServeArgs),
+    /// The pair verifier of dedup: make labelled pairs from folders of distinct pictures,
+    /// train it, measure it by leaving one domain out
+    Verifier(verifier::VerifierArgs),
 }
 
 /// Entry point of the binary.
@@ -219,6 +223,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         Command::Serve(args) => serve::run(args, &globals, out),
         Command::Search(args) => search::run(args, &globals, out),
         Command::Models(args) => catalogue::run(args, out),
+        Command::Verifier(args) => verifier::run(args, out),
     }
 }
 

@@ -215,7 +215,7 @@ impl Out {
                             "similarity": n.similarity,
                         });
                         if let Some(copies) = &r.copies {
-                            let evidence = copies[i];
+                            let evidence = &copies[i];
                             neighbor["copy"] = json!(evidence.is_some());
                             if let Some(e) = evidence {
                                 neighbor["copy_evidence"] = json!(e);
@@ -234,7 +234,7 @@ impl Out {
                 s.push_str("  (the index is empty)\n");
             }
             for (i, n) in r.neighbors.iter().enumerate() {
-                let mark = match r.copies.as_ref().map(|c| c[i]) {
+                let mark = match r.copies.as_ref().map(|c| c[i].clone()) {
                     None => "",
                     Some(None) => "        ",
                     Some(Some(e)) if e.exact => "exact   ",

@@ -92,13 +92,17 @@ pub struct Plan {
     /// Copies left alone because they are files of a shot that is kept (its keeper's shot,
     /// or a shot one of whose files is left alone): a RAW and its JPEG stay together.
     pub kept_with_shot: Vec<PathBuf>,
+    /// Other shots of a scene (similar-shot tier, not named) left alone: not duplicates.
+    pub other_shots: Vec<PathBuf>,
 }
 
 /// The plan for `groups`: every member that is neither the keeper nor a reference file, nor
-/// a file of the keeper's shot (same-shot tier) unless `split_shots`. The files of one shot
+/// in a tier acted on only when named ([`Tier::only_when_named`]: a file of the keeper's
+/// shot, another shot of the scene) unless `named` holds its tier. The files of one shot
 /// are taken together or not at all. Members `hardlink` cannot take (not exact copies) are
 /// left out and counted.
-pub fn plan(groups: &[Group], action: &Action, split_shots: bool) -> Plan {
+pub fn plan(groups: &[Group], action: &Action, named: &[Tier]) -> Plan {
+    let split_shots = named.contains(&Tier::SameShot);
     let copies: Vec<&Path> = groups
         .iter()
         .flat_map(|g| g.members.iter().skip(1))
@@ -114,7 +118,7 @@ pub fn plan(groups: &[Group], action: &Action, split_shots: bool) -> Plan {
             !m.keeper
                 && !m.reference
                 && !hardlink_refuses(m)
-                && (split_shots || m.tier != Tier::SameShot)
+                && (!m.tier.only_when_named() || named.contains(&m.tier))
         };
         // Shots with a file left alone keep all their files (the keeper's shot too, unless
         // split on request).
@@ -128,6 +132,10 @@ pub fn plan(groups: &[Group], action: &Action, split_shots: bool) -> Plan {
         for m in g.members.iter().skip(1).filter(|m| !m.reference) {
             if hardlink_refuses(m) {
                 plan.not_exact += 1;
+                continue;
+            }
+            if m.tier == Tier::SimilarShot && !named.contains(&m.tier) {
+                plan.other_shots.push(m.path.clone());
                 continue;
             }
             if !takes(m) || m.shot.is_some_and(|s| kept_shots.contains(&s)) {
@@ -502,6 +510,7 @@ mod tests {
             size: meta.len(),
             mtime_ns: crate::ingest::scan::mtime_ns(&meta),
             agreement: None,
+            verifier: None,
             format: crate::dedup::Family::of_path(path),
             shot: None,
             content: 0,
@@ -521,19 +530,20 @@ mod tests {
         write(&other, b"other");
         write(&reference, b"reference");
         let group = Group {
-            tier: Tier::Similar,
+            tier: Tier::Copy,
             members: vec![
                 member(&keeper, Tier::Exact, true, false),
                 member(&copy, Tier::NearExact, false, false),
-                member(&other, Tier::Similar, false, false),
-                member(&reference, Tier::Similar, false, true),
+                member(&other, Tier::Copy, false, false),
+                member(&reference, Tier::Copy, false, true),
             ],
+            kept_because: Default::default(),
         };
         let dest = tmp.path().join("dupes");
         let steps = plan(
             std::slice::from_ref(&group),
             &Action::MoveTo(dest.clone()),
-            false,
+            &[],
         )
         .steps;
         assert_eq!(
@@ -577,8 +587,9 @@ mod tests {
                 member(&keeper, Tier::Exact, true, false),
                 member(&copy, Tier::Exact, false, false),
             ],
+            kept_because: Default::default(),
         };
-        let steps = plan(std::slice::from_ref(&group), &Action::Delete, false).steps;
+        let steps = plan(std::slice::from_ref(&group), &Action::Delete, &[]).steps;
         std::fs::write(&copy, b"edited since").unwrap();
         let journal = tmp.path().join("j.jsonl");
         let (outcome, entries) = execute(&steps, &journal).unwrap();
@@ -591,7 +602,7 @@ mod tests {
         assert!(copy.exists());
 
         // A keeper that vanished protects its copies too.
-        let steps = plan(std::slice::from_ref(&group), &Action::Delete, false).steps;
+        let steps = plan(std::slice::from_ref(&group), &Action::Delete, &[]).steps;
         std::fs::write(&copy, b"same").unwrap();
         std::fs::remove_file(&keeper).unwrap();
         let (outcome, _) = execute(&steps, &journal).unwrap();
@@ -615,10 +626,11 @@ mod tests {
                 member(&exact, Tier::Exact, false, false),
                 member(&near, Tier::NearExact, false, false),
             ],
+            kept_because: Default::default(),
         };
         let Plan {
             steps, not_exact, ..
-        } = plan(std::slice::from_ref(&group), &Action::Hardlink, false);
+        } = plan(std::slice::from_ref(&group), &Action::Hardlink, &[]);
         assert_eq!((steps.len(), not_exact), (1, 1));
         let (outcome, _) = execute(&steps, &tmp.path().join("j.jsonl")).unwrap();
         assert_eq!(outcome.done, 1);

@@ -6,25 +6,30 @@ use super::contents::Content;
 use crate::dedup::matching::{Agreement, LocalFeatures, WORK_SIDE};
 use crate::ingest::capture_time::CaptureTime;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-/// The local features' agreement ([`crate::dedup::matching`]) of every pair `(i, j, ..)`, keyed by
-/// `(min, max)` position; a pair of two distinct shots (their files' EXIF capture times
-/// say so: [`CaptureTime::two_shots`]) is not compared and has none. Each image's
-/// first readable file is decoded once, on the decode threads; a pair with an image that
-/// cannot be read now has no agreement.
-pub(super) fn check_content(
-    contents: &[Content],
-    pairs: &[(usize, usize, f32, f32)],
-) -> HashMap<(usize, usize), Agreement> {
+/// What the content check found about pairs, keyed by [`pair_key`].
+#[derive(Default)]
+pub(super) struct Checks {
+    /// The local features' agreement of the pairs compared.
+    pub(super) agreements: HashMap<(usize, usize), Agreement>,
+    /// Pairs of two distinct shots by their files' EXIF capture times
+    /// ([`CaptureTime::two_shots`]): not compared.
+    pub(super) two_shots: HashSet<(usize, usize)>,
+}
+
+/// The local features' agreement ([`crate::dedup::matching`]) of every pair `(i, j, ..)`; a
+/// pair of two distinct shots is not compared. Each image's first readable file is decoded
+/// once, on the decode threads; a pair with an image that cannot be read now is in neither.
+pub(super) fn check_content(contents: &[Content], pairs: &[(usize, usize, f32, f32)]) -> Checks {
     let mut keys: Vec<(usize, usize)> = pairs.iter().map(|&(i, j, _, _)| pair_key(i, j)).collect();
     keys.sort_unstable();
     keys.dedup();
     let pool = crate::ingest::decode::decode_pool(
         std::thread::available_parallelism().map_or(2, |n| n.get()),
     );
-    let mut agreements = HashMap::with_capacity(keys.len());
+    let mut checks = Checks::default();
     // Pairs in blocks that need at most FEATURES_HELD pictures' features at once (about
     // 200 KB each), so memory stays bounded in a collection of look-alikes; a picture in
     // pairs of several blocks is decoded once per block.
@@ -48,21 +53,30 @@ pub(super) fn check_content(
                         .map(|(img, taken)| (i, (LocalFeatures::of(&img), taken)))
                 })
                 .collect();
-            let found: Vec<((usize, usize), Agreement)> = block
+            let found: Vec<((usize, usize), Option<Agreement>)> = block
                 .par_iter()
                 .filter_map(|&(i, j)| {
                     let ((a, taken_a), (b, taken_b)) = (features.get(&i)?, features.get(&j)?);
                     if CaptureTime::two_shots(taken_a.as_ref(), taken_b.as_ref()) {
-                        return None;
+                        return Some(((i, j), None));
                     }
                     let pixels = (contents[i].pixels(), contents[j].pixels());
-                    Some(((i, j), agreement((pixels.0, a), (pixels.1, b))))
+                    Some(((i, j), Some(agreement((pixels.0, a), (pixels.1, b)))))
                 })
                 .collect();
-            agreements.extend(found);
+            for (key, found) in found {
+                match found {
+                    Some(a) => {
+                        checks.agreements.insert(key, a);
+                    }
+                    None => {
+                        checks.two_shots.insert(key);
+                    }
+                }
+            }
         });
     }
-    agreements
+    checks
 }
 
 /// The key of the pair of positions `i` and `j`, in either order.

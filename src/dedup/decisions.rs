@@ -13,7 +13,7 @@
 //!   review page take accepted groups only) only while its contents are exactly the decided
 //!   ones: a group that gained a member is shown for review again.
 
-use super::{Group, Tier};
+use super::{Group, KeptBecause, PictureRule, Tier};
 use crate::error::{Error, Result};
 use crate::index::store::{path_bytes, path_from_bytes, DecisionRecord, Hash, Store};
 use serde::Serialize;
@@ -329,6 +329,10 @@ pub fn set_keeper(group: &mut Group, keeper: &Path) -> bool {
     let member = group.members.remove(i);
     group.members.insert(0, member);
     group.members[0].keeper = true;
+    group.kept_because = KeptBecause {
+        picture: Some(PictureRule::Chosen),
+        file: None,
+    };
     // Shots are numbered by the position of their first file, the keeper's being 0.
     let mut renumber: HashMap<usize, usize> = HashMap::new();
     for (pos, m) in group.members.iter_mut().enumerate() {
@@ -360,6 +364,7 @@ mod tests {
             size: 100,
             mtime_ns: 0,
             agreement: None,
+            verifier: None,
             format: Family::Jpeg,
             shot,
             content,
@@ -370,6 +375,7 @@ mod tests {
         let mut g = Group {
             tier: Tier::Exact,
             members,
+            kept_because: Default::default(),
         };
         g.members[0].keeper = true;
         g.tier = g.loosest_tier().unwrap();
@@ -403,7 +409,7 @@ mod tests {
         let g = group(
             contents
                 .iter()
-                .map(|&c| member(&format!("/{c}.jpg"), c as u64, Tier::Similar, None))
+                .map(|&c| member(&format!("/{c}.jpg"), c as u64, Tier::Copy, None))
                 .collect(),
         );
         let hashes: Vec<Hash> = contents.iter().map(|&c| [c; 32]).collect();
@@ -461,7 +467,7 @@ mod tests {
             member("/a.jpg", 1, Tier::Exact, None),
             member("/a-copy.jpg", 1, Tier::Exact, None),
             member("/b.jpg", 2, Tier::NearExact, None),
-            member("/c.jpg", 3, Tier::Similar, None),
+            member("/c.jpg", 3, Tier::Copy, None),
         ]);
         assert!(set_keeper(&mut g, Path::new("/b.jpg")));
         let tiers: Vec<(&str, Tier, bool)> = g
@@ -475,10 +481,10 @@ mod tests {
                 ("/b.jpg", Tier::Exact, true),
                 ("/a.jpg", Tier::NearExact, false),
                 ("/a-copy.jpg", Tier::NearExact, false),
-                ("/c.jpg", Tier::Similar, false),
+                ("/c.jpg", Tier::Copy, false),
             ]
         );
-        assert_eq!(g.tier, Tier::Similar);
+        assert_eq!(g.tier, Tier::Copy);
         assert!(!set_keeper(&mut g, Path::new("/elsewhere.jpg")));
     }
 
@@ -487,8 +493,8 @@ mod tests {
         let mut g = group(vec![
             member("/a.cr2", 1, Tier::Exact, Some(0)),
             member("/a.jpg", 2, Tier::SameShot, Some(0)),
-            member("/b.cr2", 3, Tier::Similar, Some(2)),
-            member("/b.jpg", 4, Tier::Similar, Some(2)),
+            member("/b.cr2", 3, Tier::Copy, Some(2)),
+            member("/b.jpg", 4, Tier::Copy, Some(2)),
         ]);
         assert!(set_keeper(&mut g, Path::new("/b.jpg")));
         let got: Vec<(&str, Tier, Option<usize>)> = g
@@ -500,8 +506,8 @@ mod tests {
             got,
             [
                 ("/b.jpg", Tier::Exact, Some(0)),
-                ("/a.cr2", Tier::Similar, Some(1)),
-                ("/a.jpg", Tier::Similar, Some(1)),
+                ("/a.cr2", Tier::Copy, Some(1)),
+                ("/a.jpg", Tier::Copy, Some(1)),
                 ("/b.cr2", Tier::SameShot, Some(0)),
             ]
         );

@@ -5,7 +5,7 @@
 use super::content_check::pair_key;
 use super::contents::{path_len, Content};
 use super::pairs::ScoredPairs;
-use super::{DedupOptions, Group, Keep, Member, Tier};
+use super::{DedupOptions, Group, Keep, KeptBecause, Member, PictureRule, Tier};
 use crate::index::store::FileRecord;
 use rayon::prelude::*;
 use std::cmp::Ordering;
@@ -19,59 +19,84 @@ const FINGERPRINT_SIDE: u32 = 32;
 /// near-exact limit of the keeper's.
 const NEAR_EXACT_PEAK: f32 = 6.0;
 
-/// Order of distinct contents as keepers: references first, then as the policy prefers.
+/// The criteria that order distinct contents as keepers, most important first: references,
+/// then as the policy prefers, then the first path.
+fn content_criteria(keep: Keep) -> &'static [PictureRule] {
+    use PictureRule::*;
+    match keep {
+        Keep::Best => &[Reference, Resolution, FileSize, Oldest, PathOrder],
+        Keep::Largest => &[Reference, FileSize, Resolution, Oldest, PathOrder],
+        Keep::Oldest => &[Reference, Oldest, Resolution, FileSize, PathOrder],
+        Keep::Newest => &[Reference, Newest, Resolution, FileSize, PathOrder],
+        Keep::ShortestPath => &[
+            Reference,
+            ShortestPath,
+            Resolution,
+            FileSize,
+            Oldest,
+            PathOrder,
+        ],
+    }
+}
+
+/// How `a` and `b` compare on one criterion (`Less`: `a` is the better keeper).
+fn compare_on(rule: PictureRule, a: &Content, b: &Content) -> Ordering {
+    match rule {
+        PictureRule::Reference => b.reference().cmp(&a.reference()),
+        PictureRule::Resolution => b.pixels().cmp(&a.pixels()),
+        PictureRule::FileSize => b.size().cmp(&a.size()),
+        PictureRule::Oldest => a.oldest().cmp(&b.oldest()),
+        PictureRule::Newest => b.newest().cmp(&a.newest()),
+        PictureRule::ShortestPath => path_len(a.first_path()).cmp(&path_len(b.first_path())),
+        PictureRule::PathOrder => a.first_path().cmp(b.first_path()),
+        PictureRule::Format | PictureRule::Chosen => Ordering::Equal,
+    }
+}
+
+/// Order of distinct contents as keepers ([`content_criteria`]).
 fn content_order(keep: Keep, a: &Content, b: &Content) -> Ordering {
-    let best = || {
-        b.pixels()
-            .cmp(&a.pixels())
-            .then(b.size().cmp(&a.size()))
-            .then(a.oldest().cmp(&b.oldest()))
-    };
-    let by_policy = match keep {
-        Keep::Best => best(),
-        Keep::Largest => b
-            .size()
-            .cmp(&a.size())
-            .then(b.pixels().cmp(&a.pixels()))
-            .then(a.oldest().cmp(&b.oldest())),
-        Keep::Oldest => a.oldest().cmp(&b.oldest()).then_with(best),
-        Keep::Newest => b.newest().cmp(&a.newest()).then_with(best),
-        Keep::ShortestPath => path_len(a.first_path())
-            .cmp(&path_len(b.first_path()))
-            .then_with(best),
-    };
-    b.reference()
-        .cmp(&a.reference())
-        .then(by_policy)
-        .then(a.first_path().cmp(b.first_path()))
+    content_criteria(keep)
+        .iter()
+        .map(|&r| compare_on(r, a, b))
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
+}
+
+/// The criterion that put keeper `a` before `b`.
+fn picture_rule(keep: Keep, a: &Content, b: &Content) -> PictureRule {
+    content_criteria(keep)
+        .iter()
+        .copied()
+        .find(|&r| compare_on(r, a, b).is_ne())
+        .unwrap_or(PictureRule::PathOrder)
 }
 
 /// The duplicate groups of `contents` linked by `scored`, keepers first, tiers set, in no
-/// particular order.
+/// particular order. Copies first: keepers in order of preference each take the unassigned
+/// contents that are copies of them. Then other shots: those keepers, then the contents left
+/// (in the same order), each take the unassigned contents that are another shot of them
+/// (similar-shot). Reference contents are never taken: they keep their own groups.
 pub(super) fn group(contents: &[Content], scored: &ScoredPairs, opts: &DedupOptions) -> Vec<Group> {
-    let agreements = &scored.agreements;
-    // Per image: the images similar to it, with (score, cosine).
-    let mut similar: Vec<HashMap<usize, (f32, f32)>> = vec![HashMap::new(); contents.len()];
-    for &(i, j, s, cos) in &scored.pairs {
-        similar[i].insert(j, (s, cos));
-        similar[j].insert(i, (s, cos));
-    }
-
-    // Keepers in order of preference; each takes the unassigned images similar to it
-    // (reference images are never taken: they keep their own groups). An image with one file
-    // and nothing similar to it forms no group and needs no place in the order.
+    let links = |pairs: &[(usize, usize, f32, f32)]| {
+        let mut out: Vec<HashMap<usize, (f32, f32)>> = vec![HashMap::new(); contents.len()];
+        for &(i, j, s, cos) in pairs {
+            out[i].insert(j, (s, cos));
+            out[j].insert(i, (s, cos));
+        }
+        out
+    };
+    let (copies, shots) = (links(&scored.pairs), links(&scored.shots));
+    // An image with one file and nothing linked to it forms no group and needs no place in
+    // the order.
     let mut order: Vec<usize> = (0..contents.len())
-        .filter(|&i| !similar[i].is_empty() || contents[i].files.len() > 1)
+        .filter(|&i| !copies[i].is_empty() || !shots[i].is_empty() || contents[i].files.len() > 1)
         .collect();
     order.sort_by(|&a, &b| content_order(opts.keep, &contents[a], &contents[b]));
     let mut assigned = vec![false; contents.len()];
-    let mut groups = Vec::new();
-    for &k in &order {
-        if assigned[k] {
-            continue;
-        }
-        assigned[k] = true;
-        let mut others: Vec<(usize, (f32, f32))> = similar[k]
+    // The unassigned, non-reference contents linked to a keeper, best score first; marks
+    // them assigned.
+    let take = |linked: &HashMap<usize, (f32, f32)>, assigned: &mut Vec<bool>| {
+        let mut others: Vec<(usize, (f32, f32))> = linked
             .iter()
             .filter(|(j, _)| !assigned[**j] && !contents[**j].reference())
             .map(|(j, s)| (*j, *s))
@@ -80,46 +105,107 @@ pub(super) fn group(contents: &[Content], scored: &ScoredPairs, opts: &DedupOpti
         for (j, _) in &others {
             assigned[*j] = true;
         }
-        let keeper = &contents[k];
-        let mut members = Vec::new();
-        for (n, (path, rec, reference)) in keeper.files.iter().enumerate() {
-            members.push(member(
-                keeper,
-                path,
-                rec,
-                *reference,
-                (1.0, scored.self_score(k)),
-                Tier::Exact,
-                n == 0,
-            ));
-        }
-        for (j, (s, cos)) in others {
-            let c = &contents[j];
-            let agreement = agreements.get(&pair_key(k, j)).copied();
-            for (path, rec, reference) in &c.files {
-                // Similar until the pixels say near-exact (below).
-                let sims = (cos.min(1.0), s.min(1.0));
-                let mut m = member(c, path, rec, *reference, sims, Tier::Similar, false);
-                m.agreement = agreement;
-                members.push(m);
-            }
-        }
-        // Only groups with something to act on: a copy that is not a reference.
-        if !members.iter().skip(1).any(|m| !m.reference) {
+        others
+    };
+    // (keeper, its copies, its other shots)
+    type Taken = Vec<(usize, (f32, f32))>;
+    let mut found: Vec<(usize, Taken, Taken)> = Vec::new();
+    for &k in &order {
+        if assigned[k] || (copies[k].is_empty() && contents[k].files.len() < 2) {
             continue;
         }
-        let mut group = Group {
-            tier: Tier::Exact,
-            members,
-        };
-        group.tier = group.loosest_tier().unwrap_or(Tier::Exact);
-        groups.push(group);
+        assigned[k] = true;
+        let taken = take(&copies[k], &mut assigned);
+        found.push((k, taken, Vec::new()));
     }
+    let keepers: HashMap<usize, usize> = found.iter().enumerate().map(|(g, f)| (f.0, g)).collect();
+    for &k in &order {
+        if shots[k].is_empty() {
+            continue;
+        }
+        if let Some(&g) = keepers.get(&k) {
+            found[g].2 = take(&shots[k], &mut assigned);
+        } else if !assigned[k] {
+            let taken = take(&shots[k], &mut assigned);
+            if !taken.is_empty() {
+                assigned[k] = true;
+                found.push((k, Vec::new(), taken));
+            }
+        }
+    }
+    let mut groups: Vec<Group> = found
+        .into_iter()
+        .filter_map(|(k, copied, other_shots)| {
+            group_of(contents, scored, opts, k, &copied, &other_shots)
+        })
+        .collect();
     classify_near_exact(&mut groups, opts.near_exact);
     groups
         .par_iter_mut()
         .for_each(|g| super::shots::arrange(g, &opts.prefer));
     groups
+}
+
+/// The group of keeper `k` with its copies and other shots (`(content, (score, cosine))`);
+/// `None` when it has nothing to act on or review (every other file a reference).
+fn group_of(
+    contents: &[Content],
+    scored: &ScoredPairs,
+    opts: &DedupOptions,
+    k: usize,
+    copied: &[(usize, (f32, f32))],
+    other_shots: &[(usize, (f32, f32))],
+) -> Option<Group> {
+    let keeper = &contents[k];
+    // The runner-up: the best of the other pictures as a keeper.
+    let picture = copied
+        .iter()
+        .chain(other_shots)
+        .map(|&(j, _)| j)
+        .min_by(|&a, &b| content_order(opts.keep, &contents[a], &contents[b]))
+        .map(|j| picture_rule(opts.keep, keeper, &contents[j]));
+    let mut members = Vec::new();
+    for (n, (path, rec, reference)) in keeper.files.iter().enumerate() {
+        members.push(member(
+            keeper,
+            path,
+            rec,
+            *reference,
+            (1.0, scored.self_score(k)),
+            Tier::Exact,
+            n == 0,
+        ));
+    }
+    let others = copied
+        .iter()
+        .map(|o| (o, Tier::Copy))
+        .chain(other_shots.iter().map(|o| (o, Tier::SimilarShot)));
+    for (&(j, (s, cos)), tier) in others {
+        let c = &contents[j];
+        let key = pair_key(k, j);
+        for (path, rec, reference) in &c.files {
+            // A copy until the pixels say near-exact (below).
+            let sims = (cos.min(1.0), s.min(1.0));
+            let mut m = member(c, path, rec, *reference, sims, tier, false);
+            m.agreement = scored.agreements.get(&key).copied();
+            m.verifier = scored.verdicts.get(&key).cloned();
+            members.push(m);
+        }
+    }
+    // Only groups with something to act on or review: a file that is not a reference.
+    if !members.iter().skip(1).any(|m| !m.reference) {
+        return None;
+    }
+    let mut group = Group {
+        tier: Tier::Exact,
+        members,
+        kept_because: KeptBecause {
+            picture,
+            file: keeper.kept_because,
+        },
+    };
+    group.tier = group.loosest_tier().unwrap_or(Tier::Exact);
+    Some(group)
 }
 
 /// An RGB `FINGERPRINT_SIDE`² thumbnail of the upright picture, or `None` if unreadable now.
@@ -177,7 +263,7 @@ fn classify_near_exact(groups: &mut [Group], limit: f32) {
     groups.par_iter_mut().for_each(|g| {
         let candidates: Vec<usize> = (1..g.members.len())
             .filter(|&i| {
-                g.members[i].tier == Tier::Similar && same_aspect(&g.members[0], &g.members[i])
+                g.members[i].tier == Tier::Copy && same_aspect(&g.members[0], &g.members[i])
             })
             .collect();
         if !candidates.is_empty() {
@@ -216,6 +302,7 @@ fn member(
         size: rec.size,
         mtime_ns: rec.mtime_ns,
         agreement: None,
+        verifier: None,
         format: crate::ingest::format::Family::of_path(path),
         shot: None,
         content: c.id,
@@ -240,7 +327,7 @@ mod tests {
             path: path.to_path_buf(),
             similarity: 0.95,
             score: 0.95,
-            tier: Tier::Similar,
+            tier: Tier::Copy,
             keeper: false,
             reference: false,
             width: img.width(),
@@ -248,6 +335,7 @@ mod tests {
             size: 0,
             mtime_ns: 0,
             agreement: None,
+            verifier: None,
             format: crate::ingest::format::Family::of_path(path),
             shot: None,
             content: 0,
@@ -291,8 +379,9 @@ mod tests {
         members[0].keeper = true;
         members[0].tier = Tier::Exact;
         let mut groups = vec![Group {
-            tier: Tier::Similar,
+            tier: Tier::Copy,
             members,
+            kept_because: Default::default(),
         }];
         classify_near_exact(&mut groups, DEFAULT_NEAR_EXACT);
         let tiers: Vec<Tier> = groups[0].members.iter().map(|m| m.tier).collect();
@@ -301,12 +390,12 @@ mod tests {
             vec![
                 Tier::Exact,
                 Tier::NearExact,
-                Tier::Similar,
-                Tier::Similar,
-                Tier::Similar,
-                Tier::Similar
+                Tier::Copy,
+                Tier::Copy,
+                Tier::Copy,
+                Tier::Copy
             ]
         );
-        assert_eq!(groups[0].tier, Tier::Similar);
+        assert_eq!(groups[0].tier, Tier::Copy);
     }
 }

@@ -26,14 +26,20 @@ pub fn member(m: &Member) -> Value {
     if let Some(a) = &m.agreement {
         v["agreement"] = json!(a);
     }
+    if let Some(verdict) = &m.verifier {
+        v["verifier"] = json!(verdict);
+    }
     v
 }
 
-/// A group: its tier and members (the keeper first).
+/// A group: its tier, members (the keeper first) and the rules that chose the keeper
+/// (`kept_because`: `picture` among the different pictures, `file` among the exact copies
+/// of the keeper's picture; each left out where there was no choice).
 pub fn group(g: &Group) -> Value {
     json!({
         "tier": g.tier,
         "members": g.members.iter().map(member).collect::<Vec<_>>(),
+        "kept_because": g.kept_because,
     })
 }
 

@@ -53,6 +53,9 @@ const DETAIL: f32 = 6.0;
 /// Patches agree when their normalised cross-correlation reaches this.
 const PATCH_AGREES: f32 = 0.6;
 
+/// ... and agree strictly (the pixels kept, not only the shapes) from this.
+const STRICT_AGREES: f32 = 0.9;
+
 /// How well two pictures' features agree on one affine map.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Agreement {
@@ -70,6 +73,47 @@ pub struct Agreement {
     /// two different receipts, or one outline shared by two drawings, leaves most of the
     /// rest disagreeing).
     pub patches: f32,
+    /// What the patches and the map say beyond that, for the pair verifier
+    /// ([`crate::dedup::verifier`]); all zero when too few matches agree on a map.
+    #[serde(skip)]
+    pub detail: MapDetail,
+}
+
+/// The map of an [`Agreement`] and its patch comparison in more detail.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MapDetail {
+    /// Detailed patches compared.
+    pub detailed: u32,
+    /// Of those, the share correlating at 0.9 or more (an edit that keeps the pixels: a
+    /// crop, a resize, a recompression).
+    pub strict: f32,
+    /// The median correlation of the detailed patches.
+    pub median: f32,
+    /// The share of the first picture's patches that the map takes inside the second (1
+    /// when nothing is cropped away).
+    pub overlap: f32,
+    /// The bounding box of the disagreeing detailed patches, as a share of the patches
+    /// compared (a caption or a sticker: small; a subject that moved, another receipt: large).
+    pub disagreeing_extent: f32,
+    /// The map's scale (square root of its determinant), rotation (degrees, 0-180) and
+    /// stretch (its larger singular value over its smaller).
+    pub scale: f32,
+    pub rotation: f32,
+    pub stretch: f32,
+    /// Compared after blurring the sharper picture alike.
+    pub blurred: bool,
+    /// How far the agreeing matches land from where the map takes them (root mean square,
+    /// in units of the tolerance): one picture's corners fit one map closely, a scene shot
+    /// again (parallax, a subject that moved) less so.
+    pub residual: f32,
+    /// The largest 4-connected region of disagreeing detailed patches, as a share of the
+    /// patches compared, and the number of such regions of two patches or more.
+    pub largest_region: f32,
+    pub regions: u32,
+    /// Over the disagreeing patches, the median of |ln| of the ratio of their detail (grey
+    /// level spread) in the two pictures: an overlay puts detail on one side only, a
+    /// subject that moved leaves detail on both.
+    pub imbalance: f32,
 }
 
 impl Agreement {
@@ -77,6 +121,13 @@ impl Agreement {
     /// them, and enough of their detailed patches agreeing under the map.
     pub fn same_content(&self) -> bool {
         self.corners_agree() && self.patches >= MIN_PATCHES
+    }
+
+    /// Whether the pictures show one scene, if not one picture: half the matches that one
+    /// picture needs agree on one map, spread as widely (another shot of a burst, a retake
+    /// before one backdrop, another page of one template).
+    pub fn same_scene(&self) -> bool {
+        self.inliers as usize >= MIN_INLIERS / 2 && self.coverage >= MIN_COVERAGE
     }
 
     /// Whether enough matched corners agree on one map, spread widely enough.
@@ -101,7 +152,8 @@ impl LocalFeatures {
         for sigma in BLUR_SIGMAS {
             let blurred =
                 LocalFeatures::of_grey(imageproc::filter::gaussian_blur_f32(&sharp.grey, sigma));
-            let a = blurred.agreement(self);
+            let mut a = blurred.agreement(self);
+            a.detail.blurred = true;
             if (a.same_content(), a.inliers) > (best.same_content(), best.inliers) {
                 best = a;
             }
@@ -275,13 +327,17 @@ fn plausible(m: &Affine) -> bool {
     if det <= 0.0 {
         return false;
     }
-    // Singular values of the linear part.
+    let (big, small) = singular_values(m);
+    small > 1.0 / 8.0 && big < 8.0 && big <= 2.5 * small
+}
+
+/// The singular values of an affine map's linear part, the larger first.
+fn singular_values(m: &Affine) -> (f32, f32) {
     let (p, q) = (m[0] * m[0] + m[3] * m[3], m[1] * m[1] + m[4] * m[4]);
     let r = m[0] * m[1] + m[3] * m[4];
     let mean = (p + q) / 2.0;
     let spread = (((p - q) / 2.0).powi(2) + r * r).sqrt();
-    let (big, small) = ((mean + spread).sqrt(), (mean - spread).max(0.0).sqrt());
-    small > 1.0 / 8.0 && big < 8.0 && big <= 2.5 * small
+    ((mean + spread).sqrt(), (mean - spread).max(0.0).sqrt())
 }
 
 /// The best affine map from `a`'s features to `b`'s (`b_mirrored`: `b`'s features are those
@@ -323,17 +379,47 @@ fn fit(
     let in_b = share(&mut inliers.iter().map(|p| p.1), b.width, b.height);
     best.inliers = inliers.len() as u32;
     best.coverage = in_a.min(in_b);
-    if best.corners_agree() {
+    let residual = |map: &Affine| {
+        let sum: f32 = inliers
+            .iter()
+            .map(|(p, q)| {
+                let (x, y) = apply(map, *p);
+                (x - q.0).powi(2) + (y - q.1).powi(2)
+            })
+            .sum();
+        (sum / inliers.len().max(1) as f32).sqrt() / tolerance
+    };
+    // The patches are compared for pairs near the corners' bar too: the verifier learns
+    // from them (the decision of `same_content` needs the bar met all the same).
+    if best.inliers as usize >= MIN_INLIERS / 2 {
         let refined = least_squares(&inliers).filter(plausible).unwrap_or(m);
-        best.patches = patch_agreement(&a.smooth, &b.smooth, &refined, b_mirrored);
+        let (patches, detail) = patch_agreement(&a.smooth, &b.smooth, &refined, b_mirrored);
+        best.patches = patches;
+        best.detail = MapDetail {
+            residual: residual(&refined),
+            ..detail
+        };
     }
     best
 }
 
+/// Scale, rotation (degrees, 0-180) and stretch of an affine map's linear part.
+fn map_shape(m: &Affine) -> (f32, f32, f32) {
+    let det = m[0] * m[4] - m[1] * m[3];
+    let (big, small) = singular_values(m);
+    let rotation = m[3].atan2(m[0]).to_degrees().abs();
+    (det.abs().sqrt(), rotation, big / small.max(1e-6))
+}
+
 /// The share of `a`'s detailed patches inside the overlap whose pixels correlate with
 /// `b`'s at the places `map` takes them to (`b_mirrored`: the map lands in `b`'s mirror
-/// image). 0 when no patch has detail.
-fn patch_agreement(a: &GrayImage, b: &GrayImage, map: &Affine, b_mirrored: bool) -> f32 {
+/// image; 0 when no patch has detail), and the comparison in more detail.
+fn patch_agreement(
+    a: &GrayImage,
+    b: &GrayImage,
+    map: &Affine,
+    b_mirrored: bool,
+) -> (f32, MapDetail) {
     let (bw, bh) = (b.width() as f32, b.height() as f32);
     let sample = |x: f32, y: f32| -> Option<f32> {
         let x = if b_mirrored { bw - 1.0 - x } else { x };
@@ -350,11 +436,19 @@ fn patch_agreement(a: &GrayImage, b: &GrayImage, map: &Affine, b_mirrored: bool)
     };
     let n = (PATCH * PATCH) as f32;
     let detail = DETAIL * DETAIL * n;
-    let (mut detailed, mut agreeing) = (0u32, 0u32);
+    let (mut detailed, mut agreeing, mut strict) = (0u32, 0u32, 0u32);
+    let (mut cells, mut inside) = (0u32, 0u32);
+    let mut correlations = Vec::new();
+    let (columns, rows) = (a.width() / PATCH, a.height() / PATCH);
+    let mut disagreeing = vec![false; (columns * rows) as usize];
+    let mut imbalances = Vec::new();
+    // Bounding box of the disagreeing detailed patches, in cells.
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
     let mut pa = Vec::with_capacity((PATCH * PATCH) as usize);
     let mut pb = Vec::with_capacity((PATCH * PATCH) as usize);
     for cy in 0..a.height() / PATCH {
         'cell: for cx in 0..a.width() / PATCH {
+            cells += 1;
             pa.clear();
             pb.clear();
             for y in cy * PATCH..(cy + 1) * PATCH {
@@ -367,6 +461,7 @@ fn patch_agreement(a: &GrayImage, b: &GrayImage, map: &Affine, b_mirrored: bool)
                     pb.push(vb);
                 }
             }
+            inside += 1;
             let (ma, mb) = (pa.iter().sum::<f32>() / n, pb.iter().sum::<f32>() / n);
             let (mut saa, mut sbb, mut sab) = (0f32, 0f32, 0f32);
             for (x, y) in pa.iter().zip(&pb) {
@@ -379,16 +474,89 @@ fn patch_agreement(a: &GrayImage, b: &GrayImage, map: &Affine, b_mirrored: bool)
                 continue;
             }
             detailed += 1;
-            if saa > 0.0 && sbb > 0.0 && sab >= PATCH_AGREES * (saa * sbb).sqrt() {
+            let correlation = if saa > 0.0 && sbb > 0.0 {
+                sab / (saa * sbb).sqrt()
+            } else {
+                0.0
+            };
+            correlations.push(correlation);
+            if correlation >= PATCH_AGREES {
                 agreeing += 1;
+            } else {
+                (x0, y0, x1, y1) = (x0.min(cx), y0.min(cy), x1.max(cx + 1), y1.max(cy + 1));
+                disagreeing[(cy * columns + cx) as usize] = true;
+                imbalances.push(0.5 * ((saa + 1.0) / (sbb + 1.0)).ln().abs());
+            }
+            if correlation >= STRICT_AGREES {
+                strict += 1;
             }
         }
     }
+    let (scale, rotation, stretch) = map_shape(map);
+    let mut detail = MapDetail {
+        detailed,
+        overlap: inside as f32 / cells.max(1) as f32,
+        scale,
+        rotation,
+        stretch,
+        ..MapDetail::default()
+    };
     if detailed == 0 {
-        0.0
-    } else {
-        agreeing as f32 / detailed as f32
+        return (0.0, detail);
     }
+    correlations.sort_by(f32::total_cmp);
+    detail.median = correlations[correlations.len() / 2];
+    detail.strict = strict as f32 / detailed as f32;
+    if x1 > x0 {
+        detail.disagreeing_extent = ((x1 - x0) * (y1 - y0)) as f32 / inside.max(1) as f32;
+    }
+    if !imbalances.is_empty() {
+        imbalances.sort_by(f32::total_cmp);
+        detail.imbalance = imbalances[imbalances.len() / 2];
+    }
+    let sizes = region_sizes(&disagreeing, columns as usize);
+    detail.largest_region = sizes.iter().max().copied().unwrap_or(0) as f32 / inside.max(1) as f32;
+    detail.regions = sizes.iter().filter(|&&s| s >= 2).count() as u32;
+    (agreeing as f32 / detailed as f32, detail)
+}
+
+/// The sizes of the 4-connected regions of `true` cells of a grid `columns` wide.
+fn region_sizes(cells: &[bool], columns: usize) -> Vec<usize> {
+    let mut seen = vec![false; cells.len()];
+    let mut sizes = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..cells.len() {
+        if !cells[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let mut size = 0;
+        while let Some(i) = stack.pop() {
+            size += 1;
+            let (x, y) = (i % columns, i / columns);
+            let mut visit = |j: usize| {
+                if cells[j] && !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            };
+            if x > 0 {
+                visit(i - 1);
+            }
+            if x + 1 < columns {
+                visit(i + 1);
+            }
+            if y > 0 {
+                visit(i - columns);
+            }
+            if i + columns < cells.len() {
+                visit(i + columns);
+            }
+        }
+        sizes.push(size);
+    }
+    sizes
 }
 
 #[cfg(test)]
@@ -475,6 +643,20 @@ mod tests {
         let flat = LocalFeatures::of(&RgbImage::from_pixel(300, 200, Rgb([200, 200, 200])));
         assert!(flat.direct.is_empty());
         assert!(!flat.agreement(&flat).same_content());
+    }
+
+    #[test]
+    fn regions_are_the_4_connected_sets_of_cells() {
+        // x x . .
+        // . x . x
+        // . . . x
+        let grid = [
+            true, true, false, false, false, true, false, true, false, false, false, true,
+        ];
+        let mut sizes = region_sizes(&grid, 4);
+        sizes.sort_unstable();
+        assert_eq!(sizes, vec![2, 3]);
+        assert!(region_sizes(&[false; 6], 3).is_empty());
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod pairs;
 mod probe;
 pub mod report;
 mod shots;
+pub mod verifier;
 
 pub use probe::{copy_of, CopyEvidence, Probe};
 
@@ -91,12 +92,23 @@ pub enum Tier {
     /// The same picture resized or recompressed: same aspect ratio, thumbnails within the
     /// near-exact limit.
     NearExact,
-    /// Similarity at or above the threshold: edited, cropped, rotated.
-    Similar,
+    /// An edited copy (cropped, rotated, recoloured, captioned...): the score reaches the
+    /// threshold and the pair verifier finds one picture.
+    Copy,
+    /// Another shot of the same scene or subject (a burst, a retake, another page of one
+    /// template): similar, but the verifier finds two pictures. Listed for review, never
+    /// acted on unless asked for by name (`--tier similar-shot`).
+    SimilarShot,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 4] = [Tier::Exact, Tier::SameShot, Tier::NearExact, Tier::Similar];
+    pub const ALL: [Tier; 5] = [
+        Tier::Exact,
+        Tier::SameShot,
+        Tier::NearExact,
+        Tier::Copy,
+        Tier::SimilarShot,
+    ];
 
     /// The tier of a name as [`Tier::name`] writes it.
     pub fn parse(name: &str) -> Option<Tier> {
@@ -108,7 +120,8 @@ impl Tier {
             Tier::Exact => "exact",
             Tier::SameShot => "same-shot",
             Tier::NearExact => "near-exact",
-            Tier::Similar => "similar",
+            Tier::Copy => "copy",
+            Tier::SimilarShot => "similar-shot",
         }
     }
 
@@ -118,8 +131,20 @@ impl Tier {
             Tier::Exact => "exact",
             Tier::SameShot => "same_shot",
             Tier::NearExact => "near_exact",
-            Tier::Similar => "similar",
+            Tier::Copy => "copy",
+            Tier::SimilarShot => "similar_shot",
         }
+    }
+
+    /// Whether actions leave the tier's files alone unless it is named (`--tier`): the
+    /// other files of a kept shot, and other shots (not duplicates at all).
+    pub fn only_when_named(self) -> bool {
+        matches!(self, Tier::SameShot | Tier::SimilarShot)
+    }
+
+    /// Whether the tier's files duplicate their keeper (other shots do not).
+    pub fn duplicates(self) -> bool {
+        self != Tier::SimilarShot
     }
 }
 
@@ -148,13 +173,13 @@ pub fn restrict_group(mut g: Group, tiers: &[Tier]) -> Option<Group> {
     g.members.iter().skip(1).any(|m| !m.reference).then_some(g)
 }
 
-/// Files that duplicate a keeper, and their bytes (another file of the keeper's shot is
-/// not a duplicate).
+/// Files that duplicate a keeper, and their bytes (another file of the keeper's shot, or
+/// another shot, is not a duplicate).
 pub fn totals(groups: &[Group]) -> (usize, u64) {
     let copies = groups
         .iter()
         .flat_map(|g| g.members.iter().skip(1))
-        .filter(|m| m.tier != Tier::SameShot);
+        .filter(|m| m.tier != Tier::SameShot && m.tier.duplicates());
     (copies.clone().count(), copies.map(|m| m.size).sum())
 }
 
@@ -189,6 +214,105 @@ impl Keep {
     }
 }
 
+/// Which rule chose the keeper among files with the same bytes ([`contents`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileRule {
+    /// The only file under a reference folder.
+    Reference,
+    /// The oldest modification time (the others 2 s or more later).
+    Oldest,
+    /// The newest modification time (`--keep newest`).
+    Newest,
+    /// The other files' names say they are copies (`copy`, `backup`, `(1)`, `-1`).
+    Name,
+    /// The shallowest path (fewest folders).
+    ShallowestPath,
+    /// The shortest path (fewest bytes; `--keep shortest-path`).
+    ShortestPath,
+    /// Nothing told them apart: the first path in byte order.
+    PathOrder,
+}
+
+impl FileRule {
+    /// What the rule says, for people.
+    pub fn text(self) -> &'static str {
+        match self {
+            FileRule::Reference => "under a reference folder",
+            FileRule::Oldest => "the oldest file",
+            FileRule::Newest => "the newest file",
+            FileRule::Name => "the other names say copy",
+            FileRule::ShallowestPath => "the shallowest path",
+            FileRule::ShortestPath => "the shortest path",
+            FileRule::PathOrder => "the first path in order",
+        }
+    }
+}
+
+/// Which rule chose the keeper's picture among the different pictures of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PictureRule {
+    /// Under a reference folder.
+    Reference,
+    /// More pixels (`--keep best`).
+    Resolution,
+    /// A larger file (`--keep largest`, or `best` between pictures of one size).
+    FileSize,
+    /// An older file (`--keep oldest`, or the tie-break of `best` and `largest`).
+    Oldest,
+    /// A newer file (`--keep newest`).
+    Newest,
+    /// A shorter path (`--keep shortest-path`).
+    ShortestPath,
+    /// The preferred format of one shot (`--prefer`).
+    Format,
+    /// Chosen in a review.
+    Chosen,
+    /// Nothing told them apart: the first path in byte order.
+    PathOrder,
+}
+
+impl PictureRule {
+    /// What the rule says, for people.
+    pub fn text(self) -> &'static str {
+        match self {
+            PictureRule::Reference => "under a reference folder",
+            PictureRule::Resolution => "the highest resolution",
+            PictureRule::FileSize => "the largest file",
+            PictureRule::Oldest => "the oldest file",
+            PictureRule::Newest => "the newest file",
+            PictureRule::ShortestPath => "the shortest path",
+            PictureRule::Format => "the preferred format",
+            PictureRule::Chosen => "chosen in a review",
+            PictureRule::PathOrder => "the first path in order",
+        }
+    }
+}
+
+/// Why the keeper of a group is the keeper: the rule that chose its picture among the
+/// group's different pictures (none when all are the same bytes) and the rule that chose
+/// the file among its picture's exact copies (none when it has one file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KeptBecause {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<PictureRule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileRule>,
+}
+
+impl KeptBecause {
+    /// One line for people ("the highest resolution; of its exact copies, the oldest file").
+    pub fn text(&self) -> String {
+        match (self.picture, self.file) {
+            (Some(p), Some(f)) => format!("{}; of its exact copies, {}", p.text(), f.text()),
+            (Some(p), None) => p.text().to_string(),
+            (None, Some(f)) => f.text().to_string(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
 /// How to group.
 #[derive(Debug, Clone)]
 pub struct DedupOptions {
@@ -209,8 +333,20 @@ pub struct DedupOptions {
     /// last).
     pub prefer: Vec<Family>,
     /// Group two different contents only when their local features agree on one geometric
-    /// map ([`crate::dedup::matching`]): the same picture, not merely the same kind of picture.
+    /// map ([`crate::dedup::matching`]) and the pair verifier finds one picture: the same
+    /// picture, not merely the same kind of picture.
     pub content_check: bool,
+    /// The pair verifier of the content check (`None`: the built-in one).
+    pub verifier: Option<Arc<verifier::Verifier>>,
+}
+
+impl DedupOptions {
+    /// The pair verifier the content check asks.
+    pub fn verifier(&self) -> &verifier::Verifier {
+        self.verifier
+            .as_deref()
+            .unwrap_or_else(|| verifier::Verifier::built_in())
+    }
 }
 
 impl DedupOptions {
@@ -236,6 +372,7 @@ impl Default for DedupOptions {
             references: Vec::new(),
             prefer: DEFAULT_FORMAT_PREFERENCE.to_vec(),
             content_check: true,
+            verifier: None,
         }
     }
 }
@@ -263,6 +400,10 @@ pub struct Member {
     /// members of a different content than the keeper).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement: Option<Agreement>,
+    /// What the pair verifier says of the member and its keeper (with the content check,
+    /// for members of a different content than the keeper): why it is in its tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<verifier::Verdict>,
     /// The kind of file (by its name): raw, heic, avif, jpeg or other.
     pub format: Family,
     /// The files of one shot in several formats share this number (the position in the group
@@ -280,6 +421,8 @@ pub struct Group {
     /// The loosest tier among the members.
     pub tier: Tier,
     pub members: Vec<Member>,
+    /// Which rules chose the keeper.
+    pub kept_because: KeptBecause,
 }
 
 impl Group {
@@ -309,7 +452,53 @@ pub struct Candidates {
     scored: pairs::ScoredPairs,
 }
 
+/// A candidate pair with what the content check measured about it ([`Candidates::measured`]).
+#[derive(Debug, Clone)]
+pub struct MeasuredPair {
+    /// The first file of each picture.
+    pub a: PathBuf,
+    pub b: PathBuf,
+    pub features: verifier::PairFeatures,
+    /// Whether the hand-written rule of the content check calls them one picture.
+    pub same_content: bool,
+}
+
 impl Candidates {
+    /// Every candidate pair (at or above the threshold, before the content check's
+    /// verdict) with what the content check measured: the pairs the verifier learns from
+    /// and is measured on. Pairs whose capture times say two shots, and pairs with a
+    /// picture that cannot be read now, are left out (they are decided without pixels).
+    pub fn measured(&self) -> Vec<MeasuredPair> {
+        let agreements =
+            content_check::check_content(&self.contents, &self.scored.pairs).agreements;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for &(i, j, score, cosine) in &self.scored.pairs {
+            let key = content_check::pair_key(i, j);
+            let Some(a) = agreements.get(&key) else {
+                continue;
+            };
+            if !seen.insert(key) {
+                continue;
+            }
+            let (ci, cj) = (&self.contents[key.0], &self.contents[key.1]);
+            out.push(MeasuredPair {
+                a: ci.first_path().to_path_buf(),
+                b: cj.first_path().to_path_buf(),
+                features: verifier::PairFeatures::of(
+                    a,
+                    score,
+                    cosine,
+                    (ci.width, ci.height),
+                    (cj.width, cj.height),
+                ),
+                same_content: a.same_content(),
+            });
+        }
+        out.sort_by(|x, y| (&x.a, &x.b).cmp(&(&y.a, &y.b)));
+        out
+    }
+
     /// The groups: pairs checked for content (with `opts.content_check`), then grouped,
     /// ordered by their keepers' paths.
     pub fn into_groups(self, opts: &DedupOptions) -> Vec<Group> {

@@ -7,6 +7,7 @@ use super::content_check::{check_content, pair_key};
 use super::contents::Content;
 use super::{DedupOptions, NORMALISED_MIN_COSINE, VERIFIED_MIN_COSINE};
 use crate::dedup::matching::Agreement;
+use crate::dedup::verifier::{PairFeatures, Verdict};
 use crate::error::Result;
 use crate::index::flat::FlatVectors;
 use crate::index::Index;
@@ -31,8 +32,13 @@ pub(super) struct ScoredPairs {
     pub(super) pairs: Vec<(usize, usize, f32, f32)>,
     /// Background levels by position, when pairs are scored by normalised similarity.
     levels: Option<Vec<f32>>,
+    /// Pairs the content check found to be two shots of one scene, not one picture (the
+    /// verifier's no with a scene in common, or capture times that differ), like `pairs`.
+    pub(super) shots: Vec<(usize, usize, f32, f32)>,
     /// The content check's evidence, keyed by [`pair_key`].
     pub(super) agreements: HashMap<(usize, usize), Agreement>,
+    /// The pair verifier's verdicts, keyed by [`pair_key`].
+    pub(super) verdicts: HashMap<(usize, usize), Verdict>,
 }
 
 impl ScoredPairs {
@@ -112,26 +118,57 @@ pub(super) fn scored_pairs(
     Ok(ScoredPairs {
         pairs,
         levels,
+        shots: Vec::new(),
         agreements: HashMap::new(),
+        verdicts: HashMap::new(),
     })
 }
 
-/// Keeps the pairs whose pictures agree (with the content check; all of them without it).
-/// Reads the files, not the index.
+/// With the content check, keeps the pairs the pair verifier finds to be one picture, and
+/// sets apart those of two shots of one scene (a scene in common, or capture times that
+/// differ); the rest are dropped. Without it, keeps every pair. Reads the files, not the
+/// index.
 pub(super) fn check_pairs(
     contents: &[Content],
     mut scored: ScoredPairs,
     opts: &DedupOptions,
 ) -> ScoredPairs {
-    if opts.content_check {
-        let agreements = check_content(contents, &scored.pairs);
-        scored.pairs.retain(|&(i, j, _, _)| {
-            agreements
-                .get(&pair_key(i, j))
-                .is_some_and(|a| a.same_content())
-        });
-        scored.agreements = agreements;
+    if !opts.content_check {
+        return scored;
     }
+    let checks = check_content(contents, &scored.pairs);
+    let verifier = opts.verifier();
+    let mut verdicts: HashMap<(usize, usize), Verdict> = HashMap::new();
+    let (mut copies, mut shots) = (Vec::new(), Vec::new());
+    for &(i, j, score, cos) in &scored.pairs {
+        let key = pair_key(i, j);
+        if checks.two_shots.contains(&key) {
+            shots.push((i, j, score, cos));
+            continue;
+        }
+        let Some(a) = checks.agreements.get(&key) else {
+            continue;
+        };
+        // The verifier is the rule's second stage: it judges the pairs the rule accepts.
+        let one_picture = a.same_content() && {
+            let verdict = verdicts.entry(key).or_insert_with(|| {
+                let (ci, cj) = (&contents[key.0], &contents[key.1]);
+                let features =
+                    PairFeatures::of(a, score, cos, (ci.width, ci.height), (cj.width, cj.height));
+                verifier.verdict(&features)
+            });
+            verdict.probability >= verifier.threshold
+        };
+        if one_picture {
+            copies.push((i, j, score, cos));
+        } else if a.same_scene() {
+            shots.push((i, j, score, cos));
+        }
+    }
+    scored.pairs = copies;
+    scored.shots = shots;
+    scored.agreements = checks.agreements;
+    scored.verdicts = verdicts;
     scored
 }
 

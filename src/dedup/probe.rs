@@ -5,6 +5,7 @@ use super::content_check::{agreement, working_file, working_picture_of};
 use super::pairs::{bonus_reach, decoded_thumbnail, with_pixel_check};
 use super::{DedupOptions, NORMALISED_MIN_COSINE, VERIFIED_MIN_COSINE};
 use crate::dedup::matching::{Agreement, LocalFeatures};
+use crate::dedup::verifier::{PairFeatures, Verdict};
 use crate::error::Result;
 use crate::index::store::Hash;
 use crate::index::Index;
@@ -22,7 +23,8 @@ pub struct Probe {
     hash: Hash,
     vector: Vec<f32>,
     pattern: Pattern,
-    pixels: u64,
+    /// Upright size of the picture.
+    size: (u32, u32),
     /// `None` when the picture cannot be decoded at the working size.
     features: Option<LocalFeatures>,
     taken: Option<CaptureTime>,
@@ -36,7 +38,7 @@ impl Probe {
             hash: *blake3::hash(bytes).as_bytes(),
             vector,
             pattern: Thumbnail::of(prepared).pattern(),
-            pixels: prepared.width as u64 * prepared.height as u64,
+            size: (prepared.width, prepared.height),
             features: working_picture_of(bytes).map(|img| LocalFeatures::of(&img)),
             taken: CaptureTime::of(bytes),
         }
@@ -44,7 +46,7 @@ impl Probe {
 }
 
 /// Why an indexed file is a copy of a [`Probe`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CopyEvidence {
     /// The same bytes.
     pub exact: bool,
@@ -52,6 +54,9 @@ pub struct CopyEvidence {
     pub score: f32,
     /// The content check's evidence (`None` for the same bytes, or without the check).
     pub agreement: Option<Agreement>,
+    /// The pair verifier's verdict (`None` for the same bytes, or without the check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<Verdict>,
 }
 
 /// Whether the indexed file `path` is a copy of `probe`, decided as [`super::find_duplicates`]
@@ -72,6 +77,7 @@ pub fn copy_of(
             exact: true,
             score: 1.0,
             agreement: None,
+            verifier: None,
         }));
     }
     let Some(content) = index.store().content(&file.hash)? else {
@@ -116,6 +122,7 @@ pub fn copy_of(
             exact: false,
             score,
             agreement: None,
+            verifier: None,
         }));
     }
     let Some(features) = &probe.features else {
@@ -127,14 +134,32 @@ pub fn copy_of(
     if CaptureTime::two_shots(probe.taken.as_ref(), taken.as_ref()) {
         return Ok(None);
     }
-    let pixels = content.width as u64 * content.height as u64;
+    let pixels = |(w, h): (u32, u32)| w as u64 * h as u64;
     let found = agreement(
-        (probe.pixels, features),
-        (pixels, &LocalFeatures::of(&picture)),
+        (pixels(probe.size), features),
+        (
+            pixels((content.width, content.height)),
+            &LocalFeatures::of(&picture),
+        ),
     );
-    Ok(found.same_content().then_some(CopyEvidence {
-        exact: false,
+    if !found.same_content() {
+        return Ok(None);
+    }
+    // The same decision as `dedup`'s (`pairs::check_pairs`): the pair verifier after the rule.
+    let verifier = opts.verifier();
+    let verdict = verifier.verdict(&PairFeatures::of(
+        &found,
         score,
-        agreement: Some(found),
-    }))
+        cos,
+        probe.size,
+        (content.width, content.height),
+    ));
+    Ok(
+        (verdict.probability >= verifier.threshold).then_some(CopyEvidence {
+            exact: false,
+            score,
+            agreement: Some(found),
+            verifier: Some(verdict),
+        }),
+    )
 }

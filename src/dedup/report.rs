@@ -89,11 +89,14 @@ figcaption .path { word-break: break-all; color: #555; }
 .tier-exact { background: #d7e9ff; }
 .tier-same_shot { background: #d9f2dc; }
 .tier-near_exact { background: #ffe9c2; }
-.tier-similar { background: #f3d6f0; }
+.tier-copy { background: #f3d6f0; }
+.tier-similar_shot { background: #e4e4e4; }
+.why { margin: 2px 0 6px; color: #555; font-size: 12px; }
 body.hide-exact section[data-tier="exact"],
 body.hide-same_shot section[data-tier="same_shot"],
 body.hide-near_exact section[data-tier="near_exact"],
-body.hide-similar section[data-tier="similar"] { display: none; }
+body.hide-copy section[data-tier="copy"],
+body.hide-similar_shot section[data-tier="similar_shot"] { display: none; }
 "#;
 
 /// Thumbnails of the first groups load with the page; the rest load as they scroll into view.
@@ -167,6 +170,20 @@ fn member_html(out: &mut String, m: &Member, thumb: Option<&String>, lazy: bool,
             100.0 * a.patches
         );
     }
+    // The pair verifier's verdict: why a copy is a copy, or another shot is not.
+    if let Some(v) = &m.verifier {
+        let reasons: Vec<String> = v
+            .reasons
+            .iter()
+            .map(|r| format!("{} {:+.1}", r.feature.replace('_', " "), r.effect))
+            .collect();
+        let _ = write!(
+            out,
+            r#"<span class="why" title="the pair verifier's probability that this file and the keeper are one picture, and the measurements that moved it most (log-odds)">one picture: {:.0} % ({})</span><br>"#,
+            100.0 * v.probability,
+            escape(&reasons.join(", "))
+        );
+    }
     let _ = write!(
         out,
         "similarity {:.4} · {}×{} · {}<br><span class=\"path\">{}</span></figcaption></figure>",
@@ -202,7 +219,8 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
          <label><input type=\"checkbox\" data-tier=\"exact\" checked> exact</label>\
          <label><input type=\"checkbox\" data-tier=\"same_shot\" checked> same shot</label>\
          <label><input type=\"checkbox\" data-tier=\"near_exact\" checked> near-exact</label>\
-         <label><input type=\"checkbox\" data-tier=\"similar\" checked> similar</label>\
+         <label><input type=\"checkbox\" data-tier=\"copy\" checked> copy</label>\
+         <label><input type=\"checkbox\" data-tier=\"similar_shot\" checked> similar shot (not acted on)</label>\
          </header>\n<main>\n",
         n = groups.len(),
         size = human_bytes(bytes),
@@ -215,10 +233,14 @@ pub fn html(groups: &[Group], opts: &DedupOptions) -> Result<String> {
         let tier = g.tier.key();
         let _ = write!(
             out,
-            "<section class=\"group\" id=\"g{n}\" data-tier=\"{tier}\"><h2>Group {n} · {} · {} files</h2><div class=\"members\">",
+            "<section class=\"group\" id=\"g{n}\" data-tier=\"{tier}\"><h2>Group {n} · {} · {} files</h2>{why}<div class=\"members\">",
             g.tier.name(),
             g.members.len(),
-            n = i + 1
+            n = i + 1,
+            why = match g.kept_because.text() {
+                t if t.is_empty() => String::new(),
+                t => format!("<p class=\"why\">Kept: {}</p>", escape(&t)),
+            }
         );
         for m in &g.members {
             member_html(
@@ -260,6 +282,7 @@ mod tests {
             size: 1000,
             mtime_ns: 0,
             agreement: None,
+            verifier: None,
             format: crate::dedup::Family::Other,
             shot: None,
             content: 0,
@@ -271,10 +294,12 @@ mod tests {
             coverage: 0.5,
             mirrored: true,
             patches: 0.93,
+            detail: Default::default(),
         });
         let groups = vec![Group {
             tier: Tier::Exact,
             members: vec![member(true), copy],
+            kept_because: Default::default(),
         }];
         let page = html(&groups, &DedupOptions::default()).unwrap();
         assert!(page.contains("42 corners agree (mirrored) · 93 % of patches"));

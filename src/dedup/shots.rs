@@ -5,7 +5,7 @@
 //! other files of the keeper's shot are in the same-shot tier, and every shot is numbered
 //! so that actions take its files together or not at all.
 
-use super::{Family, Group, Member, Tier};
+use super::{Family, Group, KeptBecause, Member, PictureRule, Tier};
 use crate::ingest::capture_time::CaptureTime;
 use std::path::Path;
 
@@ -127,6 +127,10 @@ fn choose_keeper(group: &mut Group, prefer: &[Family]) {
         renumber(members);
         members[0].similarity = 1.0;
         members[0].score = 1.0;
+        group.kept_because = KeptBecause {
+            picture: Some(PictureRule::Format),
+            file: None,
+        };
     }
     let content = members[0].content;
     for m in members.iter_mut().skip(1) {
@@ -178,6 +182,7 @@ mod tests {
             size: 1000,
             mtime_ns: 0,
             agreement: None,
+            verifier: None,
             format: Family::of_path(Path::new(path)),
             shot: None,
             content,
@@ -191,6 +196,7 @@ mod tests {
         let mut g = Group {
             tier: Tier::Exact,
             members,
+            kept_because: Default::default(),
         };
         g.tier = g.loosest_tier().unwrap();
         g
@@ -211,7 +217,7 @@ mod tests {
             member("/backup/IMG_1.JPG", 1, Tier::Exact, 600),
             member("/p/IMG_1.CR2", 2, Tier::NearExact, 300),
             member("/backup/IMG_1.CR2", 2, Tier::NearExact, 300),
-            member("/p/edited.jpg", 3, Tier::Similar, 600),
+            member("/p/edited.jpg", 3, Tier::Copy, 600),
         ]);
         arrange(&mut g, &DEFAULT_FORMAT_PREFERENCE);
         assert_eq!(
@@ -223,14 +229,14 @@ mod tests {
                 ("/p/IMG_1.JPG", Tier::SameShot, Some(0)),
                 // An exact copy of the shot's JPEG is never hard-linked to the RAW.
                 ("/backup/IMG_1.JPG", Tier::SameShot, Some(0)),
-                ("/p/edited.jpg", Tier::Similar, None),
+                ("/p/edited.jpg", Tier::Copy, None),
             ]
         );
         assert!(g.members[0].keeper && !g.members[2].keeper);
         assert_eq!(g.members[0].similarity, 1.0);
-        assert_eq!(g.tier, Tier::Similar);
+        assert_eq!(g.tier, Tier::Copy);
         // An action leaves the shot together and takes the rest.
-        let p = plan(std::slice::from_ref(&g), &Action::Trash, false);
+        let p = plan(std::slice::from_ref(&g), &Action::Trash, &[]);
         let acted: Vec<&str> = p.steps.iter().map(|s| s.path.to_str().unwrap()).collect();
         assert_eq!(acted, ["/backup/IMG_1.CR2", "/p/edited.jpg"]);
         assert_eq!(
@@ -241,7 +247,7 @@ mod tests {
             ]
         );
         // Asked for by name, the shot is split.
-        let p = plan(std::slice::from_ref(&g), &Action::Trash, true);
+        let p = plan(std::slice::from_ref(&g), &Action::Trash, &[Tier::SameShot]);
         assert_eq!(p.steps.len(), 4);
         assert!(p.kept_with_shot.is_empty());
     }
@@ -280,7 +286,7 @@ mod tests {
         let mut g = group(vec![
             member("/p/IMG_3.jpg", 1, Tier::Exact, 400),
             member("/q/IMG_3.jpg", 2, Tier::NearExact, 400),
-            member("/q/IMG_4.cr2", 3, Tier::Similar, 400),
+            member("/q/IMG_4.cr2", 3, Tier::Copy, 400),
         ]);
         let before = names(&g)
             .into_iter()
@@ -330,7 +336,7 @@ mod tests {
         let mut g = group(vec![
             member(&p("phone/IMG_7.jpg"), 1, Tier::Exact, 400),
             member(&p("export/holiday.avif"), 2, Tier::NearExact, 400),
-            member(&p("edits/holiday-crop.avif"), 3, Tier::Similar, 300),
+            member(&p("edits/holiday-crop.avif"), 3, Tier::Copy, 300),
         ]);
         arrange(&mut g, &DEFAULT_FORMAT_PREFERENCE);
         let tiers: Vec<(Tier, Option<usize>)> =
@@ -343,7 +349,7 @@ mod tests {
             [
                 (Tier::Exact, Some(0)),
                 (Tier::SameShot, Some(0)),
-                (Tier::Similar, None)
+                (Tier::Copy, None)
             ]
         );
     }
@@ -354,7 +360,7 @@ mod tests {
         keeper.reference = true;
         let mut g = group(vec![
             keeper,
-            member("/p/IMG_5.NEF", 2, Tier::Similar, 400),
+            member("/p/IMG_5.NEF", 2, Tier::Copy, 400),
             member("/p/IMG_5.JPG", 3, Tier::NearExact, 800),
         ]);
         arrange(&mut g, &DEFAULT_FORMAT_PREFERENCE);
@@ -362,16 +368,16 @@ mod tests {
             names(&g),
             [
                 ("/ref/original.png", Tier::Exact, None),
-                ("/p/IMG_5.NEF", Tier::Similar, Some(1)),
+                ("/p/IMG_5.NEF", Tier::Copy, Some(1)),
                 ("/p/IMG_5.JPG", Tier::NearExact, Some(1)),
             ]
         );
         // Both go, or neither: near-exact copies alone would take the JPEG from its RAW.
-        let p = plan(std::slice::from_ref(&g), &Action::Trash, false);
+        let p = plan(std::slice::from_ref(&g), &Action::Trash, &[]);
         assert_eq!(p.steps.len(), 2);
         let near = restrict_to_tiers(vec![g.clone()], &[Tier::NearExact]);
         assert!(near.is_empty(), "{near:?}");
-        let p = plan(std::slice::from_ref(&g), &Action::Hardlink, false);
+        let p = plan(std::slice::from_ref(&g), &Action::Hardlink, &[]);
         assert!(p.steps.is_empty());
     }
 }

@@ -11,6 +11,7 @@
 pub mod copies;
 pub mod methods;
 pub mod metrics;
+pub mod pairs;
 pub mod plot;
 pub mod retrieval;
 pub mod transforms;

@@ -350,8 +350,9 @@ fn put(img: &mut RgbImage, x: i64, y: i64, color: Rgb<u8>) {
     }
 }
 
-/// Draws `text` with the 8x8 bitmap font, each font pixel a `scale x scale` block.
-fn draw_text(img: &mut RgbImage, text: &str, x: u32, y: u32, scale: u32, color: Rgb<u8>) {
+/// Draws `text` with the 8x8 bitmap font, each font pixel a `scale x scale` block (also
+/// what the tests draw documents with).
+pub fn draw_text(img: &mut RgbImage, text: &str, x: u32, y: u32, scale: u32, color: Rgb<u8>) {
     use font8x8::UnicodeFonts;
     for (i, ch) in text.chars().enumerate() {
         let Some(glyph) = font8x8::BASIC_FONTS.get(ch) else {

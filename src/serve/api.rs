@@ -434,7 +434,7 @@ impl GroupFilter {
                     .or_else(|| Tier::ALL.into_iter().find(|x| x.key() == t))
                     .ok_or_else(|| {
                         ApiError::bad_request(format!(
-                            "unknown tier `{t}` (exact, same-shot, near-exact, similar)"
+                            "unknown tier `{t}` (exact, same-shot, near-exact, copy, similar-shot)"
                         ))
                     })
             })
@@ -682,11 +682,26 @@ struct ActionBody {
     to: Option<String>,
     #[serde(default)]
     same_shot: bool,
+    /// Act on other shots of a scene too (the similar-shot tier).
+    #[serde(default)]
+    similar_shot: bool,
     #[serde(default)]
     confirm: bool,
 }
 
 impl ActionBody {
+    /// The tiers acted on only when named that this action names.
+    fn named_tiers(&self) -> Vec<dedup::Tier> {
+        let mut named = Vec::new();
+        if self.same_shot {
+            named.push(dedup::Tier::SameShot);
+        }
+        if self.similar_shot {
+            named.push(dedup::Tier::SimilarShot);
+        }
+        named
+    }
+
     fn action(&self) -> Result<Action, ApiError> {
         match (self.action.as_str(), &self.to) {
             ("move", Some(to)) if Path::new(to).is_absolute() => {
@@ -718,7 +733,7 @@ fn accepted_plan(shared: &Arc<Shared>, body: &ActionBody) -> Result<(usize, Plan
         .collect();
     Ok((
         accepted.len(),
-        actions::plan(&accepted, &action, body.same_shot),
+        actions::plan(&accepted, &action, &body.named_tiers()),
     ))
 }
 
@@ -744,6 +759,7 @@ async fn plan_action(
             "bytes": plan.steps.iter().map(|st| st.size).sum::<u64>(),
             "not_exact": plan.not_exact,
             "kept_with_shot": plan.kept_with_shot.len(),
+            "other_shots": plan.other_shots.len(),
         })))
     })
     .await

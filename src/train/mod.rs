@@ -16,3 +16,4 @@ pub mod net;
 pub mod optim;
 pub mod projection;
 pub mod trainer;
+pub mod verifier;

@@ -8,7 +8,7 @@
 // Utilities
 // ===================================================================================
 
-const TIERS = ['exact', 'same-shot', 'near-exact', 'similar'];
+const TIERS = ['exact', 'same-shot', 'near-exact', 'copy', 'similar-shot'];
 const PROPS = new Set(['checked', 'disabled', 'hidden', 'value', 'selected', 'htmlFor']);
 
 /** Creates an element: el('a', {class: 'x', href: u}, 'text', child, [more]). */
@@ -616,7 +616,16 @@ function duplicatesPage(root) {
       el('div', { class: 'meta' }, [fmt.dims(m.width, m.height), fmt.bytes(m.size)].filter(Boolean).join(' · ')),
       el('div', { class: 'meta member-foot' },
         el('span', { title: 'Similarity to the keeper' }, fmt.sim(m.similarity)),
-        el('span', { class: `tier-text tier-${tierName(m.tier)}` }, tierName(m.tier)), keep));
+        el('span', { class: `tier-text tier-${tierName(m.tier)}`, title: whyText(m) }, tierName(m.tier)), keep));
+  }
+
+  /** Why a member is in its tier: the pair verifier's probability and main reasons. */
+  function whyText(m) {
+    if (!m.verifier) return m.keeper ? 'The keeper' : `Tier ${tierName(m.tier)}`;
+    const reasons = m.verifier.reasons
+      .map((r) => `${r.feature.replace(/_/g, ' ')} ${r.effect >= 0 ? '+' : ''}${r.effect.toFixed(1)}`)
+      .join(', ');
+    return `One picture with the keeper: ${Math.round(100 * m.verifier.probability)} % (${reasons})`;
   }
 
   // --- decisions and keyboard review ----------------------------------------------------

@@ -1,0 +1,247 @@
+//! `lookalike verifier`: make labelled pairs from folders of distinct pictures, train the
+//! pair verifier on them, and measure it by leaving one domain out.
+
+use super::output::{check_writable, path_text, Out};
+use super::progress;
+use super::{Result, EXIT_OK};
+use clap::{Args, Subcommand};
+use lookalike::dedup::verifier::Verifier;
+use lookalike::dedup::{DedupOptions, DEFAULT_VERIFIED_THRESHOLD};
+use lookalike::eval::pairs::{self, DomainOptions, DomainScore, PairRow};
+use lookalike::model::Encoder;
+use lookalike::train::verifier::{leave_one_domain_out, train_on, BoostOptions};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The arguments of `verifier`.
+#[derive(Args, Debug)]
+pub struct VerifierArgs {
+    #[command(subcommand)]
+    command: VerifierCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum VerifierCommand {
+    /// Measure the candidate pairs of folders of distinct pictures, one folder per domain
+    /// (named by the folder): some pictures get edited copies (the edits of `eval
+    /// copies`), originals and copies are indexed in a scratch index, and every pair `dedup`
+    /// would judge is measured and labelled (one picture: both files come from one original)
+    Pairs {
+        /// Folders of distinct pictures, one per domain
+        #[arg(required = true)]
+        domains: Vec<PathBuf>,
+        /// Where the copies and scratch indexes go (a sub-folder per domain)
+        #[arg(long, value_name = "DIR")]
+        work: PathBuf,
+        /// The pairs, as CSV
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Pictures of each domain given edited copies (17 each)
+        #[arg(long, default_value_t = 24)]
+        copied: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Train a verifier on pairs CSV files and write it as JSON (`dedup --verifier FILE`
+    /// uses it)
+    Train {
+        /// Pairs from `verifier pairs`
+        #[arg(required = true)]
+        pairs: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Name recorded in the verifier [default: OUT's file stem]
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        boost: BoostArgs,
+    },
+    /// Leave one domain out: for each domain, train on the others and measure on it;
+    /// today's hand-written content check is measured on the same pairs beside it
+    Eval {
+        /// Pairs from `verifier pairs` (two domains at least)
+        #[arg(required = true)]
+        pairs: Vec<PathBuf>,
+        #[command(flatten)]
+        boost: BoostArgs,
+    },
+}
+
+/// How the trees are grown.
+#[derive(Args, Debug)]
+struct BoostArgs {
+    /// Trees
+    #[arg(long, default_value_t = BoostOptions::default().rounds)]
+    rounds: usize,
+    /// Depth of each tree
+    #[arg(long, default_value_t = BoostOptions::default().depth)]
+    depth: usize,
+    #[arg(long, default_value_t = BoostOptions::default().learning_rate)]
+    learning_rate: f32,
+    /// Probability at or above which a pair is one picture
+    #[arg(long, default_value_t = BoostOptions::default().threshold)]
+    threshold: f32,
+}
+
+impl BoostArgs {
+    fn options(&self) -> BoostOptions {
+        BoostOptions {
+            rounds: self.rounds,
+            depth: self.depth,
+            learning_rate: self.learning_rate,
+            threshold: self.threshold,
+            ..BoostOptions::default()
+        }
+    }
+}
+
+pub fn run(args: VerifierArgs, out: &Out) -> Result<u8> {
+    match args.command {
+        VerifierCommand::Pairs {
+            domains,
+            work,
+            out: csv,
+            copied,
+            seed,
+        } => {
+            check_writable(&csv)?;
+            let encoder = Encoder::default_model()?;
+            let background = encoder.background()?.cloned().map(Arc::new);
+            let dedup_opts = DedupOptions {
+                threshold: DEFAULT_VERIFIED_THRESHOLD,
+                background,
+                ..DedupOptions::default()
+            };
+            let opts = DomainOptions {
+                originals_copied: copied,
+                seed,
+                ..DomainOptions::default()
+            };
+            let bar = progress::Bar::new(out.shows_progress());
+            let mut rows: Vec<PairRow> = Vec::new();
+            for folder in &domains {
+                let name = folder
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "domain".into());
+                let w = work.join(&name);
+                rows.extend(pairs::measure_domain(
+                    folder,
+                    &name,
+                    &w,
+                    &encoder,
+                    &dedup_opts,
+                    &opts,
+                    &bar,
+                )?);
+            }
+            bar.finish();
+            let mut file = std::fs::File::create(&csv)?;
+            pairs::write_csv(&rows, &mut file)?;
+            let copies = rows.iter().filter(|r| r.copy).count();
+            if out.json {
+                return out
+                    .emit_json(
+                        &json!({"pairs": rows.len(), "copy_pairs": copies, "out": path_text(&csv)}),
+                    )
+                    .map(|_| EXIT_OK);
+            }
+            out.emit(&format!(
+                "{} pairs ({} of one picture, {} of two) from {} domains; wrote {}\n",
+                rows.len(),
+                copies,
+                rows.len() - copies,
+                domains.len(),
+                path_text(&csv)
+            ))?;
+            Ok(EXIT_OK)
+        }
+        VerifierCommand::Train {
+            pairs: files,
+            out: file,
+            name,
+            boost,
+        } => {
+            check_writable(&file)?;
+            let rows = read_all(&files)?;
+            let name = name.unwrap_or_else(|| {
+                file.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "verifier".into())
+            });
+            let v = train_on(&rows, &boost.options(), &name);
+            std::fs::write(&file, v.to_json() + "\n")?;
+            // Read back, as `dedup --verifier` will.
+            Verifier::load(&file)?;
+            if out.json {
+                return out
+                    .emit_json(&json!({"pairs": rows.len(), "trees": v.trees.len(), "out": path_text(&file)}))
+                    .map(|_| EXIT_OK);
+            }
+            out.emit(&format!(
+                "trained {} trees on {} pairs; wrote {}\n",
+                v.trees.len(),
+                rows.len(),
+                path_text(&file)
+            ))?;
+            Ok(EXIT_OK)
+        }
+        VerifierCommand::Eval {
+            pairs: files,
+            boost,
+        } => {
+            let rows = read_all(&files)?;
+            let bar = progress::Bar::new(out.shows_progress());
+            let held = leave_one_domain_out(&rows, &boost.options(), &bar)?;
+            bar.finish();
+            if out.json {
+                return out.emit_json(&json!({"domains": held})).map(|_| EXIT_OK);
+            }
+            let mut s = String::from(
+                "Held out in turn, each domain judged by a verifier trained on the others. Copy \
+                 pairs found; files in look-alike pairs grouped, per 1,000 files; look-alike \
+                 pairs listed as similar shots\n",
+            );
+            s.push_str(&format!(
+                "{:<12} {:>6} | {:>22} {:>9} {:>7} | {:>22} {:>9} {:>7}\n",
+                "domain",
+                "files",
+                "verifier: copies",
+                "false/1k",
+                "review",
+                "content check: copies",
+                "false/1k",
+                "review"
+            ));
+            let line = |d: &DomainScore| {
+                format!(
+                    "{:>14} {:>7.3} {:>9.1} {:>6.1}%",
+                    format!("{}/{}", d.copies_found, d.copy_pairs),
+                    d.copies_found as f64 / d.copy_pairs.max(1) as f64,
+                    d.false_files_per_1000,
+                    100.0 * d.lookalikes_to_review as f64 / d.lookalike_pairs.max(1) as f64
+                )
+            };
+            for h in &held {
+                s.push_str(&format!(
+                    "{:<12} {:>6} | {} | {}\n",
+                    h.verifier.domain,
+                    h.verifier.files,
+                    line(&h.verifier),
+                    line(&h.rule)
+                ));
+            }
+            out.emit(&s)?;
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn read_all(files: &[PathBuf]) -> Result<Vec<PairRow>> {
+    let mut rows = Vec::new();
+    for f in files {
+        rows.extend(pairs::read_csv(f)?);
+    }
+    Ok(rows)
+}
