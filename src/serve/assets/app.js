@@ -574,7 +574,11 @@ function duplicatesPage(root) {
   }
 
   function groupRow(g, i) {
-    const freed = g.members.filter((m) => !m.keeper && !m.reference).reduce((s, m) => s + (m.size || 0), 0);
+    // What acting on the group frees: its duplicates (not the other files of the keeper's
+    // shot, nor other shots of the scene), as the summary counts them.
+    const freed = g.members
+      .filter((m) => !m.keeper && !m.reference && m.tier !== 'same_shot' && m.tier !== 'similar_shot')
+      .reduce((s, m) => s + (m.size || 0), 0);
     const verdict = g.decision && g.decision.verdict;
     const button = (cls, text, verdictName, label) => {
       const b = el('button', { type: 'button', class: `small ${cls}`, 'aria-label': label, disabled: cls === 'clear' && !verdict }, text);
