@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// The arguments of `dedup`.
 #[derive(Args, Debug)]
 pub struct DedupArgs {
-    /// Similarity at or above which two images are duplicates ("similar" tier): when the
+    /// Similarity at or above which two images are candidates for the copy tier: when the
     /// model carries a background set, the normalised similarity plus the pixel check's
     /// bonus [default: 0.20] (0.15 with --no-pixel-check), else the cosine similarity
     /// [default: 0.93]

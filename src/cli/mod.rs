@@ -104,8 +104,9 @@ enum Command {
     Index(index::IndexArgs),
     /// Show the indexed images most similar to each given image
     Query(query::QueryArgs),
-    /// List groups of duplicates (exact, same-shot, near-exact and similar), and optionally move,
-    /// hard-link, trash or delete the copies (a dry run unless --yes)
+    /// List groups of duplicates (exact, same-shot, near-exact and copy, with other shots of a
+    /// scene as similar-shot), and optionally move, hard-link, trash or delete the copies (a
+    /// dry run unless --yes)
     Dedup(dedup::DedupArgs),
     /// Reverse the moves (and trashing) recorded in a dedup journal
     Undo(dedup::UndoArgs),
