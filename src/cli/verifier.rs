@@ -174,13 +174,15 @@ pub fn run(args: VerifierArgs, out: &Out) -> Result<u8> {
             std::fs::write(&file, v.to_json() + "\n")?;
             // Read back, as `dedup --verifier` will.
             Verifier::load(&file)?;
+            // It learns from the pairs the content check's rule accepts (`train_on`).
+            let accepted = rows.iter().filter(|r| r.same_content).count();
             if out.json {
                 return out
-                    .emit_json(&json!({"pairs": rows.len(), "trees": v.trees.len(), "out": path_text(&file)}))
+                    .emit_json(&json!({"pairs": rows.len(), "trained_on": accepted, "trees": v.trees.len(), "out": path_text(&file)}))
                     .map(|_| EXIT_OK);
             }
             out.emit(&format!(
-                "trained {} trees on {} pairs; wrote {}\n",
+                "trained {} trees on the {accepted} pairs the rule accepts (of {}); wrote {}\n",
                 v.trees.len(),
                 rows.len(),
                 path_text(&file)
