@@ -142,9 +142,10 @@ impl Tier {
         matches!(self, Tier::SameShot | Tier::SimilarShot)
     }
 
-    /// Whether the tier's files duplicate their keeper (other shots do not).
+    /// Whether the tier's files duplicate their keeper (another file of the keeper's shot,
+    /// or another shot of the scene, does not).
     pub fn duplicates(self) -> bool {
-        self != Tier::SimilarShot
+        !matches!(self, Tier::SameShot | Tier::SimilarShot)
     }
 }
 
@@ -179,7 +180,7 @@ pub fn totals(groups: &[Group]) -> (usize, u64) {
     let copies = groups
         .iter()
         .flat_map(|g| g.members.iter().skip(1))
-        .filter(|m| m.tier != Tier::SameShot && m.tier.duplicates());
+        .filter(|m| m.tier.duplicates());
     (copies.clone().count(), copies.map(|m| m.size).sum())
 }
 

@@ -7,7 +7,7 @@ use super::content_check::{check_content, pair_key};
 use super::contents::Content;
 use super::{DedupOptions, NORMALISED_MIN_COSINE, VERIFIED_MIN_COSINE};
 use crate::dedup::matching::Agreement;
-use crate::dedup::verifier::{PairFeatures, Verdict};
+use crate::dedup::verifier::Verdict;
 use crate::error::Result;
 use crate::index::flat::FlatVectors;
 use crate::index::Index;
@@ -150,15 +150,18 @@ pub(super) fn check_pairs(
             continue;
         };
         // The verifier is the rule's second stage: it judges the pairs the rule accepts.
-        let one_picture = a.same_content() && {
-            let verdict = verdicts.entry(key).or_insert_with(|| {
-                let (ci, cj) = (&contents[key.0], &contents[key.1]);
-                let features =
-                    PairFeatures::of(a, score, cos, (ci.width, ci.height), (cj.width, cj.height));
-                verifier.verdict(&features)
-            });
-            verdict.probability >= verifier.threshold
-        };
+        // A pair listed in both directions is judged once.
+        let one_picture = a.same_content()
+            && match verdicts.get(&key) {
+                Some(v) => v.probability >= verifier.threshold,
+                None => {
+                    let (ci, cj) = (&contents[key.0], &contents[key.1]);
+                    let (yes, verdict) =
+                        verifier.judge(a, score, cos, (ci.width, ci.height), (cj.width, cj.height));
+                    verdicts.insert(key, verdict);
+                    yes
+                }
+            };
         if one_picture {
             copies.push((i, j, score, cos));
         } else if a.same_scene() {

@@ -5,7 +5,7 @@ use super::content_check::{agreement, working_file, working_picture_of};
 use super::pairs::{bonus_reach, decoded_thumbnail, with_pixel_check};
 use super::{DedupOptions, NORMALISED_MIN_COSINE, VERIFIED_MIN_COSINE};
 use crate::dedup::matching::{Agreement, LocalFeatures};
-use crate::dedup::verifier::{PairFeatures, Verdict};
+use crate::dedup::verifier::Verdict;
 use crate::error::Result;
 use crate::index::store::Hash;
 use crate::index::Index;
@@ -146,20 +146,17 @@ pub fn copy_of(
         return Ok(None);
     }
     // The same decision as `dedup`'s (`pairs::check_pairs`): the pair verifier after the rule.
-    let verifier = opts.verifier();
-    let verdict = verifier.verdict(&PairFeatures::of(
+    let (yes, verdict) = opts.verifier().judge(
         &found,
         score,
         cos,
         probe.size,
         (content.width, content.height),
-    ));
-    Ok(
-        (verdict.probability >= verifier.threshold).then_some(CopyEvidence {
-            exact: false,
-            score,
-            agreement: Some(found),
-            verifier: Some(verdict),
-        }),
-    )
+    );
+    Ok(yes.then_some(CopyEvidence {
+        exact: false,
+        score,
+        agreement: Some(found),
+        verifier: Some(verdict),
+    }))
 }

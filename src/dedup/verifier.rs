@@ -266,6 +266,21 @@ pub struct Reason {
 const REASONS: usize = 3;
 
 impl Verifier {
+    /// The verdict on a pair the content check's rule accepted (its agreement, score,
+    /// cosine and the two pictures' sizes), and whether it is one picture: the one decision
+    /// `dedup` and `query --copies` share.
+    pub fn judge(
+        &self,
+        agreement: &Agreement,
+        score: f32,
+        cosine: f32,
+        size_a: (u32, u32),
+        size_b: (u32, u32),
+    ) -> (bool, Verdict) {
+        let verdict = self.verdict(&PairFeatures::of(agreement, score, cosine, size_a, size_b));
+        (verdict.probability >= self.threshold, verdict)
+    }
+
     /// The verdict on a pair, with its three main reasons.
     pub fn verdict(&self, x: &PairFeatures) -> Verdict {
         let (probability, reasons) = self.explain(x);
