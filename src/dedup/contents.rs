@@ -50,8 +50,8 @@ pub(super) fn path_len(p: &Path) -> usize {
 /// writes files microseconds apart, and FAT keeps times to 2 s only.
 const SAME_TIME_NS: i64 = 2_000_000_000;
 
-/// Whether a file's name says it is a copy of another of `names` (the stems of the other
-/// files of its content): it holds "copy", "backup" or "kopie", ends with a number in
+/// Whether a file's name says it is a copy of another of `names` (the stems of the files
+/// of its content, its own among them or not): it holds "copy", "backup" or "kopie", ends with a number in
 /// brackets ("photo (1)"), or is another file's name plus a short suffix ("IMG_0001-1",
 /// "IMG_0001_2", "IMG_0001 3", "IMG_0001 - Copy").
 fn name_says_copy(path: &Path, names: &[String]) -> bool {
@@ -107,15 +107,8 @@ fn keeper_first(keep: Keep, files: &mut [(PathBuf, FileRecord, bool)]) -> Option
             .then(a.0.cmp(&b.0))
     });
     let stems: Vec<String> = files.iter().map(|f| stem_of(&f.0)).collect();
-    let says_copy: Vec<bool> = (0..files.len())
-        .map(|i| {
-            let others: Vec<String> = (0..files.len())
-                .filter(|&j| stems[j] != stems[i])
-                .map(|j| stems[j].clone())
-                .collect();
-            name_says_copy(&files[i].0, &others)
-        })
-        .collect();
+    // A name never extends itself, so every stem can be passed as "the others".
+    let says_copy: Vec<bool> = files.iter().map(|f| name_says_copy(&f.0, &stems)).collect();
     let time = |i: usize| files[i].1.mtime_ns;
     let keeps = |rule: FileRule, c: &[usize], i: usize| -> bool {
         match rule {
