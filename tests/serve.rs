@@ -582,3 +582,119 @@ fn watching_reindexes_when_photos_change() {
         v["index"]["files"] == 10 && v["reindex"]["running"] == false
     });
 }
+
+/// The tier of the group holding `name` in `dedup --json` output, and that member's tier.
+fn tier_of(v: &Value, name: &str) -> Option<String> {
+    v["groups"].as_array().unwrap().iter().find_map(|g| {
+        g["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| file_name(m["path"].as_str().unwrap()) == name)
+            .map(|m| m["tier"].as_str().unwrap_or("").to_string())
+    })
+}
+
+#[test]
+fn the_verifier_retrained_on_review_decisions_follows_them_and_can_be_forgotten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let library = tmp.path().join("library");
+    copy_dir(
+        &sample_photos().parent().unwrap().join("copies"),
+        &library.join("copies"),
+    );
+    copy_dir(&sample_photos(), &library.join("photos"));
+    let index = tmp.path().join("index");
+    let out = run(&index, &["index", library.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Without decisions there is nothing to learn from, and it says so.
+    let out = run(&index, &["verifier", "adapt"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("decisions of both kinds"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The built-in verifier calls the brightened camera a copy.
+    let before = stdout_json(&run(&index, &["dedup", "--json"]));
+    assert_eq!(
+        tier_of(&before, "camera-brighter.jpg").as_deref(),
+        Some("copy"),
+        "{before}"
+    );
+    assert_eq!(
+        tier_of(&before, "astronaut-cropped.jpg").as_deref(),
+        Some("copy")
+    );
+
+    // A reviewer says it is another picture, and accepts the other groups.
+    let server = Server::start(&index, &[]);
+    let list = groups(&server, "");
+    for g in list["groups"].as_array().unwrap() {
+        let verdict = if group_paths(g).iter().any(|p| p == "camera-brighter.jpg") {
+            "not-duplicates"
+        } else {
+            "accepted"
+        };
+        let r = server.post_json(
+            "/api/decisions",
+            &json!({"group": g["id"], "verdict": verdict}),
+        );
+        assert_eq!(r.status, 200, "{}", r.error());
+    }
+    drop(server);
+
+    // A dry run measures and keeps nothing.
+    let out = run(&index, &["verifier", "adapt", "--dry-run", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["kept"], false);
+    let report = &v["report"];
+    assert!(report["look_alikes"].as_u64().unwrap() >= 1, "{v}");
+    assert!(report["copies"].as_u64().unwrap() >= 1, "{v}");
+    // The built-in verifier disagrees with the decision; the retrained one follows it.
+    assert!(report["base"]["false_copies"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(report["fitted"]["false_copies"], 0, "{v}");
+    assert_eq!(report["fitted"]["missed_copies"], 0, "{v}");
+    let listed = stdout_json(&run(&index, &["dedup", "--json", "--include-decided"]));
+    assert_eq!(
+        tier_of(&listed, "camera-brighter.jpg").as_deref(),
+        Some("copy")
+    );
+
+    // Kept, it decides for dedup: the camera pair is no copy any more, the others are.
+    let out = run(&index, &["verifier", "adapt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kept in the index"));
+    let out = run(&index, &["dedup", "--json", "--include-decided"]);
+    assert!(
+        stderr(&out).contains("retrained on this collection"),
+        "{}",
+        stderr(&out)
+    );
+    let after = stdout_json(&out);
+    assert_ne!(
+        tier_of(&after, "camera-brighter.jpg").as_deref(),
+        Some("copy"),
+        "{after}"
+    );
+    assert_eq!(
+        tier_of(&after, "astronaut-cropped.jpg").as_deref(),
+        Some("copy")
+    );
+    assert_eq!(
+        tier_of(&after, "coffee-quality-25.jpg").as_deref(),
+        Some("near_exact")
+    );
+
+    // Forgotten, the built-in verifier decides again.
+    let out = run(&index, &["verifier", "adapt", "--forget"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let again = stdout_json(&run(&index, &["dedup", "--json", "--include-decided"]));
+    assert_eq!(
+        tier_of(&again, "camera-brighter.jpg").as_deref(),
+        Some("copy")
+    );
+}

@@ -172,7 +172,7 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
             "cosine"
         }
     );
-    let opts = DedupOptions {
+    let mut opts = DedupOptions {
         threshold,
         background,
         pixel_check: !no_pixel_check,
@@ -195,6 +195,9 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
             .map(|f| Family::parse(f).expect("clap checked the name"))
             .collect(),
     };
+    if opts.use_own_verifier(index.store())? {
+        out.note("the verifier retrained on this collection's review decisions decides copies (lookalike verifier adapt --forget: the built-in one)");
+    }
     let groups = dedup::find_duplicates(&mut index, &opts)?;
     // Review decisions (lookalike serve): chosen keepers apply; "not duplicates" hides.
     let mut reviewed = decisions::review(index.store(), groups, include_decided)?;
@@ -289,7 +292,7 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
 /// The background set `dedup` scores with: that of `--model` (which must be the index's
 /// model), or of the built-in encoder when the index was built with it; `None` (cosine
 /// scoring) for a model without one.
-fn dedup_background(
+pub(super) fn dedup_background(
     index: &Index,
     model: Option<&Path>,
     out: &Out,

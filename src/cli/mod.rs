@@ -224,7 +224,7 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
         Command::Serve(args) => serve::run(args, &globals, out),
         Command::Search(args) => search::run(args, &globals, out),
         Command::Models(args) => catalogue::run(args, out),
-        Command::Verifier(args) => verifier::run(args, out),
+        Command::Verifier(args) => verifier::run(args, &globals, out),
     }
 }
 

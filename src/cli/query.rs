@@ -81,14 +81,16 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
     // dedup would use for this index and model.
     let decision = if copies {
         let background = encoder.background()?.cloned().map(Arc::new);
-        Some(DedupOptions {
+        let mut opts = DedupOptions {
             threshold: match background {
                 Some(_) => DEFAULT_VERIFIED_THRESHOLD,
                 None => DEFAULT_THRESHOLD,
             },
             background,
             ..DedupOptions::default()
-        })
+        };
+        opts.use_own_verifier(index.store())?;
+        Some(opts)
     } else {
         None
     };

@@ -72,7 +72,7 @@ pub fn run(args: ServeArgs, globals: &Globals, out: &Out) -> Result<u8> {
     index.neighbourhood()?;
     note_rebuild(&index, out);
     let background = encoder.background()?.cloned().map(Arc::new);
-    let dedup = DedupOptions {
+    let mut dedup = DedupOptions {
         threshold: match background {
             Some(_) => DEFAULT_VERIFIED_THRESHOLD,
             None => DEFAULT_THRESHOLD,
@@ -80,6 +80,9 @@ pub fn run(args: ServeArgs, globals: &Globals, out: &Out) -> Result<u8> {
         background,
         ..DedupOptions::default()
     };
+    if dedup.use_own_verifier(index.store())? {
+        out.note("the verifier retrained on this collection's review decisions decides copies");
+    }
     let bound = serve::bind(listen)?;
     let token = match token {
         Some(t) => Some(t),

@@ -1,14 +1,18 @@
 //! `lookalike verifier`: make labelled pairs from folders of distinct pictures, train the
-//! pair verifier on them, and measure it by leaving one domain out.
+//! pair verifier on them, and measure it by leaving one domain out; retrain it on a
+//! collection's own review decisions.
 
 use super::output::{check_writable, path_text, Out};
 use super::progress;
-use super::{Result, EXIT_OK};
+use super::{Globals, Result, EXIT_OK};
 use clap::{Args, Subcommand};
+use lookalike::dedup::own_verifier;
 use lookalike::dedup::verifier::Verifier;
 use lookalike::dedup::{DedupOptions, DEFAULT_VERIFIED_THRESHOLD};
 use lookalike::eval::pairs::{self, DomainOptions, DomainScore, PairRow};
+use lookalike::index::Index;
 use lookalike::model::Encoder;
+use lookalike::train::adapt::{adapt, AdaptReport, Errors};
 use lookalike::train::verifier::{leave_one_domain_out, train_on, BoostOptions};
 use serde_json::json;
 use std::path::PathBuf;
@@ -57,6 +61,22 @@ enum VerifierCommand {
         #[command(flatten)]
         boost: BoostArgs,
     },
+    /// Retrain the verifier on this collection's review decisions (groups marked not
+    /// duplicates or accepted in `serve`): measured on a held-out third of the decided
+    /// groups first, then kept in the index, where `dedup`, `query --copies` and `serve`
+    /// use it instead of the built-in one
+    Adapt {
+        /// Measure only; keep nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Forget the collection's own verifier: the built-in one decides again
+        #[arg(long, conflicts_with_all = ["dry_run", "verifier"])]
+        forget: bool,
+        /// The verifier to start from (a file from `verifier train`) [default: the
+        /// built-in one]
+        #[arg(long, value_name = "FILE")]
+        verifier: Option<PathBuf>,
+    },
     /// Leave one domain out: for each domain, train on the others and measure on it;
     /// today's hand-written content check is measured on the same pairs beside it
     Eval {
@@ -96,8 +116,13 @@ impl BoostArgs {
     }
 }
 
-pub fn run(args: VerifierArgs, out: &Out) -> Result<u8> {
+pub fn run(args: VerifierArgs, globals: &Globals, out: &Out) -> Result<u8> {
     match args.command {
+        VerifierCommand::Adapt {
+            dry_run,
+            forget,
+            verifier,
+        } => adapt_command(globals, dry_run, forget, verifier, out),
         VerifierCommand::Pairs {
             domains,
             work,
@@ -238,6 +263,97 @@ pub fn run(args: VerifierArgs, out: &Out) -> Result<u8> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// `verifier adapt`.
+fn adapt_command(
+    globals: &Globals,
+    dry_run: bool,
+    forget: bool,
+    base: Option<PathBuf>,
+    out: &Out,
+) -> Result<u8> {
+    let mut index = Index::open(&globals.index, globals.wait)?;
+    if forget {
+        let had = own_verifier::forget(index.store())?;
+        if out.json {
+            return out.emit_json(&json!({"forgotten": had})).map(|_| EXIT_OK);
+        }
+        out.emit(if had {
+            "forgot this collection's own verifier: the built-in one decides again\n"
+        } else {
+            "this collection has no verifier of its own: the built-in one decides\n"
+        })?;
+        return Ok(EXIT_OK);
+    }
+    let background = super::dedup::dedup_background(&index, None, out)?;
+    let opts = DedupOptions {
+        threshold: match background {
+            Some(_) => DEFAULT_VERIFIED_THRESHOLD,
+            None => lookalike::dedup::DEFAULT_THRESHOLD,
+        },
+        background,
+        verifier: base
+            .as_deref()
+            .map(Verifier::load)
+            .transpose()?
+            .map(Arc::new),
+        ..DedupOptions::default()
+    };
+    out.note("measuring the pairs of the decided groups");
+    let pairs = own_verifier::decided_pairs(&mut index, &opts)?;
+    let name = format!(
+        "{} retrained on {} pairs of this collection's review decisions",
+        opts.verifier().name,
+        pairs.len()
+    );
+    let (adapted, report) = adapt(opts.verifier(), &pairs, &name)?;
+    if !dry_run {
+        own_verifier::save(index.store(), &adapted)?;
+    }
+    if out.json {
+        return out
+            .emit_json(&json!({"report": report, "kept": !dry_run}))
+            .map(|_| EXIT_OK);
+    }
+    out.emit(&adapt_text(&report, dry_run))?;
+    Ok(EXIT_OK)
+}
+
+fn adapt_text(r: &AdaptReport, dry_run: bool) -> String {
+    let errors = |e: &Errors| {
+        format!(
+            "look-alike pairs called copies {}, copies missed {}",
+            e.false_copies, e.missed_copies
+        )
+    };
+    let mut s = format!(
+        "{} decided pairs from {} groups: {} of one picture (accepted), {} of two (not duplicates)\n",
+        r.copies + r.look_alikes,
+        r.groups,
+        r.copies,
+        r.look_alikes
+    );
+    match &r.held_out {
+        Some(h) => s.push_str(&format!(
+            "held out ({} pairs, a third of the groups): before: {}; retrained on the rest: {}\n",
+            h.pairs,
+            errors(&h.base),
+            errors(&h.adapted)
+        )),
+        None => s.push_str("too few decided groups to hold a third out: no held-out figure\n"),
+    }
+    s.push_str(&format!(
+        "on every decided pair: before: {}; retrained: {}\n",
+        errors(&r.base),
+        errors(&r.fitted)
+    ));
+    s.push_str(if dry_run {
+        "dry run: nothing kept\n"
+    } else {
+        "kept in the index: dedup, query --copies and serve use it (lookalike verifier adapt --forget: back to the built-in one)\n"
+    });
+    s
 }
 
 fn read_all(files: &[PathBuf]) -> Result<Vec<PairRow>> {

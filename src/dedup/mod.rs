@@ -27,6 +27,7 @@ mod features;
 mod groups;
 pub mod json;
 pub mod matching;
+pub mod own_verifier;
 mod pairs;
 mod probe;
 pub mod report;
@@ -37,6 +38,7 @@ pub use probe::{copy_of, CopyEvidence, Probe};
 
 use crate::dedup::matching::Agreement;
 use crate::error::Result;
+use crate::index::store::Hash;
 use crate::index::Index;
 pub use crate::ingest::format::{Family, DEFAULT_FORMAT_PREFERENCE};
 use crate::model::background::Background;
@@ -459,12 +461,23 @@ pub struct MeasuredPair {
     /// The first file of each picture.
     pub a: PathBuf,
     pub b: PathBuf,
+    /// The two pictures' contents (BLAKE3 of their bytes).
+    pub contents: (Hash, Hash),
     pub features: verifier::PairFeatures,
     /// Whether the hand-written rule of the content check calls them one picture.
     pub same_content: bool,
 }
 
 impl Candidates {
+    /// Keeps the candidate pairs whose two contents `keep` names (by their BLAKE3), so
+    /// that only those are checked: the pairs review decisions speak of, say.
+    pub fn retain_pairs(&mut self, keep: impl Fn(&Hash, &Hash) -> bool) {
+        let contents = &self.contents;
+        self.scored
+            .pairs
+            .retain(|&(i, j, _, _)| keep(&contents[i].hash, &contents[j].hash));
+    }
+
     /// Every candidate pair (at or above the threshold, before the content check's
     /// verdict) with what the content check measured: the pairs the verifier learns from
     /// and is measured on. Pairs whose capture times say two shots, and pairs with a
@@ -484,6 +497,7 @@ impl Candidates {
             }
             let (ci, cj) = (&self.contents[key.0], &self.contents[key.1]);
             out.push(MeasuredPair {
+                contents: (ci.hash, cj.hash),
                 a: ci.first_path().to_path_buf(),
                 b: cj.first_path().to_path_buf(),
                 features: verifier::PairFeatures::of(

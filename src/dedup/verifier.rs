@@ -177,7 +177,8 @@ impl Verifier {
         Verifier::from_json(&text, path)
     }
 
-    fn from_json(text: &str, path: &Path) -> Result<Verifier> {
+    /// A verifier from its JSON (`path` names where it came from, in errors).
+    pub fn from_json(text: &str, path: &Path) -> Result<Verifier> {
         let bad = |why: String| Error::InvalidArgument(format!("{}: {why}", path.display()));
         let v: Verifier =
             serde_json::from_str(text).map_err(|e| bad(format!("not a verifier: {e}")))?;

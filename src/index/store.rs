@@ -41,6 +41,7 @@ const DECISION: u8 = b'D';
 const ROOT: u8 = b'R';
 const SEMANTIC: u8 = b'E';
 const UPGRADED: u8 = b'U';
+const VERIFIER: u8 = b'V';
 const META_FORMAT: &[u8] = b"Mformat";
 const META_MODEL: &[u8] = b"Mmodel";
 const META_GENERATION: &[u8] = b"Mgeneration";
@@ -693,6 +694,35 @@ impl Store {
         self.flush()
     }
 
+    /// Keeps the collection's own pair verifier (as the bytes of its file), durably,
+    /// replacing any before it. Like decisions, not part of the generation.
+    pub fn put_collection_verifier(&self, bytes: &[u8]) -> Result<()> {
+        self.db
+            .insert([VERIFIER], bytes)
+            .map_err(|e| self.storage(e))?;
+        self.flush()
+    }
+
+    /// The collection's own pair verifier's bytes, if it has one.
+    pub fn collection_verifier(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .db
+            .get([VERIFIER])
+            .map_err(|e| self.storage(e))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Forgets the collection's own pair verifier; whether there was one.
+    pub fn remove_collection_verifier(&self) -> Result<bool> {
+        let had = self
+            .db
+            .remove([VERIFIER])
+            .map_err(|e| self.storage(e))?
+            .is_some();
+        self.flush()?;
+        Ok(had)
+    }
+
     /// Every review decision, by group id.
     pub fn decisions(&self) -> Result<Vec<(Hash, DecisionRecord)>> {
         self.db
@@ -912,7 +942,8 @@ mod tests {
     }
 
     #[test]
-    fn decisions_and_roots_are_kept_outside_the_generation_and_survive_a_rewrite() {
+    fn decisions_roots_and_the_collection_verifier_are_kept_outside_the_generation_and_survive_a_rewrite(
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = filled(dir.path());
         let generation = store.meta().unwrap().unwrap().generation;
@@ -925,6 +956,10 @@ mod tests {
         store.put_decision(&[9; 32], &record).unwrap();
         store.put_decision(&[8; 32], &record).unwrap();
         store.remove_decision(&[8; 32]).unwrap();
+        assert_eq!(store.collection_verifier().unwrap(), None);
+        assert!(!store.remove_collection_verifier().unwrap());
+        store.put_collection_verifier(b"{\"old\": 1}").unwrap();
+        store.put_collection_verifier(b"{\"trees\": []}").unwrap();
         store
             .add_roots(&["/p/1".into(), "/p/0".into(), "/p/0".into()])
             .unwrap();
@@ -934,6 +969,10 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.decisions().unwrap(), vec![([9; 32], record)]);
+        assert_eq!(
+            store.collection_verifier().unwrap().as_deref(),
+            Some(&b"{\"trees\": []}"[..])
+        );
         assert_eq!(
             store.roots().unwrap(),
             [PathBuf::from("/p/0"), PathBuf::from("/p/1")]

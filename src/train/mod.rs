@@ -9,6 +9,7 @@
 //!
 //! Entry point: [`trainer::train`].
 
+pub mod adapt;
 pub mod augment;
 pub mod hard;
 pub mod loss;

@@ -71,6 +71,18 @@ fn split_points(samples: &[Sample], bins: usize) -> Vec<Vec<f32>> {
 
 /// Trains a verifier on `samples` (named `name`).
 pub fn train(samples: &[Sample], opts: &BoostOptions, name: &str) -> Verifier {
+    train_from(None, samples, opts, name)
+}
+
+/// Trains a verifier on `samples`, from scratch or, given a `base`, by growing more trees
+/// on top of the base's (boosting goes on from the base's log-odds: the base's trees and
+/// bias are kept as they are, and the new trees correct it where the samples disagree).
+pub fn train_from(
+    base: Option<&Verifier>,
+    samples: &[Sample],
+    opts: &BoostOptions,
+    name: &str,
+) -> Verifier {
     let points = split_points(samples, opts.bins.max(2));
     // Each sample's bin per feature: the number of split points at or below its value.
     let binned: Vec<[u8; FEATURES]> = samples
@@ -80,9 +92,21 @@ pub fn train(samples: &[Sample], opts: &BoostOptions, name: &str) -> Verifier {
     let total: f32 = samples.iter().map(|s| s.weight).sum();
     let positive: f32 = samples.iter().filter(|s| s.copy).map(|s| s.weight).sum();
     let rate = (positive / total.max(1e-9)).clamp(1e-4, 1.0 - 1e-4);
-    let bias = (rate / (1.0 - rate)).ln();
-    let mut margin = vec![bias; samples.len()];
-    let mut trees = Vec::with_capacity(opts.rounds);
+    let (bias, mut margin, mut trees) = match base {
+        Some(b) => (
+            b.bias,
+            samples
+                .iter()
+                .map(|s| b.margin(&crate::dedup::verifier::PairFeatures(s.x)))
+                .collect(),
+            b.trees.clone(),
+        ),
+        None => {
+            let bias = (rate / (1.0 - rate)).ln();
+            (bias, vec![bias; samples.len()], Vec::new())
+        }
+    };
+    trees.reserve(opts.rounds);
     let all: Vec<usize> = (0..samples.len()).collect();
     for _ in 0..opts.rounds {
         // First and second derivatives of the weighted logistic loss at the current margin.
@@ -328,6 +352,39 @@ mod tests {
             reason_against(&|x| x[6] > 0.9 && x[11] > 0.7),
             "disagreeing_extent"
         );
+    }
+
+    #[test]
+    fn trees_grown_on_a_base_correct_it_where_new_labels_disagree_and_keep_the_rest() {
+        let base = train(&samples(4000, 1), &BoostOptions::default(), "base");
+        // A collection where pairs with feature 0 above 0.8 are never one picture.
+        let relabelled: Vec<Sample> = samples(1000, 4)
+            .into_iter()
+            .map(|s| Sample {
+                copy: s.copy && s.x[0] <= 0.8,
+                ..s
+            })
+            .collect();
+        let opts = BoostOptions {
+            rounds: 30,
+            depth: 2,
+            ..BoostOptions::default()
+        };
+        let adapted = train_from(Some(&base), &relabelled, &opts, "adapted");
+        assert_eq!(adapted.trees.len(), base.trees.len() + 30);
+        assert_eq!(adapted.trees[..base.trees.len()], base.trees[..]);
+        assert_eq!(adapted.bias, base.bias);
+        let test = samples(2000, 5);
+        let says = |v: &Verifier, s: &Sample| v.is_copy(&crate::dedup::verifier::PairFeatures(s.x));
+        let (moved, kept): (Vec<&Sample>, Vec<&Sample>) =
+            test.iter().filter(|s| s.copy).partition(|s| s.x[0] > 0.85);
+        // Copies in the relabelled region are no copies any more; elsewhere, still copies.
+        let still = |v: &Verifier, set: &[&Sample]| {
+            set.iter().filter(|s| says(v, s)).count() as f32 / set.len() as f32
+        };
+        assert!(still(&base, &moved) > 0.9);
+        assert!(still(&adapted, &moved) < 0.1, "{}", still(&adapted, &moved));
+        assert!(still(&adapted, &kept) > 0.9, "{}", still(&adapted, &kept));
     }
 
     #[test]
