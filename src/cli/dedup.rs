@@ -195,8 +195,8 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
             .map(|f| Family::parse(f).expect("clap checked the name"))
             .collect(),
     };
-    if opts.use_own_verifier(index.store())? {
-        out.note("the verifier retrained on this collection's review decisions decides copies (lookalike verifier adapt --forget: the built-in one)");
+    if opts.content_check {
+        super::verifier::note_own_verifier(opts.use_own_verifier(index.store())?, out);
     }
     let groups = dedup::find_duplicates(&mut index, &opts)?;
     // Review decisions (lookalike serve): chosen keepers apply; "not duplicates" hides.

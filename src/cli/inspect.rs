@@ -69,7 +69,21 @@ pub fn info(globals: &Globals, out: &Out) -> Result<u8> {
         let vectors = index.store().semantic_count(m.slot)?;
         pretrained.push((m, vectors));
     }
-    out.info(&stats, &pretrained)?;
+    let built_in = || {
+        format!(
+            "built-in ({})",
+            lookalike::dedup::verifier::Verifier::built_in().name
+        )
+    };
+    let verifier = match lookalike::dedup::own_verifier::load(index.store()) {
+        Ok(Some(v)) => v.name,
+        Ok(None) => built_in(),
+        Err(e @ lookalike::Error::InvalidArgument(_)) => {
+            format!("{}; this collection's own cannot be used: {e}", built_in())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    out.info(&stats, &pretrained, &verifier)?;
     Ok(EXIT_OK)
 }
 
@@ -108,15 +122,19 @@ impl Out {
         self.emit(&format!("{}\n", values.join(" ")))
     }
 
-    /// The index's figures, and each pretrained model it holds with its number of vectors.
+    /// The index's figures, each pretrained model it holds with its number of vectors, and
+    /// the pair verifier `dedup` asks (its own, retrained on its review decisions, or the
+    /// built-in one).
     pub fn info(
         &self,
         s: &IndexStats,
         pretrained: &[(SemanticModel, usize)],
+        verifier: &str,
     ) -> anyhow::Result<()> {
         if self.json {
             let mut v = serde_json::to_value(s)?;
             v["path"] = json!(path_text(&s.path));
+            v["pair_verifier"] = json!(verifier);
             v["pretrained"] = pretrained
                 .iter()
                 .map(|(m, vectors)| {
@@ -148,7 +166,7 @@ impl Out {
             ));
         }
         self.emit(&(format!(
-            "index:           {}\nformat version:  {}\nmodel:           {} ({}, {} px input)\nweights hash:    {}\ndimension:       {}\nfiles:           {}\ndistinct images: {}\ngraph points:    {}\nsize on disk:    {}\n",
+            "index:           {}\nformat version:  {}\nmodel:           {} ({}, {} px input)\nweights hash:    {}\ndimension:       {}\nfiles:           {}\ndistinct images: {}\ngraph points:    {}\nsize on disk:    {}\npair verifier:   {}\n",
             path_text(&s.path),
             s.format_version,
             s.model_id,
@@ -160,6 +178,7 @@ impl Out {
             s.distinct_images,
             s.graph_points,
             human_bytes(s.size_on_disk_bytes),
+            verifier,
         ) + &extra))
     }
 

@@ -80,9 +80,7 @@ pub fn run(args: ServeArgs, globals: &Globals, out: &Out) -> Result<u8> {
         background,
         ..DedupOptions::default()
     };
-    if dedup.use_own_verifier(index.store())? {
-        out.note("the verifier retrained on this collection's review decisions decides copies");
-    }
+    super::verifier::note_own_verifier(dedup.use_own_verifier(index.store())?, out);
     let bound = serve::bind(listen)?;
     let token = match token {
         Some(t) => Some(t),

@@ -107,14 +107,72 @@ pub fn forget(store: &Store) -> Result<bool> {
     store.remove_collection_verifier()
 }
 
+/// What [`DedupOptions::use_own_verifier`] did.
+#[derive(Debug)]
+pub enum OwnVerifier {
+    /// The collection has none, or a verifier was named: nothing changed.
+    NotUsed,
+    /// The collection's own verifier decides.
+    Used,
+    /// The collection has one this version cannot use (written by a version whose
+    /// verifier sees other measurements): the built-in one decides; `verifier adapt` again
+    /// makes a new one.
+    Unusable(Error),
+}
+
 impl DedupOptions {
     /// Uses the collection's own verifier when the index has one and no verifier was
-    /// named; whether it does now.
-    pub fn use_own_verifier(&mut self, store: &Store) -> Result<bool> {
-        if self.verifier.is_some() {
-            return Ok(false);
+    /// named. A stored verifier that cannot be read leaves the built-in one in place and
+    /// says why; only a storage error fails.
+    pub fn use_own_verifier(&mut self, store: &Store) -> Result<OwnVerifier> {
+        if self.verifier.is_some() || store.collection_verifier()?.is_none() {
+            return Ok(OwnVerifier::NotUsed);
         }
-        self.verifier = load(store)?.map(Arc::new);
-        Ok(self.verifier.is_some())
+        match load(store) {
+            Ok(v) => {
+                self.verifier = v.map(Arc::new);
+                Ok(OwnVerifier::Used)
+            }
+            Err(e @ Error::InvalidArgument(_)) => Ok(OwnVerifier::Unusable(e)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_own_verifier_leaves_the_built_in_one_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut opts = DedupOptions::default();
+        assert!(matches!(
+            opts.use_own_verifier(&store).unwrap(),
+            OwnVerifier::NotUsed
+        ));
+        // A verifier of an older version, which saw other measurements.
+        let mut old = Verifier::built_in().clone();
+        old.features.pop();
+        save(&store, &old).unwrap();
+        match opts.use_own_verifier(&store).unwrap() {
+            OwnVerifier::Unusable(e) => assert!(e.to_string().contains("features"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(opts.verifier.is_none());
+        save(&store, Verifier::built_in()).unwrap();
+        assert!(matches!(
+            opts.use_own_verifier(&store).unwrap(),
+            OwnVerifier::Used
+        ));
+        assert_eq!(opts.verifier.as_deref(), Some(Verifier::built_in()));
+        // A named verifier wins.
+        assert!(matches!(
+            opts.use_own_verifier(&store).unwrap(),
+            OwnVerifier::NotUsed
+        ));
+        assert!(forget(&store).unwrap());
+        assert!(load(&store).unwrap().is_none());
     }
 }

@@ -171,7 +171,10 @@ mod tests {
     fn decisions_of_one_kind_are_refused_with_their_counts() {
         let pairs = vec![pair(1, 0.9, true), pair(2, 0.8, true)];
         let e = adapt(&base(), &pairs, "x").unwrap_err().to_string();
-        assert!(e.contains("2 pairs of one picture") && e.contains("0 of two"), "{e}");
+        assert!(
+            e.contains("2 pairs of one picture") && e.contains("0 of two"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -184,7 +187,10 @@ mod tests {
             pairs.push(pair(g, 0.7, false));
         }
         let (adapted, report) = adapt(&base, &pairs, "x").unwrap();
-        assert_eq!((report.copies, report.look_alikes, report.groups), (12, 12, 12));
+        assert_eq!(
+            (report.copies, report.look_alikes, report.groups),
+            (12, 12, 12)
+        );
         let held = report.held_out.unwrap();
         assert_eq!(held.pairs, 8);
         assert_eq!(held.base.false_copies, 4);
