@@ -196,7 +196,7 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
             .collect(),
     };
     if opts.content_check {
-        super::verifier::note_own_verifier(opts.use_own_verifier(index.store())?, out);
+        super::output::note_own_verifier(opts.use_own_verifier(index.store())?, out);
     }
     let groups = dedup::find_duplicates(&mut index, &opts)?;
     // Review decisions (lookalike serve): chosen keepers apply; "not duplicates" hides.

@@ -129,6 +129,22 @@ pub fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
+/// Says which verifier decides when it is not the built-in one, or why the collection's
+/// own cannot.
+pub(super) fn note_own_verifier(own: lookalike::dedup::own_verifier::OwnVerifier, out: &Out) {
+    match own {
+        lookalike::dedup::own_verifier::OwnVerifier::NotUsed => {}
+        lookalike::dedup::own_verifier::OwnVerifier::Used => out.note(
+            "the verifier retrained on this collection's review decisions decides copies \
+             (lookalike verifier adapt --forget: the built-in one)",
+        ),
+        lookalike::dedup::own_verifier::OwnVerifier::Unusable(e) => out.warn(&format!(
+            "this collection's own verifier cannot be used ({e}): the built-in one decides; \
+             `lookalike verifier adapt` makes a new one"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

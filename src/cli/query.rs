@@ -89,7 +89,7 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
             background,
             ..DedupOptions::default()
         };
-        super::verifier::note_own_verifier(opts.use_own_verifier(index.store())?, out);
+        super::output::note_own_verifier(opts.use_own_verifier(index.store())?, out);
         Some(opts)
     } else {
         None

@@ -80,7 +80,7 @@ pub fn run(args: ServeArgs, globals: &Globals, out: &Out) -> Result<u8> {
         background,
         ..DedupOptions::default()
     };
-    super::verifier::note_own_verifier(dedup.use_own_verifier(index.store())?, out);
+    super::output::note_own_verifier(dedup.use_own_verifier(index.store())?, out);
     let bound = serve::bind(listen)?;
     let token = match token {
         Some(t) => Some(t),

@@ -265,22 +265,6 @@ pub fn run(args: VerifierArgs, globals: &Globals, out: &Out) -> Result<u8> {
     }
 }
 
-/// Says which verifier decides when it is not the built-in one, or why the collection's
-/// own cannot.
-pub(super) fn note_own_verifier(own: own_verifier::OwnVerifier, out: &Out) {
-    match own {
-        own_verifier::OwnVerifier::NotUsed => {}
-        own_verifier::OwnVerifier::Used => out.note(
-            "the verifier retrained on this collection's review decisions decides copies \
-             (lookalike verifier adapt --forget: the built-in one)",
-        ),
-        own_verifier::OwnVerifier::Unusable(e) => out.warn(&format!(
-            "this collection's own verifier cannot be used ({e}): the built-in one decides; \
-             `lookalike verifier adapt` makes a new one"
-        )),
-    }
-}
-
 /// `verifier adapt`.
 fn adapt_command(
     globals: &Globals,
