@@ -87,13 +87,15 @@ pub fn decided_pairs(index: &mut Index, opts: &DedupOptions) -> Result<Vec<Decid
 
 /// The collection's own verifier kept in `store`, if it has one.
 pub fn load(store: &Store) -> Result<Option<Verifier>> {
-    let Some(bytes) = store.collection_verifier()? else {
-        return Ok(None);
-    };
+    store.collection_verifier()?.map(parse).transpose()
+}
+
+/// A stored verifier's bytes read back.
+fn parse(bytes: Vec<u8>) -> Result<Verifier> {
     let text = String::from_utf8(bytes).map_err(|_| {
         Error::InvalidArgument("the index's own verifier is not UTF-8 JSON".to_string())
     })?;
-    Verifier::from_json(&text, Path::new("the index's own verifier")).map(Some)
+    Verifier::from_json(&text, Path::new("the index's own verifier"))
 }
 
 /// Keeps `verifier` as the collection's own, replacing any before it.
@@ -125,16 +127,18 @@ impl DedupOptions {
     /// named. A stored verifier that cannot be read leaves the built-in one in place and
     /// says why; only a storage error fails.
     pub fn use_own_verifier(&mut self, store: &Store) -> Result<OwnVerifier> {
-        if self.verifier.is_some() || store.collection_verifier()?.is_none() {
+        if self.verifier.is_some() {
             return Ok(OwnVerifier::NotUsed);
         }
-        match load(store) {
+        let Some(bytes) = store.collection_verifier()? else {
+            return Ok(OwnVerifier::NotUsed);
+        };
+        match parse(bytes) {
             Ok(v) => {
-                self.verifier = v.map(Arc::new);
+                self.verifier = Some(Arc::new(v));
                 Ok(OwnVerifier::Used)
             }
-            Err(e @ Error::InvalidArgument(_)) => Ok(OwnVerifier::Unusable(e)),
-            Err(e) => Err(e),
+            Err(e) => Ok(OwnVerifier::Unusable(e)),
         }
     }
 }
