@@ -6,9 +6,7 @@ use super::{announce_rebuild, Globals, ModelArg};
 use super::{EXIT_OK, EXIT_PARTIAL};
 use anyhow::{Context, Result};
 use clap::Args;
-use lookalike::dedup::{
-    self, CopyEvidence, DedupOptions, DEFAULT_THRESHOLD, DEFAULT_VERIFIED_THRESHOLD,
-};
+use lookalike::dedup::{self, CopyEvidence, DedupOptions};
 use lookalike::index::{semantic, Neighbor};
 use lookalike::ingest::decode::{self, DecodeOptions};
 use lookalike::model::Task;
@@ -81,14 +79,7 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
     // dedup would use for this index and model.
     let decision = if copies {
         let background = encoder.background()?.cloned().map(Arc::new);
-        let mut opts = DedupOptions {
-            threshold: match background {
-                Some(_) => DEFAULT_VERIFIED_THRESHOLD,
-                None => DEFAULT_THRESHOLD,
-            },
-            background,
-            ..DedupOptions::default()
-        };
+        let mut opts = DedupOptions::scored_with(background);
         super::output::note_own_verifier(opts.use_own_verifier(index.store())?, out);
         Some(opts)
     } else {

@@ -4,7 +4,7 @@ use super::output::Out;
 use super::{interrupt_flag, note_rebuild, numbers, Globals, ModelArg, EXIT_OK};
 use anyhow::{Context, Result};
 use clap::Args;
-use lookalike::dedup::{DedupOptions, DEFAULT_THRESHOLD, DEFAULT_VERIFIED_THRESHOLD};
+use lookalike::dedup::DedupOptions;
 use lookalike::index::pipeline::IndexOptions;
 use lookalike::ingest::decode;
 use lookalike::ingest::scan::canonical_root;
@@ -72,14 +72,7 @@ pub fn run(args: ServeArgs, globals: &Globals, out: &Out) -> Result<u8> {
     index.neighbourhood()?;
     note_rebuild(&index, out);
     let background = encoder.background()?.cloned().map(Arc::new);
-    let mut dedup = DedupOptions {
-        threshold: match background {
-            Some(_) => DEFAULT_VERIFIED_THRESHOLD,
-            None => DEFAULT_THRESHOLD,
-        },
-        background,
-        ..DedupOptions::default()
-    };
+    let mut dedup = DedupOptions::scored_with(background);
     super::output::note_own_verifier(dedup.use_own_verifier(index.store())?, out);
     let bound = serve::bind(listen)?;
     let token = match token {

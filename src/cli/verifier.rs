@@ -288,17 +288,12 @@ fn adapt_command(
     }
     let background = super::dedup::dedup_background(&index, None, out)?;
     let opts = DedupOptions {
-        threshold: match background {
-            Some(_) => DEFAULT_VERIFIED_THRESHOLD,
-            None => lookalike::dedup::DEFAULT_THRESHOLD,
-        },
-        background,
         verifier: base
             .as_deref()
             .map(Verifier::load)
             .transpose()?
             .map(Arc::new),
-        ..DedupOptions::default()
+        ..DedupOptions::scored_with(background)
     };
     out.note("measuring the pairs of the decided groups");
     let pairs = own_verifier::decided_pairs(&mut index, &opts)?;

@@ -353,6 +353,19 @@ impl DedupOptions {
 }
 
 impl DedupOptions {
+    /// `dedup`'s defaults for an index scored with `background` (normalised similarity
+    /// and its verified threshold) or without one (cosine and its threshold).
+    pub fn scored_with(background: Option<Arc<Background>>) -> DedupOptions {
+        DedupOptions {
+            threshold: match background {
+                Some(_) => DEFAULT_VERIFIED_THRESHOLD,
+                None => DEFAULT_THRESHOLD,
+            },
+            background,
+            ..DedupOptions::default()
+        }
+    }
+
     /// What the threshold applies to: `verified` (normalised similarity plus the pixel
     /// check), `normalised` (a background set without the pixel check) or `cosine`.
     pub fn scoring(&self) -> &'static str {
