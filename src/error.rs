@@ -102,6 +102,19 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    #[error("Milvus at {url}: {detail}")]
+    Milvus { url: String, detail: String },
+
+    #[error(
+        "model mismatch: the Milvus collection {collection} holds vectors of {store_model}, \
+         but the model in use is {current_model}; use the same --model, or another collection"
+    )]
+    StoreModelMismatch {
+        collection: String,
+        store_model: String,
+        current_model: String,
+    },
+
     #[error("cannot serve on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,

@@ -6,6 +6,7 @@ use super::{interrupt_flag, numbers, pretrained, progress, Globals, ModelArg};
 use super::{EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL};
 use anyhow::Result;
 use clap::Args;
+use lookalike::index::cluster::{ClusterIndex, Shard};
 use lookalike::index::pipeline::{self, IndexOptions, IndexReport};
 use lookalike::index::semantic::{self, SemanticReport};
 use lookalike::index::upgrade;
@@ -38,6 +39,10 @@ pub struct IndexArgs {
     #[arg(allow_negative_numbers = true, long, default_value_t = decode::DEFAULT_MAX_PIXELS, value_name = "N",
           value_parser = numbers::count(numbers::MAX_PIXELS))]
     max_pixels: u64,
+    /// With --store: index only the K-th of N parts of the files (by a stable hash of each
+    /// path), so that N workers share the work
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
 }
 
 /// Indexes the given folders and files; exit status 130 if interrupted, 1 if files were skipped.
@@ -49,6 +54,7 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         batch_size,
         threads,
         max_pixels,
+        shard,
     } = args;
     // Every path must exist and be readable before anything is created.
     for path in &paths {
@@ -62,12 +68,6 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         }
     }
     let encoder = model.load()?;
-    // A pretrained model folder must load before anything is created or done.
-    let added = match model.pretrained()? {
-        Some(dir) => Some((Pretrained::open(&dir)?, dir)),
-        None => None,
-    };
-    let mut index = Index::open_or_create(&globals.index, encoder.info(), globals.wait)?;
     let defaults = IndexOptions::default();
     let opts = IndexOptions {
         scan: ScanOptions { follow_links },
@@ -76,6 +76,26 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         max_pixels,
         interrupt: Some(interrupt_flag(out)),
     };
+    if let Some(store) = &globals.store {
+        if model.pretrained()?.is_some() {
+            anyhow::bail!("--store {store}: pretrained models are not kept in a Milvus store yet");
+        }
+        let cluster = ClusterIndex::open_or_create(store, encoder.info())?;
+        let bar = progress::Bar::new(out.shows_progress());
+        let report = cluster.update(&encoder, &paths, shard.unwrap_or(Shard::ALL), &opts, &bar)?;
+        bar.finish();
+        out.index_report(&report, &[])?;
+        return Ok(exit_status(report.interrupted, !report.skipped.is_empty()));
+    }
+    if shard.is_some() {
+        anyhow::bail!("--shard divides the work of workers writing to one --store; the index folder takes one process at a time");
+    }
+    // A pretrained model folder must load before anything is created or done.
+    let added = match model.pretrained()? {
+        Some(dir) => Some((Pretrained::open(&dir)?, dir)),
+        None => None,
+    };
+    let mut index = Index::open_or_create(&globals.index, encoder.info(), globals.wait)?;
     let pending = upgrade::pending(&index, &encoder)?;
     if pending > 0 {
         out.note(&format!(
@@ -140,13 +160,18 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
     let interrupted = report.interrupted || semantic_reports.iter().any(|r| r.interrupted);
     let skipped =
         !report.skipped.is_empty() || semantic_reports.iter().any(|r| !r.skipped.is_empty());
-    Ok(if interrupted {
+    Ok(exit_status(interrupted, skipped))
+}
+
+/// 130 if interrupted, 1 if files were skipped, else 0.
+fn exit_status(interrupted: bool, skipped: bool) -> u8 {
+    if interrupted {
         EXIT_INTERRUPTED
     } else if !skipped {
         EXIT_OK
     } else {
         EXIT_PARTIAL
-    })
+    }
 }
 
 impl Out {

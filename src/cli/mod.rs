@@ -20,6 +20,7 @@ mod verifier;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use lookalike::index::lock::Wait;
+use lookalike::index::milvus::StoreUrl;
 use lookalike::index::DEFAULT_INDEX_DIR;
 use lookalike::{Encoder, Index};
 use output::Out;
@@ -55,6 +56,15 @@ struct Cli {
     /// Index folder
     #[arg(long, global = true, default_value = DEFAULT_INDEX_DIR, value_name = "PATH")]
     index: PathBuf,
+    /// Keep the index in a Milvus collection instead of the index folder (`index` and
+    /// `query` so far; see docs/scale.md)
+    #[arg(
+        long,
+        global = true,
+        env = "LOOKALIKE_STORE",
+        value_name = "milvus://HOST:PORT/NAME"
+    )]
+    store: Option<StoreUrl>,
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     json: bool,
@@ -200,6 +210,8 @@ struct Globals {
     index: PathBuf,
     /// What to do when another process holds the index (`--wait`).
     wait: Wait,
+    /// The Milvus collection that holds the index instead (`--store`).
+    store: Option<StoreUrl>,
 }
 
 /// Runs the chosen command; its exit status.
@@ -207,7 +219,16 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
     let globals = Globals {
         wait: cli.lock_wait(),
         index: cli.index,
+        store: cli.store,
     };
+    if let Some(store) = &globals.store {
+        if !matches!(cli.command, Command::Index(_) | Command::Query(_)) {
+            anyhow::bail!(
+                "--store {store}: only `index` and `query` work with a Milvus store in this \
+                 version; the other commands read the index folder (--index)"
+            );
+        }
+    }
     match cli.command {
         Command::Index(args) => index::run(args, &globals, out),
         Command::Query(args) => query::run(args, &globals, out),

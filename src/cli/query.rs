@@ -7,6 +7,8 @@ use super::{EXIT_OK, EXIT_PARTIAL};
 use anyhow::{Context, Result};
 use clap::Args;
 use lookalike::dedup::{self, CopyEvidence, DedupOptions};
+use lookalike::index::cluster::ClusterIndex;
+use lookalike::index::milvus::StoreUrl;
 use lookalike::index::{semantic, Neighbor};
 use lookalike::ingest::decode::{self, DecodeOptions};
 use lookalike::model::Task;
@@ -45,6 +47,9 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
         copies,
         model,
     } = args;
+    if let Some(store) = &globals.store {
+        return cluster_query(store, &images, k, copies, &model, out);
+    }
     // The index opens on a second thread (sled reads its page table: about 50 ms at
     // 100,000 images) while the model loads and the images are embedded.
     let (encoder, vectors, index) = std::thread::scope(|scope| {
@@ -114,6 +119,47 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
             query: path.clone(),
             neighbors,
             copies: marks,
+        });
+    }
+    out.query_results(&results)?;
+    Ok(if results.len() < images.len() {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    })
+}
+
+/// [`run`] on an index kept in a Milvus collection (top-k by the query head).
+fn cluster_query(
+    store: &StoreUrl,
+    images: &[PathBuf],
+    k: usize,
+    copies: bool,
+    model: &ModelArg,
+    out: &Out,
+) -> Result<u8> {
+    if copies {
+        anyhow::bail!("--store {store}: --copies is not yet answered from a Milvus store");
+    }
+    if model.pretrained()?.is_some() {
+        anyhow::bail!("--store {store}: pretrained models are not kept in a Milvus store yet");
+    }
+    let encoder = model.load()?;
+    let cluster = ClusterIndex::open(store, encoder.info())?;
+    let vectors = embed_queries(&encoder, images)?;
+    let mut results = Vec::new();
+    for (path, embedded) in images.iter().zip(vectors) {
+        let (vector, _) = match embedded {
+            Ok(embedded) => embedded,
+            Err(warning) => {
+                out.warn(&warning);
+                continue;
+            }
+        };
+        results.push(QueryResult {
+            query: path.clone(),
+            neighbors: cluster.nearest_by(&vector, k, Task::Query)?,
+            copies: None,
         });
     }
     out.query_results(&results)?;

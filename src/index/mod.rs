@@ -12,10 +12,12 @@
 //! [`Index::nearest`], [`Index::neighbourhood`] (dedup's self-join), [`Index::compact`],
 //! [`Index::verify`], [`Index::stats`].
 
+pub mod cluster;
 mod db;
 pub mod flat;
 pub mod graph;
 pub mod lock;
+pub mod milvus;
 pub mod pipeline;
 pub mod semantic;
 pub mod store;

@@ -91,7 +91,7 @@ pub struct IndexReport {
 }
 
 /// The outcome of reading one file on a decode thread.
-enum Outcome {
+pub(super) enum Outcome {
     /// Not an image and not named like one.
     Ignored,
     /// Could not be indexed; the hash is known when the bytes were read.
@@ -104,13 +104,16 @@ enum Outcome {
     Decoded(FileRecord, PreparedImage),
 }
 
-struct Work<'a> {
-    file: &'a FoundFile,
-    old: Option<FileRecord>,
+pub(super) struct Work<'a> {
+    pub(super) file: &'a FoundFile,
+    pub(super) old: Option<FileRecord>,
     /// Given to `index` by name (not found in a folder): if it is not an image, that is
     /// reported rather than ignored.
-    named: bool,
+    pub(super) named: bool,
 }
+
+/// Whether a content is already indexed (its file is then recorded without decoding).
+pub(super) type Known<'a> = dyn Fn(&Hash) -> Result<bool> + Sync + 'a;
 
 /// Indexes `roots` into `index` with `encoder`, incrementally.
 pub fn update(
@@ -206,7 +209,8 @@ pub fn update(
                         return;
                     }
                     // The receiver only hangs up on a fatal error; nothing left to do then.
-                    let _ = tx.send((i, read_one(w, &store, claimed, &decode_opts)));
+                    let known = |hash: &Hash| Ok(store.content(hash)?.is_some());
+                    let _ = tx.send((i, read_one(w, &known, claimed, &decode_opts)));
                 })
             })
         });
@@ -313,7 +317,12 @@ pub fn update(
     Ok(report)
 }
 
-fn skip(report: &mut IndexReport, progress: &dyn Progress, path: &Path, reason: SkipReason) {
+pub(super) fn skip(
+    report: &mut IndexReport,
+    progress: &dyn Progress,
+    path: &Path,
+    reason: SkipReason,
+) {
     progress.skipped(path, &reason);
     report.skipped.push(Skipped {
         path: path.to_path_buf(),
@@ -414,9 +423,9 @@ impl Batch {
 }
 
 /// Reads, sniffs, hashes and (if its content is new) decodes one file.
-fn read_one(
+pub(super) fn read_one(
     w: &Work,
-    store: &crate::index::store::Store,
+    known: &Known,
     claimed: &Mutex<HashSet<Hash>>,
     opts: &DecodeOptions,
 ) -> Outcome {
@@ -481,9 +490,9 @@ fn read_one(
     if w.old.as_ref().is_some_and(|o| o.hash == record.hash) {
         return Outcome::Touched(record);
     }
-    match store.content(&record.hash) {
-        Ok(Some(_)) => return Outcome::Known(record),
-        Ok(None) => {}
+    match known(&record.hash) {
+        Ok(true) => return Outcome::Known(record),
+        Ok(false) => {}
         Err(e) => {
             return Outcome::Skipped(
                 SkipReason::Unreadable(format!("index lookup failed: {e}")),
@@ -534,7 +543,7 @@ mod tests {
         };
         read_one(
             &work,
-            store,
+            &|hash: &Hash| Ok(store.content(hash)?.is_some()),
             &Mutex::new(HashSet::new()),
             &DecodeOptions::new(32),
         )

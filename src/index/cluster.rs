@@ -1,0 +1,617 @@
+//! An index kept in a Milvus collection ([`super::milvus`]) instead of the embedded sled
+//! store and graph: for collections past one machine, filled by many workers at once.
+//!
+//! One row per indexed file: the query head's descriptor as the row's vector, and as
+//! dynamic fields the path, size, modification time, content hash, picture size, the copy
+//! head's descriptor (two-head models) and the path's `bucket` (a stable hash of the
+//! path, 0 to 65,535). A worker given `--shard K/N` indexes the files whose bucket is
+//! K - 1 modulo N, and only reads and removes rows of those buckets, so that N workers
+//! never touch each other's rows and together make the collection one worker would.
+//!
+//! Invariants: the collection is the source of truth (nothing is kept beside it); a row is
+//! written whole by one insert; a file's new row is inserted before its old one is deleted,
+//! so that a worker killed at any point loses no record, and the next run deletes the
+//! older rows of a path written twice; a run starts by waiting until every earlier write is
+//! visible (Milvus shows writes to reads after a short delay) and ends when its own are.
+//! Identical files each have their row (their descriptors are copied, not recomputed).
+
+use super::milvus::{self, Milvus, StoreUrl, BUCKETS};
+use super::pipeline::{self, IndexOptions, IndexReport, Outcome, Work};
+use super::store::{path_bytes, path_from_bytes, FileRecord, Hash};
+use super::Neighbor;
+use crate::error::{Error, Result};
+use crate::ingest::decode::{self, DecodeOptions};
+use crate::ingest::scan;
+use crate::model::{Encoder, ModelInfo, Task};
+use crate::problem::SkipReason;
+use crate::progress::Progress;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The fields of a row that describe its file (everything but the descriptors).
+const FILE_FIELDS: [&str; 7] = ["path", "size", "mtime", "hash", "w", "h", "bucket"];
+
+/// One worker's part of the files: `K/N`, the K-th of N (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: u32,
+    pub n: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Shard> {
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "shard {text:?}: expected K/N with 1 <= K <= N <= {BUCKETS}"
+            ))
+        };
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (k, n): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if k == 0 || k > n || n > BUCKETS {
+            return Err(bad());
+        }
+        Ok(Shard { k, n })
+    }
+}
+
+impl Shard {
+    /// The whole collection: one worker.
+    pub const ALL: Shard = Shard { k: 1, n: 1 };
+
+    fn owns(&self, bucket: u32) -> bool {
+        bucket % self.n == self.k - 1
+    }
+
+    /// Milvus's filter for the shard's rows (empty: every row).
+    fn filter(&self) -> String {
+        if self.n == 1 {
+            String::new()
+        } else {
+            format!("bucket % {} == {}", self.n, self.k - 1)
+        }
+    }
+}
+
+/// The bucket of a path: the first four bytes of the BLAKE3 hash of its bytes, modulo
+/// [`BUCKETS`]. Stable across machines and versions.
+pub fn bucket_of(path: &Path) -> u32 {
+    let hash = blake3::hash(&path_bytes(path));
+    let b = hash.as_bytes();
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) % BUCKETS
+}
+
+/// A path as a row holds it: the text itself, or `b64:` and its bytes in base64 when it is
+/// not UTF-8 (a path is absolute, so it never starts so).
+fn path_text(path: &Path) -> String {
+    let bytes = path_bytes(path);
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            use base64::Engine;
+            format!(
+                "b64:{}",
+                base64::engine::general_purpose::STANDARD.encode(e.into_bytes())
+            )
+        }
+    }
+}
+
+fn path_of_text(text: &str) -> PathBuf {
+    use base64::Engine;
+    match text.strip_prefix("b64:").map(|b| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .unwrap_or_default()
+    }) {
+        Some(bytes) => path_from_bytes(&bytes),
+        None => PathBuf::from(text),
+    }
+}
+
+fn hex(hash: &Hash) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Hash> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A row's file, as read back.
+#[derive(Debug, Clone)]
+struct RowFile {
+    pk: i64,
+    path: PathBuf,
+    record: FileRecord,
+}
+
+impl RowFile {
+    fn of(row: &Value) -> Option<RowFile> {
+        Some(RowFile {
+            pk: milvus::primary_key(row)?,
+            path: path_of_text(row.get("path")?.as_str()?),
+            record: FileRecord {
+                size: row.get("size")?.as_u64()?,
+                mtime_ns: row.get("mtime")?.as_i64()?,
+                hash: unhex(row.get("hash")?.as_str()?)?,
+            },
+        })
+    }
+}
+
+/// A content's row fields beside its file's: picture size and descriptors.
+#[derive(Debug, Clone)]
+struct RowContent {
+    width: u32,
+    height: u32,
+    vector: Vec<f32>,
+    copy: Option<Vec<f32>>,
+}
+
+/// An index in a Milvus collection.
+pub struct ClusterIndex {
+    milvus: Milvus,
+    model: ModelInfo,
+}
+
+impl ClusterIndex {
+    /// Opens the collection of `url` for `model`, making it if it does not exist.
+    pub fn open_or_create(url: &StoreUrl, model: &ModelInfo) -> Result<ClusterIndex> {
+        let milvus = Milvus::connect(url)?;
+        milvus.open_or_create(model, model.head(Task::Query).len)?;
+        Ok(ClusterIndex {
+            milvus,
+            model: model.clone(),
+        })
+    }
+
+    /// Opens the existing collection of `url`, refusing one of another model.
+    pub fn open(url: &StoreUrl, model: &ModelInfo) -> Result<ClusterIndex> {
+        let milvus = Milvus::connect(url)?;
+        milvus.open(model, model.head(Task::Query).len)?;
+        Ok(ClusterIndex {
+            milvus,
+            model: model.clone(),
+        })
+    }
+
+    pub fn url(&self) -> &StoreUrl {
+        self.milvus.url()
+    }
+
+    /// The dimension of the rows' vectors (the query head's).
+    fn dim(&self) -> usize {
+        self.model.head(Task::Query).len
+    }
+
+    /// Rows in the collection (files indexed by every worker).
+    pub fn files(&self) -> Result<u64> {
+        self.milvus.count("bucket >= 0")
+    }
+
+    /// The rows of a shard's files, the newest row of each path (older rows of a path
+    /// written twice by a killed run are returned apart, to be deleted).
+    fn shard_files(&self, shard: Shard) -> Result<(HashMap<PathBuf, RowFile>, Vec<i64>)> {
+        let mut latest: HashMap<PathBuf, RowFile> = HashMap::new();
+        let mut stale = Vec::new();
+        for row in self.milvus.list(&shard.filter(), &FILE_FIELDS)? {
+            let Some(file) = RowFile::of(&row) else {
+                continue;
+            };
+            match latest.get(&file.path) {
+                Some(old) if old.pk > file.pk => stale.push(file.pk),
+                Some(old) => {
+                    stale.push(old.pk);
+                    latest.insert(file.path.clone(), file);
+                }
+                None => {
+                    latest.insert(file.path.clone(), file);
+                }
+            }
+        }
+        Ok((latest, stale))
+    }
+
+    /// The picture size and descriptors of the row `pk`.
+    fn content_of(&self, pk: i64) -> Result<Option<RowContent>> {
+        let rows = self
+            .milvus
+            .query(&format!("id == {pk}"), &["w", "h", "vector", "copy"], 1)?;
+        Ok(rows.first().and_then(|row| {
+            let floats = |v: &Value| -> Option<Vec<f32>> {
+                v.as_array()?
+                    .iter()
+                    .map(|x| x.as_f64().map(|f| f as f32))
+                    .collect()
+            };
+            Some(RowContent {
+                width: row.get("w")?.as_u64()? as u32,
+                height: row.get("h")?.as_u64()? as u32,
+                vector: floats(row.get("vector")?)?,
+                copy: row.get("copy").and_then(floats),
+            })
+        }))
+    }
+
+    fn row(&self, path: &Path, record: &FileRecord, content: &RowContent) -> Value {
+        let mut row = json!({
+            "vector": content.vector,
+            "path": path_text(path),
+            "size": record.size,
+            "mtime": record.mtime_ns,
+            "hash": hex(&record.hash),
+            "w": content.width,
+            "h": content.height,
+            "bucket": bucket_of(path),
+        });
+        if let Some(copy) = &content.copy {
+            row["copy"] = json!(copy);
+        }
+        row
+    }
+
+    /// The descriptors a row keeps of a stored vector: the query head's part, and the copy
+    /// head's for a two-head model.
+    fn descriptors(&self, vector: &[f32]) -> (Vec<f32>, Option<Vec<f32>>) {
+        let query = self.model.head(Task::Query).unit(vector).into_owned();
+        let copy = self
+            .model
+            .has_two_heads()
+            .then(|| self.model.head(Task::Copy).unit(vector).into_owned());
+        (query, copy)
+    }
+
+    /// Indexes the files of `roots` that belong to `shard`, incrementally: unchanged files
+    /// (same size and modification time as their row) are not opened, identical files are
+    /// not embedded again, rows of files gone from the roots are deleted. Each batch of new
+    /// rows is one insert per 500 rows; a killed run is finished by the next.
+    pub fn update(
+        &self,
+        encoder: &Encoder,
+        roots: &[PathBuf],
+        shard: Shard,
+        opts: &IndexOptions,
+        progress: &dyn Progress,
+    ) -> Result<IndexReport> {
+        let start = Instant::now();
+        if encoder.info() != &self.model {
+            return Err(Error::StoreModelMismatch {
+                collection: self.url().to_string(),
+                store_model: self.model.id(),
+                current_model: encoder.info().id(),
+            });
+        }
+        let mut report = IndexReport::default();
+        let scan = scan::scan(roots, opts.scan)?;
+        let files: Vec<&scan::FoundFile> = scan
+            .files
+            .iter()
+            .filter(|f| shard.owns(bucket_of(&f.path)))
+            .collect();
+        report.scanned = files.len();
+        for (path, reason) in &scan.problems {
+            pipeline::skip(&mut report, progress, path, reason.clone());
+        }
+        // What an earlier run wrote, killed or not, must be seen before it is listed.
+        self.milvus.barrier(self.dim())?;
+        let (rows, stale) = self.shard_files(shard)?;
+        self.milvus.delete(&stale)?;
+
+        // Contents this shard already holds: a file with one of them is not decoded.
+        let held: HashMap<Hash, i64> = rows.values().map(|r| (r.record.hash, r.pk)).collect();
+        let named: HashSet<&Path> = scan.roots.iter().map(PathBuf::as_path).collect();
+        let mut work = Vec::new();
+        for file in &files {
+            let old = rows.get(&file.path).map(|r| r.record.clone());
+            match &old {
+                Some(r) if r.size == file.size && r.mtime_ns == file.mtime_ns => {
+                    report.unchanged += 1
+                }
+                _ => work.push(Work {
+                    file,
+                    old,
+                    named: named.contains(file.path.as_path()),
+                }),
+            }
+        }
+        let found: HashSet<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+        let vanished: Vec<&RowFile> = rows
+            .values()
+            .filter(|r| scan.roots.iter().any(|root| r.path.starts_with(root)))
+            .filter(|r| !found.contains(r.path.as_path()))
+            .collect();
+        progress.start("indexing", work.len());
+
+        let decode_opts = DecodeOptions {
+            max_pixels: opts.max_pixels,
+            ..DecodeOptions::new(encoder.info().input_size as u32)
+        };
+        let claimed: Mutex<HashSet<Hash>> = Mutex::new(HashSet::new());
+        let batch_size = opts.batch_size.max(1);
+        let mut batch = Batch::default();
+        // Contents embedded or read back in this run, for the files that share them.
+        let mut contents: HashMap<Hash, RowContent> = HashMap::new();
+        let mut failed: HashMap<Hash, SkipReason> = HashMap::new();
+        let mut waiting: Vec<(PathBuf, FileRecord, Option<i64>)> = Vec::new();
+        let pool = decode::decode_pool(opts.threads);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Outcome)>(batch_size * 2);
+        let cancelled = AtomicBool::new(false);
+        std::thread::scope(|scope| -> Result<()> {
+            let (work, claimed, cancelled, held) = (&work, &claimed, &cancelled, &held);
+            scope.spawn(move || {
+                pool.install(|| {
+                    work.par_iter().enumerate().for_each_with(tx, |tx, (i, w)| {
+                        if cancelled.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let known = |hash: &Hash| Ok(held.contains_key(hash));
+                        let _ = tx.send((i, pipeline::read_one(w, &known, claimed, &decode_opts)));
+                    })
+                })
+            });
+            let interrupted = || {
+                opts.interrupt
+                    .as_ref()
+                    .is_some_and(|flag| flag.load(Ordering::Relaxed))
+            };
+            let consume = || -> Result<()> {
+                for (i, outcome) in rx {
+                    if interrupted() {
+                        report.interrupted = true;
+                        break;
+                    }
+                    let w = &work[i];
+                    let path = &w.file.path;
+                    let old_pk = rows.get(path).map(|r| r.pk);
+                    let decoded = matches!(outcome, Outcome::Decoded(..));
+                    match outcome {
+                        Outcome::Ignored => report.ignored += 1,
+                        Outcome::Skipped(reason, hash) => {
+                            if let Some(hash) = hash {
+                                failed.insert(hash, reason.clone());
+                            }
+                            if let Some(pk) = old_pk {
+                                batch.gone.push(pk);
+                                report.removed += 1;
+                            }
+                            pipeline::skip(&mut report, progress, path, reason);
+                        }
+                        Outcome::Touched(rec) | Outcome::Known(rec) => {
+                            if w.old.as_ref().is_some_and(|o| o.hash == rec.hash) {
+                                report.unchanged += 1;
+                            } else {
+                                report.copies += 1;
+                            }
+                            waiting.push((path.clone(), rec, old_pk));
+                        }
+                        Outcome::Decoded(rec, img) => {
+                            batch.files.push((path.clone(), rec, old_pk));
+                            batch.images.push(img);
+                        }
+                    }
+                    if !decoded {
+                        progress.advance(1);
+                    }
+                    if batch.images.len() >= batch_size {
+                        self.commit(
+                            &mut batch,
+                            encoder,
+                            &mut contents,
+                            &mut failed,
+                            &mut report,
+                            progress,
+                        )?;
+                    }
+                }
+                self.commit(
+                    &mut batch,
+                    encoder,
+                    &mut contents,
+                    &mut failed,
+                    &mut report,
+                    progress,
+                )?;
+                Ok(())
+            };
+            let result = consume();
+            if result.is_err() || report.interrupted {
+                cancelled.store(true, Ordering::Relaxed);
+            }
+            result
+        })?;
+
+        // Files whose content was embedded in this run or is held by another row.
+        for (path, rec, old_pk) in waiting {
+            if let Some(reason) = failed.get(&rec.hash) {
+                pipeline::skip(&mut report, progress, &path, reason.clone());
+                continue;
+            }
+            let content = match contents.entry(rec.hash) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    // Not held either: claimed by a file whose batch an interruption stopped.
+                    let Some(&pk) = held.get(&rec.hash) else {
+                        continue;
+                    };
+                    match self.content_of(pk)? {
+                        Some(c) => e.insert(c),
+                        None => continue,
+                    }
+                }
+            };
+            batch.rows.push(self.row(&path, &rec, content));
+            batch.gone.extend(old_pk);
+        }
+        for row in vanished {
+            batch.gone.push(row.pk);
+            report.removed += 1;
+        }
+        self.milvus.insert(&batch.rows)?;
+        self.milvus.delete(&batch.gone)?;
+        // Whoever reads next sees the whole run.
+        self.milvus.barrier(self.dim())?;
+        report.elapsed_s = start.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// Embeds a batch's images and writes their rows, then deletes the rows they replace;
+    /// the change in the shard's row count.
+    fn commit(
+        &self,
+        batch: &mut Batch,
+        encoder: &Encoder,
+        contents: &mut HashMap<Hash, RowContent>,
+        failed: &mut HashMap<Hash, SkipReason>,
+        report: &mut IndexReport,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        if batch.images.is_empty() {
+            return Ok(());
+        }
+        let vectors = encoder.embed(&batch.images)?;
+        progress.advance(batch.images.len());
+        let mut rows = Vec::new();
+        let mut replaced = Vec::new();
+        for ((path, rec, old_pk), (img, vector)) in batch
+            .files
+            .drain(..)
+            .zip(batch.images.drain(..).zip(vectors))
+        {
+            let Some(vector) = vector else {
+                failed.insert(rec.hash, SkipReason::BadEmbedding);
+                pipeline::skip(report, progress, &path, SkipReason::BadEmbedding);
+                continue;
+            };
+            let (query, copy) = self.descriptors(&vector);
+            let content = RowContent {
+                width: img.width,
+                height: img.height,
+                vector: query,
+                copy,
+            };
+            rows.push(self.row(&path, &rec, &content));
+            contents.insert(rec.hash, content);
+            replaced.extend(old_pk);
+            report.embedded += 1;
+        }
+        self.milvus.insert(&rows)?;
+        self.milvus.delete(&replaced)?;
+        Ok(())
+    }
+
+    /// The `k` indexed files nearest to `vector` (a stored vector's layout, unit length) by
+    /// the head for `task`, best first; files gone from disk are left out. Identical files
+    /// follow one another in path order.
+    pub fn nearest_by(&self, vector: &[f32], k: usize, task: Task) -> Result<Vec<Neighbor>> {
+        if vector.len() != self.model.dim {
+            return Err(Error::InvalidArgument(format!(
+                "query vector has {} dimensions, the index {}",
+                vector.len(),
+                self.model.dim
+            )));
+        }
+        if task == Task::Copy && self.model.has_two_heads() {
+            return Err(Error::InvalidArgument(
+                "copies are not yet searched in a Milvus store".into(),
+            ));
+        }
+        let query = self.model.head(task).unit(vector).into_owned();
+        let mut want = k + 8;
+        loop {
+            let hits = self.milvus.search(&query, want, "", &["path"])?;
+            let total = hits.len();
+            let mut out: Vec<Neighbor> = hits
+                .iter()
+                .filter_map(|row| {
+                    Some(Neighbor {
+                        path: path_of_text(row.get("path")?.as_str()?),
+                        similarity: row.get("distance")?.as_f64()? as f32,
+                    })
+                })
+                .filter(|n| std::fs::symlink_metadata(&n.path).is_ok())
+                .collect();
+            out.sort_by(|a, b| {
+                b.similarity
+                    .total_cmp(&a.similarity)
+                    .then_with(|| path_bytes(&a.path).cmp(&path_bytes(&b.path)))
+            });
+            if out.len() >= k || total < want || want >= milvus::QUERY_WINDOW {
+                out.truncate(k);
+                return Ok(out);
+            }
+            want = (want * 2).min(milvus::QUERY_WINDOW);
+        }
+    }
+}
+
+/// New images waiting for the encoder, and rows waiting for the end of the run.
+#[derive(Default)]
+struct Batch {
+    files: Vec<(PathBuf, FileRecord, Option<i64>)>,
+    images: Vec<decode::PreparedImage>,
+    /// Rows of files whose content was embedded or read back (written at the end).
+    rows: Vec<Value>,
+    /// Primary keys of rows to delete at the end.
+    gone: Vec<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_the_buckets_and_parse_from_k_over_n() {
+        let two: Vec<Shard> = ["1/2", "2/2"].iter().map(|s| s.parse().unwrap()).collect();
+        for bucket in 0..1000 {
+            assert_eq!(two.iter().filter(|s| s.owns(bucket)).count(), 1);
+            assert!(Shard::ALL.owns(bucket));
+        }
+        for bad in ["0/2", "3/2", "2", "a/b", "1/0", "1/70000"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        assert_eq!("2/3".parse::<Shard>().unwrap().filter(), "bucket % 3 == 1");
+        assert_eq!(Shard::ALL.filter(), "");
+    }
+
+    #[test]
+    fn a_path_is_kept_as_text_and_read_back_as_it_was() {
+        use std::os::unix::ffi::OsStrExt;
+        for path in [
+            PathBuf::from("/photos/été/IMG_0001.JPG"),
+            PathBuf::from(std::ffi::OsStr::from_bytes(b"/photos/\xff\xfe.jpg")),
+        ] {
+            let text = path_text(&path);
+            assert_eq!(path_of_text(&text), path, "{text}");
+        }
+        assert!(path_text(Path::new("/a/b.jpg")) == "/a/b.jpg");
+    }
+
+    #[test]
+    fn a_bucket_is_stable_and_hashes_are_read_back() {
+        // The same path always falls in the same bucket (workers on other machines agree).
+        assert_eq!(
+            bucket_of(Path::new("/photos/a.jpg")),
+            bucket_of(Path::new("/photos/a.jpg"))
+        );
+        assert!(bucket_of(Path::new("/photos/a.jpg")) < BUCKETS);
+        let hash = *blake3::hash(b"x").as_bytes();
+        assert_eq!(unhex(&hex(&hash)), Some(hash));
+        assert_eq!(unhex("zz"), None);
+    }
+}

@@ -1,0 +1,472 @@
+//! The index kept in a real Milvus server (`--store milvus://...`): the same answers as the
+//! index folder, workers sharing the work, runs killed or cut off and finished by the next.
+//!
+//! The server is the one named by `LOOKALIKE_TEST_MILVUS` (`HOST:PORT`), or a Milvus
+//! standalone started from the PyPI package `milvus` by `scripts/milvus-standalone.py`
+//! (installed by `scripts/milvus-standalone.py install`, which `.ci/run` does) and stopped
+//! when this test process ends. Without either, each test says why it did not run and
+//! passes, unless `LOOKALIKE_REQUIRE_MILVUS=1` (CI), where that fails it.
+
+mod common;
+
+use common::*;
+use lookalike::index::milvus::{Milvus, StoreUrl};
+use lookalike::model::ModelInfo;
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The server's `HOST:PORT`, started once for the whole test process; `None` when there is
+/// none (the reason printed).
+fn server() -> Option<&'static str> {
+    static SERVER: OnceLock<Result<String, String>> = OnceLock::new();
+    let found = SERVER.get_or_init(|| {
+        if let Ok(address) = std::env::var("LOOKALIKE_TEST_MILVUS") {
+            return Ok(address);
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let data = root.join("target/milvus-test");
+        let started = std::process::Command::new("python3")
+            .arg(root.join("scripts/milvus-standalone.py"))
+            .arg("start")
+            .arg(&data)
+            .arg("--watch")
+            .arg(std::process::id().to_string())
+            .output();
+        match started {
+            Ok(out) if out.status.success() => Ok("127.0.0.1:19530".into()),
+            Ok(out) => Err(format!(
+                "the Milvus standalone server did not start: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )),
+            Err(e) => Err(format!("python3 is not available: {e}")),
+        }
+    });
+    match found {
+        Ok(address) => Some(address),
+        Err(why) if std::env::var("LOOKALIKE_REQUIRE_MILVUS").as_deref() == Ok("1") => {
+            panic!("LOOKALIKE_REQUIRE_MILVUS=1 but {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// A collection of its own for one test, dropped first (and when the test ends).
+struct Collection {
+    url: String,
+    milvus: Milvus,
+}
+
+impl Collection {
+    fn new(address: &str, name: &str) -> Collection {
+        let url = format!("milvus://{address}/t_{name}_{}", std::process::id());
+        let milvus = Milvus::connect(&url.parse::<StoreUrl>().unwrap()).unwrap();
+        milvus.drop_collection().unwrap();
+        Collection { url, milvus }
+    }
+
+    /// Every row's path, and how many rows there are.
+    fn paths(&self) -> (HashSet<String>, usize) {
+        let rows = self.milvus.list("", &["path"]).unwrap();
+        let paths: HashSet<String> = rows
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_string())
+            .collect();
+        (paths, rows.len())
+    }
+}
+
+impl Drop for Collection {
+    fn drop(&mut self) {
+        let _ = self.milvus.drop_collection();
+    }
+}
+
+/// Runs lookalike with `args` on the Milvus collection `url`.
+fn on_store(url: &str, args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .arg("--store")
+        .arg(url)
+        .output()
+        .expect("lookalike runs")
+}
+
+/// The neighbours of a query as (path, similarity).
+fn neighbours(v: &serde_json::Value) -> Vec<(String, f64)> {
+    v["results"][0]["neighbors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["path"].as_str().unwrap().to_string(),
+                n["similarity"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The same neighbours in the same order, similarities equal up to float rounding.
+fn assert_same_answers(a: &[(String, f64)], b: &[(String, f64)], what: &str) {
+    let paths = |x: &[(String, f64)]| x.iter().map(|n| n.0.clone()).collect::<Vec<_>>();
+    assert_eq!(paths(a), paths(b), "{what}");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x.1 - y.1).abs() < 1e-4,
+            "{what}: {} {} vs {}",
+            x.0,
+            x.1,
+            y.1
+        );
+    }
+}
+
+/// Every picture of `photos` queried on the collection `url`.
+fn answers(url: &str, photos: &Path) -> Vec<Vec<(String, f64)>> {
+    PHOTOS
+        .iter()
+        .map(|name| {
+            let q = photos.join(name);
+            let out = on_store(url, &["query", q.to_str().unwrap(), "-k", "20", "--json"]);
+            assert!(out.status.success(), "{}", stderr(&out));
+            neighbours(&stdout_json(&out))
+        })
+        .collect()
+}
+
+/// `count` distinct pictures (shapes and gradients of their own), written as PNGs.
+fn distinct_pictures(dir: &Path, count: u32) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    (0..count)
+        .map(|i| {
+            let img = image::RgbImage::from_fn(96, 96, |x, y| {
+                let (a, b) = (i * 37 % 251, i * 91 % 241);
+                let band = ((x * (1 + i % 7) + y * (1 + i % 5)) / 12 + i) % 2;
+                image::Rgb([
+                    ((x * a / 96 + band * 120) % 256) as u8,
+                    ((y * b / 96 + i * 13) % 256) as u8,
+                    (((x ^ y) * (i + 3)) % 256) as u8,
+                ])
+            });
+            let path = dir.join(format!("picture-{i:03}.png"));
+            img.save(&path).unwrap();
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn query_answers_from_milvus_as_from_the_index_folder() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, index) = sample_library(tmp.path());
+    let store = Collection::new(address, "answers");
+    let out = on_store(&store.url, &["index", photos.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout_json(&out);
+    // The exact copy of the rocket is not embedded again.
+    assert_eq!(report["embedded"], PHOTOS.len() + 1);
+    assert_eq!(report["copies"], 1);
+    assert_eq!(store.paths().1, PHOTOS.len() + 2);
+
+    for name in PHOTOS {
+        let q = photos.join(name);
+        let args = ["query", q.to_str().unwrap(), "-k", "20", "--json"];
+        let folder = run(&index, &args);
+        let milvus = on_store(&store.url, &args);
+        assert!(milvus.status.success(), "{}", stderr(&milvus));
+        assert_same_answers(
+            &neighbours(&stdout_json(&milvus)),
+            &neighbours(&stdout_json(&folder)),
+            name,
+        );
+    }
+    // Text output too.
+    let q = photos.join("rocket.jpg");
+    let folder = run(&index, &["query", q.to_str().unwrap(), "-k", "3"]);
+    let milvus = on_store(&store.url, &["query", q.to_str().unwrap(), "-k", "3"]);
+    assert_eq!(
+        String::from_utf8_lossy(&milvus.stdout),
+        String::from_utf8_lossy(&folder.stdout)
+    );
+}
+
+#[test]
+fn two_workers_with_a_shard_each_make_the_collection_of_one_worker() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, _) = sample_library(tmp.path());
+    let dir = photos.to_str().unwrap();
+    let one = Collection::new(address, "one_worker");
+    let out = on_store(&one.url, &["index", dir, "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let two = Collection::new(address, "two_workers");
+    let mut scanned = 0;
+    for shard in ["1/2", "2/2"] {
+        let out = on_store(&two.url, &["index", dir, "--shard", shard, "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report = stdout_json(&out);
+        // Each worker takes a part of the files (both parts are not empty here).
+        let part = report["scanned"].as_u64().unwrap();
+        assert!(part > 0 && part < PHOTOS.len() as u64 + 2, "{report}");
+        scanned += part;
+    }
+    assert_eq!(scanned, PHOTOS.len() as u64 + 2);
+    assert_eq!(two.paths(), one.paths());
+    for (a, b) in answers(&two.url, &photos)
+        .iter()
+        .zip(answers(&one.url, &photos))
+    {
+        assert_same_answers(a, &b, "two workers against one");
+    }
+}
+
+#[test]
+fn a_rerun_changes_only_what_changed_on_disk() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, _) = sample_library(tmp.path());
+    let dir = photos.to_str().unwrap();
+    let store = Collection::new(address, "rerun");
+    assert!(on_store(&store.url, &["index", dir, "-q"]).status.success());
+    let files = PHOTOS.len() + 2;
+
+    let out = on_store(&store.url, &["index", dir, "--json"]);
+    let report = stdout_json(&out);
+    assert_eq!(report["embedded"], 0);
+    assert_eq!(report["unchanged"], files);
+
+    // One file removed, one replaced by another picture.
+    std::fs::remove_file(photos.join("coins.png")).unwrap();
+    std::fs::copy(photos.join("camera.png"), photos.join("gravel.png")).unwrap();
+    let out = on_store(&store.url, &["index", dir, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout_json(&out);
+    assert_eq!(report["removed"], 1, "{report}");
+    assert_eq!(report["copies"], 1, "{report}");
+    let (paths, rows) = store.paths();
+    assert_eq!(rows, files - 1, "one row per file, none twice");
+    assert!(!paths.iter().any(|p| p.ends_with("coins.png")));
+
+    // The replaced file now answers as the camera.
+    let q = photos.join("camera.png");
+    let out = on_store(
+        &store.url,
+        &["query", q.to_str().unwrap(), "-k", "2", "--json"],
+    );
+    let found = neighbours(&stdout_json(&out));
+    let names: HashSet<String> = found.iter().map(|n| file_name(&n.0)).collect();
+    assert_eq!(
+        names,
+        HashSet::from(["camera.png".to_string(), "gravel.png".to_string()])
+    );
+    assert!(found.iter().all(|n| n.1 > 0.999), "{found:?}");
+}
+
+#[test]
+fn a_worker_killed_mid_run_and_run_again_leaves_each_file_once() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let pictures = distinct_pictures(&tmp.path().join("pictures"), 40);
+    let dir = tmp.path().join("pictures").canonicalize().unwrap();
+    let dir = dir.to_str().unwrap();
+    let store = Collection::new(address, "killed");
+    // The collection is made first, so that the kill falls among the batches.
+    assert!(
+        on_store(&store.url, &["index", pictures[0].to_str().unwrap(), "-q"])
+            .status
+            .success()
+    );
+    let mut child = bin()
+        .args([
+            "index",
+            dir,
+            "--batch-size",
+            "1",
+            "-q",
+            "--store",
+            &store.url,
+        ])
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while store.paths().1 < 5 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (_, rows_at_kill) = store.paths();
+    assert!(rows_at_kill < 40, "killed after the run had finished");
+
+    let out = on_store(&store.url, &["index", dir, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (paths, rows) = store.paths();
+    assert_eq!(rows, 40, "no duplicate, no missing record");
+    let expected: HashSet<String> = pictures
+        .iter()
+        .map(|p| p.canonicalize().unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(paths, expected);
+}
+
+/// A TCP relay to the server that can be cut: Milvus going away, as a client sees it.
+struct Relay {
+    address: String,
+    cut: Arc<AtomicBool>,
+}
+
+impl Relay {
+    fn to(server: &str) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let cut = Arc::new(AtomicBool::new(false));
+        let (server, flag) = (server.to_string(), cut.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(upstream) = TcpStream::connect(&server) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream, client),
+                ] {
+                    let flag = flag.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 65536];
+                        while !flag.load(Ordering::SeqCst) {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) if to.write_all(&buf[..n]).is_err() => break,
+                                Ok(_) => {}
+                            }
+                        }
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { address, cut }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        // Wake the accepting thread so that it stops listening.
+        let _ = TcpStream::connect(&self.address);
+    }
+}
+
+#[test]
+fn milvus_gone_mid_run_is_a_clear_error_and_the_next_run_finishes() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let pictures = distinct_pictures(&tmp.path().join("pictures"), 30);
+    let dir = tmp.path().join("pictures").canonicalize().unwrap();
+    let dir = dir.to_str().unwrap();
+    let store = Collection::new(address, "cut_off");
+    let relay = Relay::to(address);
+    let name = store.url.rsplit('/').next().unwrap();
+    let via_relay = format!("milvus://{}/{name}", relay.address);
+    assert!(
+        on_store(&via_relay, &["index", pictures[0].to_str().unwrap(), "-q"])
+            .status
+            .success()
+    );
+    let child = bin()
+        .args([
+            "index",
+            dir,
+            "--batch-size",
+            "1",
+            "-q",
+            "--store",
+            &via_relay,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while store.paths().1 < 5 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    relay.cut();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(message.contains(&via_relay), "{message}");
+    assert!(
+        message.contains("cannot reach the server") || message.contains("Milvus at"),
+        "{message}"
+    );
+
+    // The next run, with the server back, finishes the work: each file once.
+    let out = on_store(&store.url, &["index", dir, "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(store.paths().1, 30);
+}
+
+#[test]
+fn a_collection_of_another_model_is_refused_before_anything_is_written() {
+    let Some(address) = server() else { return };
+    let store = Collection::new(address, "other_model");
+    let other = ModelInfo {
+        name: "other".into(),
+        arch: "other".into(),
+        input_size: 32,
+        dim: 8,
+        weights_hash: "0123456789abcdef".into(),
+        copy_dim: 0,
+    };
+    store.milvus.open_or_create(&other, 8).unwrap();
+    let photos = sample_photos();
+    let out = on_store(&store.url, &["index", photos.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let message = stderr(&out);
+    assert!(message.contains("model mismatch"), "{message}");
+    assert!(message.contains(&store.url), "{message}");
+    assert!(message.contains("other@"), "{message}");
+    assert_eq!(store.paths().1, 0);
+    let q = photos.join("rocket.jpg");
+    let out = on_store(&store.url, &["query", q.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("model mismatch"));
+}
+
+#[test]
+fn commands_that_do_not_read_a_milvus_store_yet_say_so() {
+    // No server needed: refused before anything is opened.
+    let out = bin()
+        .args(["dedup", "--store", "milvus://127.0.0.1:9/photos"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("only `index` and `query`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = bin()
+        .args(["index", "samples", "--shard", "1/2"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--index")
+        .arg(tempfile::tempdir().unwrap().path().join("i"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--shard"), "{}", stderr(&out));
+}
