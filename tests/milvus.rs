@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use lookalike::index::cluster::COPIES_SUFFIX;
 use lookalike::index::milvus::{Milvus, StoreUrl};
 use lookalike::model::ModelInfo;
 use std::collections::HashSet;
@@ -60,18 +61,27 @@ fn server() -> Option<&'static str> {
     }
 }
 
-/// A collection of its own for one test, dropped first (and when the test ends).
+/// A collection of its own for one test (and the collection of copy descriptors beside
+/// it), dropped first and when the test ends.
 struct Collection {
     url: String,
     milvus: Milvus,
+    copies: Milvus,
 }
 
 impl Collection {
     fn new(address: &str, name: &str) -> Collection {
         let url = format!("milvus://{address}/t_{name}_{}", std::process::id());
         let milvus = Milvus::connect(&url.parse::<StoreUrl>().unwrap()).unwrap();
+        let copies = format!("{url}{COPIES_SUFFIX}");
+        let copies = Milvus::connect(&copies.parse::<StoreUrl>().unwrap()).unwrap();
         milvus.drop_collection().unwrap();
-        Collection { url, milvus }
+        copies.drop_collection().unwrap();
+        Collection {
+            url,
+            milvus,
+            copies,
+        }
     }
 
     /// Every row's path, and how many rows there are.
@@ -88,6 +98,7 @@ impl Collection {
 impl Drop for Collection {
     fn drop(&mut self) {
         let _ = self.milvus.drop_collection();
+        let _ = self.copies.drop_collection();
     }
 }
 
@@ -199,6 +210,73 @@ fn query_answers_from_milvus_as_from_the_index_folder() {
         String::from_utf8_lossy(&milvus.stdout),
         String::from_utf8_lossy(&folder.stdout)
     );
+}
+
+/// Two JSON answers alike: the same structure, texts and flags, numbers within 1e-4 (the
+/// two stores compute cosines in their own order of operations).
+fn assert_alike(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() < 1e-4, "{at}: {x} vs {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert_alike(x, y, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = |o: &serde_json::Map<String, Value>| o.keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(x), keys(y), "{at}");
+            for (k, v) in x {
+                assert_alike(v, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}
+
+#[test]
+fn copies_are_marked_from_milvus_as_from_the_index_folder() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, index) = sample_library(tmp.path());
+    let store = Collection::new(address, "copies");
+    let out = on_store(&store.url, &["index", photos.to_str().unwrap(), "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The copy descriptors are searched in a collection of their own, one row per file.
+    assert_eq!(
+        store.copies.list("", &["path"]).unwrap().len(),
+        PHOTOS.len() + 2
+    );
+    let mut marked = 0;
+    for name in PHOTOS {
+        let q = photos.join(name);
+        let args = [
+            "query",
+            q.to_str().unwrap(),
+            "--copies",
+            "-k",
+            "5",
+            "--json",
+        ];
+        let folder = stdout_json(&run(&index, &args));
+        let milvus = on_store(&store.url, &args);
+        assert!(milvus.status.success(), "{}", stderr(&milvus));
+        let milvus = stdout_json(&milvus);
+        assert_alike(&milvus, &folder, name);
+        marked += milvus["results"][0]["neighbors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["copy"] == true)
+            .count();
+    }
+    // Each picture is its own copy, the rocket has its exact copy, the coffee its resized
+    // one: the comparison compared copy decisions, not only their absence.
+    assert!(marked >= PHOTOS.len() + 2, "{marked}");
 }
 
 #[test]
@@ -317,6 +395,14 @@ fn a_worker_killed_mid_run_and_run_again_leaves_each_file_once() {
         .map(|p| p.canonicalize().unwrap().to_str().unwrap().to_string())
         .collect();
     assert_eq!(paths, expected);
+    // The copy descriptors' collection is derived again: one row per file there too.
+    let copies = store.copies.list("", &["path"]).unwrap();
+    assert_eq!(copies.len(), 40);
+    let copy_paths: HashSet<String> = copies
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(copy_paths, expected);
 }
 
 /// A TCP relay to the server that can be cut: Milvus going away, as a client sees it.

@@ -9,7 +9,7 @@ use clap::Args;
 use lookalike::dedup::{self, CopyEvidence, DedupOptions};
 use lookalike::index::cluster::ClusterIndex;
 use lookalike::index::milvus::StoreUrl;
-use lookalike::index::{semantic, Neighbor};
+use lookalike::index::{semantic, Lookup, Neighbor};
 use lookalike::ingest::decode::{self, DecodeOptions};
 use lookalike::model::Task;
 use lookalike::{Encoder, Index};
@@ -103,16 +103,9 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
         let task = if copies { Task::Copy } else { Task::Query };
         let neighbors = index.nearest_by(&vector, k, task)?;
         let marks = match &decision {
-            Some(opts) => {
-                let bytes =
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                let probe = dedup::Probe::new(&bytes, &prepared, vector);
-                let marks = neighbors
-                    .iter()
-                    .map(|n| dedup::copy_of(&index, opts, &probe, &n.path))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Some(marks)
-            }
+            Some(opts) => Some(copy_marks(
+                &index, opts, path, &prepared, &vector, &neighbors,
+            )?),
             None => None,
         };
         results.push(QueryResult {
@@ -129,6 +122,24 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
     })
 }
 
+/// Whether each neighbour of the query image `path` is a copy of it, decided as `dedup`
+/// decides a pair.
+fn copy_marks(
+    index: &dyn Lookup,
+    opts: &DedupOptions,
+    path: &std::path::Path,
+    prepared: &decode::PreparedImage,
+    vector: &[f32],
+    neighbors: &[Neighbor],
+) -> Result<Vec<Option<CopyEvidence>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let probe = dedup::Probe::new(&bytes, prepared, vector.to_vec());
+    Ok(neighbors
+        .iter()
+        .map(|n| dedup::copy_of(index, opts, &probe, &n.path))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
 /// [`run`] on an index kept in a Milvus collection (top-k by the query head).
 fn cluster_query(
     store: &StoreUrl,
@@ -138,28 +149,41 @@ fn cluster_query(
     model: &ModelArg,
     out: &Out,
 ) -> Result<u8> {
-    if copies {
-        anyhow::bail!("--store {store}: --copies is not yet answered from a Milvus store");
-    }
     if model.pretrained()?.is_some() {
         anyhow::bail!("--store {store}: pretrained models are not kept in a Milvus store yet");
     }
     let encoder = model.load()?;
     let cluster = ClusterIndex::open(store, encoder.info())?;
     let vectors = embed_queries(&encoder, images)?;
+    // The built-in pair verifier decides (a collection's retrained one lives in an index
+    // folder).
+    let decision = match copies {
+        true => Some(DedupOptions::scored_with(
+            encoder.background()?.cloned().map(Arc::new),
+        )),
+        false => None,
+    };
     let mut results = Vec::new();
     for (path, embedded) in images.iter().zip(vectors) {
-        let (vector, _) = match embedded {
+        let (vector, prepared) = match embedded {
             Ok(embedded) => embedded,
             Err(warning) => {
                 out.warn(&warning);
                 continue;
             }
         };
+        let task = if copies { Task::Copy } else { Task::Query };
+        let neighbors = cluster.nearest_by(&vector, k, task)?;
+        let marks = match &decision {
+            Some(opts) => Some(copy_marks(
+                &cluster, opts, path, &prepared, &vector, &neighbors,
+            )?),
+            None => None,
+        };
         results.push(QueryResult {
             query: path.clone(),
-            neighbors: cluster.nearest_by(&vector, k, Task::Query)?,
-            copies: None,
+            neighbors,
+            copies: marks,
         });
     }
     out.query_results(&results)?;

@@ -8,7 +8,7 @@ use crate::dedup::matching::{Agreement, LocalFeatures};
 use crate::dedup::verifier::Verdict;
 use crate::error::Result;
 use crate::index::store::Hash;
-use crate::index::Index;
+use crate::index::Lookup;
 use crate::ingest::capture_time::CaptureTime;
 use crate::ingest::decode::PreparedImage;
 use crate::ingest::thumbnail::{Pattern, Thumbnail};
@@ -64,12 +64,12 @@ pub struct CopyEvidence {
 /// at or above the threshold and, with the content check, pictures that agree and capture
 /// times that do not say two shots. `None`: not a copy, or not indexed or readable now.
 pub fn copy_of(
-    index: &Index,
+    index: &dyn Lookup,
     opts: &DedupOptions,
     probe: &Probe,
     path: &Path,
 ) -> Result<Option<CopyEvidence>> {
-    let Some(file) = index.store().file(path)? else {
+    let Some((file, content)) = index.picture(path)? else {
         return Ok(None);
     };
     if file.hash == probe.hash {
@@ -80,10 +80,7 @@ pub fn copy_of(
             verifier: None,
         }));
     }
-    let Some(content) = index.store().content(&file.hash)? else {
-        return Ok(None);
-    };
-    let head = index.meta().model.head(Task::Copy);
+    let head = index.model().head(Task::Copy);
     let cos = head.similarity(&probe.vector, &content.vector);
     let score = match &opts.background {
         None => cos,
@@ -101,9 +98,8 @@ pub fn copy_of(
                 f32::NEG_INFINITY
             } else {
                 let thumbnails = if score >= bonus_reach(opts.threshold) {
-                    let side = index.meta().model.input_size as u32;
+                    let side = index.model().input_size as u32;
                     index
-                        .store()
                         .thumbnail(&file.hash)?
                         .or_else(|| decoded_thumbnail(path, side))
                         .map(|t| probe.pattern.similarity(&t.pattern()))

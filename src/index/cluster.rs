@@ -17,11 +17,13 @@
 
 use super::milvus::{self, Milvus, StoreUrl, BUCKETS};
 use super::pipeline::{self, IndexOptions, IndexReport, Outcome, Work};
-use super::store::{path_bytes, path_from_bytes, FileRecord, Hash};
+use super::store::{path_bytes, path_from_bytes, ContentRecord, FileRecord, Hash};
+use super::Lookup;
 use super::Neighbor;
 use crate::error::{Error, Result};
 use crate::ingest::decode::{self, DecodeOptions};
 use crate::ingest::scan;
+use crate::ingest::thumbnail::Thumbnail;
 use crate::model::{Encoder, ModelInfo, Task};
 use crate::problem::SkipReason;
 use crate::progress::Progress;
@@ -32,6 +34,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// The suffix of the collection of copy descriptors beside a collection.
+pub const COPIES_SUFFIX: &str = "__copy";
 
 /// The fields of a row that describe its file (everything but the descriptors).
 const FILE_FIELDS: [&str; 7] = ["path", "size", "mtime", "hash", "w", "h", "bucket"];
@@ -164,29 +169,65 @@ struct RowContent {
     copy: Option<Vec<f32>>,
 }
 
+impl RowContent {
+    fn of(row: &Value) -> Option<RowContent> {
+        let floats = |v: &Value| -> Option<Vec<f32>> {
+            v.as_array()?
+                .iter()
+                .map(|x| x.as_f64().map(|f| f as f32))
+                .collect()
+        };
+        Some(RowContent {
+            width: row.get("w")?.as_u64()? as u32,
+            height: row.get("h")?.as_u64()? as u32,
+            vector: floats(row.get("vector")?)?,
+            copy: row.get("copy").and_then(floats),
+        })
+    }
+}
+
 /// An index in a Milvus collection.
 pub struct ClusterIndex {
     milvus: Milvus,
+    /// A two-head model's copy descriptors as vectors of their own, to be searched by
+    /// (`NAME__copy`): derived from the main collection's rows.
+    copies: Option<Milvus>,
     model: ModelInfo,
 }
 
 impl ClusterIndex {
     /// Opens the collection of `url` for `model`, making it if it does not exist.
     pub fn open_or_create(url: &StoreUrl, model: &ModelInfo) -> Result<ClusterIndex> {
-        let milvus = Milvus::connect(url)?;
-        milvus.open_or_create(model, model.head(Task::Query).len)?;
-        Ok(ClusterIndex {
-            milvus,
-            model: model.clone(),
-        })
+        ClusterIndex::connect(url, model, true)
     }
 
     /// Opens the existing collection of `url`, refusing one of another model.
     pub fn open(url: &StoreUrl, model: &ModelInfo) -> Result<ClusterIndex> {
+        ClusterIndex::connect(url, model, false)
+    }
+
+    fn connect(url: &StoreUrl, model: &ModelInfo, create: bool) -> Result<ClusterIndex> {
         let milvus = Milvus::connect(url)?;
-        milvus.open(model, model.head(Task::Query).len)?;
+        let dim = model.head(Task::Query).len;
+        if create {
+            milvus.open_or_create(model, dim)?;
+        } else {
+            milvus.open(model, dim)?;
+        }
+        let copies = if model.has_two_heads() {
+            let copies = Milvus::connect(&StoreUrl {
+                collection: format!("{}{COPIES_SUFFIX}", url.collection),
+                ..url.clone()
+            })?;
+            // Derived: made whenever it is missing, even by a reader.
+            copies.open_or_create(model, model.copy_dim)?;
+            Some(copies)
+        } else {
+            None
+        };
         Ok(ClusterIndex {
             milvus,
+            copies,
             model: model.clone(),
         })
     }
@@ -233,20 +274,7 @@ impl ClusterIndex {
         let rows = self
             .milvus
             .query(&format!("id == {pk}"), &["w", "h", "vector", "copy"], 1)?;
-        Ok(rows.first().and_then(|row| {
-            let floats = |v: &Value| -> Option<Vec<f32>> {
-                v.as_array()?
-                    .iter()
-                    .map(|x| x.as_f64().map(|f| f as f32))
-                    .collect()
-            };
-            Some(RowContent {
-                width: row.get("w")?.as_u64()? as u32,
-                height: row.get("h")?.as_u64()? as u32,
-                vector: floats(row.get("vector")?)?,
-                copy: row.get("copy").and_then(floats),
-            })
-        }))
+        Ok(rows.first().and_then(RowContent::of))
     }
 
     fn row(&self, path: &Path, record: &FileRecord, content: &RowContent) -> Value {
@@ -275,6 +303,18 @@ impl ClusterIndex {
             .has_two_heads()
             .then(|| self.model.head(Task::Copy).unit(vector).into_owned());
         (query, copy)
+    }
+
+    /// A row's descriptors as the index folder stores a vector: the query head's alone, or
+    /// for a two-head model both halves, each scaled to length 1/sqrt 2 ([`crate::model::Head`]).
+    fn stored_layout(&self, content: &RowContent) -> Vec<f32> {
+        match &content.copy {
+            Some(copy) if self.model.has_two_heads() => {
+                let k = std::f32::consts::FRAC_1_SQRT_2;
+                content.vector.iter().chain(copy).map(|x| x * k).collect()
+            }
+            _ => content.vector.clone(),
+        }
     }
 
     /// Indexes the files of `roots` that belong to `shard`, incrementally: unchanged files
@@ -466,8 +506,70 @@ impl ClusterIndex {
         self.milvus.delete(&batch.gone)?;
         // Whoever reads next sees the whole run.
         self.milvus.barrier(self.dim())?;
+        self.derive_copies(shard)?;
         report.elapsed_s = start.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// Brings the collection of copy descriptors in line with the main one for `shard`: a
+    /// row for each file's content, copied from the main row's copy descriptor, and none
+    /// else. It is derived, so whatever a killed run left there is put right here.
+    fn derive_copies(&self, shard: Shard) -> Result<()> {
+        let Some(copies) = &self.copies else {
+            return Ok(());
+        };
+        let key = |row: &Value| -> Option<(String, String)> {
+            Some((
+                row.get("path")?.as_str()?.to_string(),
+                row.get("hash")?.as_str()?.to_string(),
+            ))
+        };
+        let mut main: HashMap<(String, String), i64> = HashMap::new();
+        for row in self.milvus.list(&shard.filter(), &["path", "hash"])? {
+            if let (Some(k), Some(pk)) = (key(&row), milvus::primary_key(&row)) {
+                main.insert(k, pk);
+            }
+        }
+        let mut have = HashSet::new();
+        let mut gone = Vec::new();
+        for row in copies.list(&shard.filter(), &["path", "hash"])? {
+            let Some(pk) = milvus::primary_key(&row) else {
+                continue;
+            };
+            match key(&row) {
+                Some(k) if main.contains_key(&k) && !have.contains(&k) => {
+                    have.insert(k);
+                }
+                _ => gone.push(pk),
+            }
+        }
+        let missing: Vec<i64> = main
+            .iter()
+            .filter(|(k, _)| !have.contains(*k))
+            .map(|(_, &pk)| pk)
+            .collect();
+        for chunk in missing.chunks(milvus::INSERT_CHUNK) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let rows = self.milvus.query(
+                &format!("id in [{}]", list.join(",")),
+                &["path", "hash", "bucket", "copy"],
+                chunk.len(),
+            )?;
+            let derived: Vec<Value> = rows
+                .iter()
+                .filter_map(|row| {
+                    Some(json!({
+                        "vector": row.get("copy")?,
+                        "path": row.get("path")?,
+                        "hash": row.get("hash")?,
+                        "bucket": row.get("bucket")?,
+                    }))
+                })
+                .collect();
+            copies.insert(&derived)?;
+        }
+        copies.delete(&gone)?;
+        copies.barrier(self.model.copy_dim)
     }
 
     /// Embeds a batch's images and writes their rows, then deletes the rows they replace;
@@ -526,15 +628,14 @@ impl ClusterIndex {
                 self.model.dim
             )));
         }
-        if task == Task::Copy && self.model.has_two_heads() {
-            return Err(Error::InvalidArgument(
-                "copies are not yet searched in a Milvus store".into(),
-            ));
-        }
+        let collection = match (task, &self.copies) {
+            (Task::Copy, Some(copies)) => copies,
+            _ => &self.milvus,
+        };
         let query = self.model.head(task).unit(vector).into_owned();
         let mut want = k + 8;
         loop {
-            let hits = self.milvus.search(&query, want, "", &["path"])?;
+            let hits = collection.search(&query, want, "", &["path"])?;
             let total = hits.len();
             let mut out: Vec<Neighbor> = hits
                 .iter()
@@ -557,6 +658,49 @@ impl ClusterIndex {
             }
             want = (want * 2).min(milvus::QUERY_WINDOW);
         }
+    }
+}
+
+impl Lookup for ClusterIndex {
+    fn model(&self) -> &ModelInfo {
+        &self.model
+    }
+
+    /// The newest row of the path (looked up by its bucket: no path in a filter), its
+    /// descriptors put back in the stored layout.
+    fn picture(&self, path: &Path) -> Result<Option<(FileRecord, ContentRecord)>> {
+        let text = path_text(path);
+        let mut fields = FILE_FIELDS.to_vec();
+        fields.extend(["vector", "copy"]);
+        let rows = self.milvus.query(
+            &format!("bucket == {}", bucket_of(path)),
+            &fields,
+            milvus::QUERY_WINDOW,
+        )?;
+        let Some(row) = rows
+            .iter()
+            .filter(|r| r.get("path").and_then(Value::as_str) == Some(text.as_str()))
+            .max_by_key(|r| milvus::primary_key(r))
+        else {
+            return Ok(None);
+        };
+        let (Some(file), Some(content)) = (RowFile::of(row), RowContent::of(row)) else {
+            return Ok(None);
+        };
+        Ok(Some((
+            file.record,
+            ContentRecord {
+                id: file.pk as u64,
+                width: content.width,
+                height: content.height,
+                vector: self.stored_layout(&content),
+            },
+        )))
+    }
+
+    /// A Milvus store keeps no thumbnails: the pixel check decodes the file again.
+    fn thumbnail(&self, _hash: &Hash) -> Result<Option<Thumbnail>> {
+        Ok(None)
     }
 }
 

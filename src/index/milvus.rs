@@ -22,7 +22,7 @@ pub const QUERY_WINDOW: usize = 16_384;
 pub const BUCKETS: u32 = 65_536;
 
 /// Rows per insert request (a request stays well under Milvus's 64 MB message limit).
-const INSERT_CHUNK: usize = 500;
+pub const INSERT_CHUNK: usize = 500;
 
 /// Primary keys per delete request.
 const DELETE_CHUNK: usize = 1_000;

@@ -27,7 +27,8 @@ use crate::error::{Error, Result};
 use crate::index::flat::FlatVectors;
 use crate::index::graph::{Graph, SnapshotProblem, Space};
 use crate::index::lock::{IndexLock, Wait};
-use crate::index::store::{ChangeSet, Hash, Meta, Store};
+use crate::index::store::{ChangeSet, ContentRecord, FileRecord, Hash, Meta, Store};
+use crate::ingest::thumbnail::Thumbnail;
 use crate::model::{ModelInfo, Task};
 use std::path::{Path, PathBuf};
 
@@ -40,6 +41,35 @@ pub struct Neighbor {
     pub path: PathBuf,
     /// Cosine similarity to the query, in [-1, 1].
     pub similarity: f32,
+}
+
+/// What a copy decision reads of one indexed file, from the index folder ([`Index`]) or a
+/// Milvus collection ([`cluster::ClusterIndex`]).
+pub trait Lookup {
+    /// The model whose vectors the index holds.
+    fn model(&self) -> &ModelInfo;
+    /// The file's record and its content's (the vector in the stored layout, both heads of
+    /// a two-head model), if the file is indexed.
+    fn picture(&self, path: &Path) -> Result<Option<(FileRecord, ContentRecord)>>;
+    /// The content's thumbnail for the pixel check, if the index keeps one.
+    fn thumbnail(&self, hash: &Hash) -> Result<Option<Thumbnail>>;
+}
+
+impl Lookup for Index {
+    fn model(&self) -> &ModelInfo {
+        &self.meta.model
+    }
+
+    fn picture(&self, path: &Path) -> Result<Option<(FileRecord, ContentRecord)>> {
+        let Some(file) = self.store.file(path)? else {
+            return Ok(None);
+        };
+        Ok(self.store.content(&file.hash)?.map(|c| (file, c)))
+    }
+
+    fn thumbnail(&self, hash: &Hash) -> Result<Option<Thumbnail>> {
+        self.store.thumbnail(hash)
+    }
 }
 
 /// An open index. Only one process can hold it at a time ([`crate::index::lock`]).
