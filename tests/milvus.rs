@@ -189,6 +189,10 @@ fn query_answers_from_milvus_as_from_the_index_folder() {
     assert_eq!(report["embedded"], PHOTOS.len() + 1);
     assert_eq!(report["copies"], 1);
     assert_eq!(store.paths().1, PHOTOS.len() + 2);
+    let info = stdout_json(&on_store(&store.url, &["info", "--json"]));
+    assert_eq!(info["files"], PHOTOS.len() + 2, "{info}");
+    assert_eq!(info["copy_rows"], PHOTOS.len() + 2, "{info}");
+    assert!(info["model"].as_str().unwrap().contains('@'), "{info}");
 
     for name in PHOTOS {
         let q = photos.join(name);

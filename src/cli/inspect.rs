@@ -54,6 +54,22 @@ pub fn embed(args: EmbedArgs, out: &Out) -> Result<u8> {
 
 /// Prints what the index holds.
 pub fn info(globals: &Globals, out: &Out) -> Result<u8> {
+    if let Some(store) = &globals.store {
+        let stats = lookalike::index::cluster::stats(store)?;
+        if out.json {
+            out.emit_json(&serde_json::to_value(&stats)?)?;
+        } else {
+            let mut text = format!(
+                "store: {}\nmodel: {} ({} dimensions)\nfiles: {}\n",
+                stats.store, stats.model, stats.dim, stats.files
+            );
+            if let Some(rows) = stats.copy_rows {
+                text.push_str(&format!("copy descriptors: {rows}\n"));
+            }
+            out.emit(&text)?;
+        }
+        return Ok(EXIT_OK);
+    }
     let mut index = Index::open(&globals.index, globals.wait)?;
     let stats = index.stats()?;
     note_rebuild(&index, out);

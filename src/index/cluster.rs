@@ -186,6 +186,40 @@ impl RowContent {
     }
 }
 
+/// What `info` says of an index in a Milvus collection.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClusterStats {
+    pub store: String,
+    /// The model whose vectors the collection holds (`name@hash`), and their dimension.
+    pub model: String,
+    pub dim: u64,
+    /// Rows: files indexed by every worker.
+    pub files: u64,
+    /// Rows of the copy descriptors' collection (two-head models).
+    pub copy_rows: Option<u64>,
+}
+
+/// The figures of the collection of `url`, whatever model made it.
+pub fn stats(url: &StoreUrl) -> Result<ClusterStats> {
+    let milvus = Milvus::connect(url)?;
+    let about = milvus.about()?;
+    let copies = Milvus::connect(&StoreUrl {
+        collection: format!("{}{COPIES_SUFFIX}", url.collection),
+        ..url.clone()
+    })?;
+    let copy_rows = match copies.about() {
+        Ok(_) => Some(copies.count("bucket >= 0")?),
+        Err(_) => None,
+    };
+    Ok(ClusterStats {
+        store: url.to_string(),
+        model: about["model"].as_str().unwrap_or("?").to_string(),
+        dim: about["dim"].as_u64().unwrap_or(0),
+        files: milvus.count("bucket >= 0")?,
+        copy_rows,
+    })
+}
+
 /// An index in a Milvus collection.
 pub struct ClusterIndex {
     milvus: Milvus,
@@ -239,11 +273,6 @@ impl ClusterIndex {
     /// The dimension of the rows' vectors (the query head's).
     fn dim(&self) -> usize {
         self.model.head(Task::Query).len
-    }
-
-    /// Rows in the collection (files indexed by every worker).
-    pub fn files(&self) -> Result<u64> {
-        self.milvus.count("bucket >= 0")
     }
 
     /// The rows of a shard's files, the newest row of each path (older rows of a path

@@ -236,17 +236,35 @@ impl Milvus {
         self.check(&description, model, dim)
     }
 
-    fn check(&self, description: &Value, model: &ModelInfo, dim: usize) -> Result<()> {
+    /// What the collection's description says of it (the model, the dimension), if
+    /// lookalike made it.
+    pub fn about(&self) -> Result<Value> {
+        let description = self.describe()?.ok_or_else(|| {
+            self.error(format!(
+                "no collection {}; `lookalike index DIR --store {}` makes it",
+                self.url.collection, self.url
+            ))
+        })?;
+        self.about_of(&description)
+    }
+
+    fn about_of(&self, description: &Value) -> Result<Value> {
         let about: Option<Value> = description
             .get("description")
             .and_then(Value::as_str)
             .and_then(|d| serde_json::from_str(d).ok());
-        let Some(about) = about.filter(|a| a.get("lookalike").is_some()) else {
-            return Err(self.error(format!(
-                "the collection {} was not made by lookalike; name another",
-                self.url.collection
-            )));
-        };
+        about
+            .filter(|a| a.get("lookalike").is_some())
+            .ok_or_else(|| {
+                self.error(format!(
+                    "the collection {} was not made by lookalike; name another",
+                    self.url.collection
+                ))
+            })
+    }
+
+    fn check(&self, description: &Value, model: &ModelInfo, dim: usize) -> Result<()> {
+        let about = self.about_of(description)?;
         let store_model = about.get("model").and_then(Value::as_str).unwrap_or("?");
         let same = about.get("weights").and_then(Value::as_str) == Some(&model.weights_hash)
             && about.get("dim").and_then(Value::as_u64) == Some(dim as u64);
