@@ -284,6 +284,35 @@ fn copies_are_marked_from_milvus_as_from_the_index_folder() {
 }
 
 #[test]
+fn dedup_finds_in_milvus_the_groups_of_the_index_folder() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, index) = sample_library(tmp.path());
+    // The README's demo copies too: a brightened, a cropped and a half-size copy.
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/copies"),
+        &photos.join("demo-copies"),
+    );
+    let out = run(&index, &["index", photos.to_str().unwrap(), "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = Collection::new(address, "dedup");
+    let out = on_store(&store.url, &["index", photos.to_str().unwrap(), "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for options in [&[][..], &["--cosine"][..], &["--no-content-check"][..]] {
+        let mut args = vec!["dedup", "--json"];
+        args.extend(options);
+        let folder = run(&index, &args);
+        assert!(folder.status.success(), "{}", stderr(&folder));
+        let milvus = on_store(&store.url, &args);
+        assert!(milvus.status.success(), "{}", stderr(&milvus));
+        let (folder, milvus) = (stdout_json(&folder), stdout_json(&milvus));
+        assert_alike(&milvus, &folder, &format!("dedup {options:?}"));
+        // Groups were found: the comparison compared decisions, not two empty lists.
+        assert!(folder["groups"].as_array().unwrap().len() >= 4, "{folder}");
+    }
+}
+
+#[test]
 fn two_workers_with_a_shard_each_make_the_collection_of_one_worker() {
     let Some(address) = server() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -541,12 +570,12 @@ fn a_collection_of_another_model_is_refused_before_anything_is_written() {
 fn commands_that_do_not_read_a_milvus_store_yet_say_so() {
     // No server needed: refused before anything is opened.
     let out = bin()
-        .args(["dedup", "--store", "milvus://127.0.0.1:9/photos"])
+        .args(["verify", "--store", "milvus://127.0.0.1:9/photos"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("only `index`, `query` and `info`"),
+        stderr(&out).contains("only `index`, `query`, `dedup` and `info`"),
         "{}",
         stderr(&out)
     );

@@ -13,6 +13,7 @@ use lookalike::dedup::{
     self, DedupOptions, Family, Group, Keep, DEFAULT_NEAR_EXACT, DEFAULT_NORMALISED_THRESHOLD,
     DEFAULT_THRESHOLD, DEFAULT_VERIFIED_THRESHOLD,
 };
+use lookalike::index::cluster::ClusterIndex;
 use lookalike::{Encoder, Index};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -151,11 +152,24 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
     if let (true, Some(_), Some(path)) = (yes, &action, &journal) {
         check_writable(path)?;
     }
-    let mut index = Index::open(&globals.index, globals.wait)?;
-    let background = if cosine {
-        None
-    } else {
-        dedup_background(&index, model.as_deref(), out)?
+    // The index folder, or the encoder of a Milvus store: what the background set and the
+    // candidates come from.
+    let (mut index, cluster) = match &globals.store {
+        None => (Some(Index::open(&globals.index, globals.wait)?), None),
+        Some(store) => {
+            let encoder = match model.as_deref() {
+                Some(path) => Encoder::from_file(path)?,
+                None => Encoder::default_model()?,
+            };
+            let cluster = ClusterIndex::open(store, encoder.info())?;
+            (None, Some((cluster, encoder)))
+        }
+    };
+    let background = match (&index, &cluster) {
+        _ if cosine => None,
+        (Some(index), _) => dedup_background(index, model.as_deref(), out)?,
+        (None, Some((_, encoder))) => encoder.background()?.cloned().map(Arc::new),
+        (None, None) => unreachable!("one of the two is open"),
     };
     let threshold = threshold.unwrap_or(match (&background, no_pixel_check) {
         (Some(_), false) => DEFAULT_VERIFIED_THRESHOLD,
@@ -195,12 +209,21 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
             .map(|f| Family::parse(f).expect("clap checked the name"))
             .collect(),
     };
-    if opts.content_check {
-        super::output::note_own_verifier(opts.use_own_verifier(index.store())?, out);
-    }
-    let groups = dedup::find_duplicates(&mut index, &opts)?;
-    // Review decisions (lookalike serve): chosen keepers apply; "not duplicates" hides.
-    let mut reviewed = decisions::review(index.store(), groups, include_decided)?;
+    let mut reviewed = match (&mut index, &cluster) {
+        (Some(index), _) => {
+            if opts.content_check {
+                super::output::note_own_verifier(opts.use_own_verifier(index.store())?, out);
+            }
+            let groups = dedup::find_duplicates(index, &opts)?;
+            // Review decisions (lookalike serve): chosen keepers apply; "not duplicates" hides.
+            decisions::review(index.store(), groups, include_decided)?
+        }
+        // A Milvus store keeps no review decisions (nor a collection's own verifier).
+        (None, Some((cluster, _))) => {
+            dedup::candidates_in(cluster, &opts)?.into_unreviewed(&opts)?
+        }
+        (None, None) => unreachable!("one of the two is open"),
+    };
     if accepted {
         reviewed.retain(|r| r.accepted());
     }
@@ -224,7 +247,9 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
         .filter(|r| !r.hidden())
         .map(|r| r.group.clone())
         .collect();
-    note_rebuild(&index, out);
+    if let Some(index) = &index {
+        note_rebuild(index, out);
+    }
     if let Some(path) = &html {
         let page = report::html(&groups, &opts)?;
         std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;

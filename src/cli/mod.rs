@@ -56,8 +56,8 @@ struct Cli {
     /// Index folder
     #[arg(long, global = true, default_value = DEFAULT_INDEX_DIR, value_name = "PATH")]
     index: PathBuf,
-    /// Keep the index in a Milvus collection instead of the index folder (`index`, `query`
-    /// and `info` so far; see docs/scale.md)
+    /// Keep the index in a Milvus collection instead of the index folder (`index`, `query`,
+    /// `dedup` and `info` so far; see docs/scale.md)
     #[arg(
         long,
         global = true,
@@ -224,11 +224,11 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
     if let Some(store) = &globals.store {
         if !matches!(
             cli.command,
-            Command::Index(_) | Command::Query(_) | Command::Info
+            Command::Index(_) | Command::Query(_) | Command::Info | Command::Dedup(_)
         ) {
             anyhow::bail!(
-                "--store {store}: only `index`, `query` and `info` work with a Milvus store in \
-                 this version; the other commands read the index folder (--index)"
+                "--store {store}: only `index`, `query`, `dedup` and `info` work with a Milvus \
+                 store in this version; the other commands read the index folder (--index)"
             );
         }
     }

@@ -159,11 +159,26 @@ fn keeper_first(keep: Keep, files: &mut [(PathBuf, FileRecord, bool)]) -> Option
 
 /// Every content of `index` that a file on disk still holds, with its files in keeper order.
 pub(super) fn load(index: &Index, opts: &DedupOptions) -> Result<Vec<Content>> {
+    let files = index.store().files().collect::<Result<Vec<_>>>()?;
+    let contents = index
+        .store()
+        .contents()
+        .map(|item| item.map(|(hash, rec)| (hash, rec.id, rec.width, rec.height)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(from_records(files, contents, opts))
+}
+
+/// The contents `(hash, id, width, height)` that a file of `files` still holds on disk, in
+/// the order given, each with its files in keeper order.
+pub(super) fn from_records(
+    files: Vec<(PathBuf, FileRecord)>,
+    contents: Vec<(Hash, u64, u32, u32)>,
+    opts: &DedupOptions,
+) -> Vec<Content> {
     let is_reference = |p: &Path| opts.references.iter().any(|r| p.starts_with(r));
     // Files grouped by content.
     let mut by_hash: HashMap<Hash, Vec<(PathBuf, FileRecord, bool)>> = HashMap::new();
-    for item in index.store().files() {
-        let (path, rec) = item?;
+    for (path, rec) in files {
         if std::fs::symlink_metadata(&path).is_err() {
             continue;
         }
@@ -173,23 +188,22 @@ pub(super) fn load(index: &Index, opts: &DedupOptions) -> Result<Vec<Content>> {
             .or_default()
             .push((path, rec, reference));
     }
-    let mut contents: Vec<Content> = Vec::with_capacity(by_hash.len());
-    for item in index.store().contents() {
-        let (hash, rec) = item?;
+    let mut out: Vec<Content> = Vec::with_capacity(by_hash.len());
+    for (hash, id, width, height) in contents {
         let Some(mut files) = by_hash.remove(&hash) else {
             continue;
         };
         let kept_because = keeper_first(opts.keep, &mut files);
-        contents.push(Content {
-            id: rec.id,
+        out.push(Content {
+            id,
             hash,
-            width: rec.width,
-            height: rec.height,
+            width,
+            height,
             files,
             kept_because,
         });
     }
-    Ok(contents)
+    out
 }
 
 #[cfg(test)]

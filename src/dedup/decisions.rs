@@ -105,6 +105,14 @@ impl Reviewed {
 
 /// Names each group by its contents (read from the index), without applying decisions.
 pub fn name_groups(store: &Store, groups: Vec<Group>) -> Result<Vec<Reviewed>> {
+    name_groups_by(groups, |id| store.hash_of_id(id))
+}
+
+/// [`name_groups`] with the contents' hashes from `hash_of` (by content id).
+pub fn name_groups_by(
+    groups: Vec<Group>,
+    hash_of: impl Fn(u64) -> Result<Option<Hash>>,
+) -> Result<Vec<Reviewed>> {
     let mut hashes: HashMap<u64, Hash> = HashMap::new();
     groups
         .into_iter()
@@ -114,7 +122,7 @@ pub fn name_groups(store: &Store, groups: Vec<Group>) -> Result<Vec<Reviewed>> {
                 let hash = match hashes.get(&m.content) {
                     Some(h) => *h,
                     None => {
-                        let h = store.hash_of_id(m.content)?.ok_or_else(|| {
+                        let h = hash_of(m.content)?.ok_or_else(|| {
                             Error::InvalidArgument(format!(
                                 "content id {} is no longer in the index",
                                 m.content

@@ -38,11 +38,13 @@ pub use probe::{copy_of, CopyEvidence, Probe};
 
 use crate::dedup::matching::Agreement;
 use crate::error::Result;
+use crate::index::cluster::ClusterIndex;
 use crate::index::store::Hash;
 use crate::index::Index;
 pub use crate::ingest::format::{Family, DEFAULT_FORMAT_PREFERENCE};
 use crate::model::background::Background;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -462,6 +464,14 @@ pub fn candidates(index: &mut Index, opts: &DedupOptions) -> Result<Candidates> 
     Ok(Candidates { contents, scored })
 }
 
+/// [`candidates`] from an index kept in a Milvus collection.
+pub fn candidates_in(cluster: &ClusterIndex, opts: &DedupOptions) -> Result<Candidates> {
+    let (files, contents) = cluster.files_and_contents()?;
+    let contents = contents::from_records(files, contents, opts);
+    let scored = pairs::scored_pairs_in(cluster, &contents, opts)?;
+    Ok(Candidates { contents, scored })
+}
+
 /// Contents and their pairs above the threshold, before the content check.
 pub struct Candidates {
     contents: Vec<contents::Content>,
@@ -525,6 +535,13 @@ impl Candidates {
         }
         out.sort_by(|x, y| (&x.a, &x.b).cmp(&(&y.a, &y.b)));
         out
+    }
+
+    /// The groups ([`Candidates::into_groups`]), named by their contents, with no review
+    /// decision (an index that keeps none).
+    pub fn into_unreviewed(self, opts: &DedupOptions) -> Result<Vec<decisions::Reviewed>> {
+        let hashes: HashMap<u64, Hash> = self.contents.iter().map(|c| (c.id, c.hash)).collect();
+        decisions::name_groups_by(self.into_groups(opts), |id| Ok(hashes.get(&id).copied()))
     }
 
     /// The groups: pairs checked for content (with `opts.content_check`), then grouped,

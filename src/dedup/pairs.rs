@@ -9,8 +9,10 @@ use super::{DedupOptions, NORMALISED_MIN_COSINE, VERIFIED_MIN_COSINE};
 use crate::dedup::matching::Agreement;
 use crate::dedup::verifier::Verdict;
 use crate::error::Result;
+use crate::index::cluster::ClusterIndex;
 use crate::index::flat::FlatVectors;
-use crate::index::Index;
+use crate::index::store::Hash;
+use crate::index::{Index, Lookup};
 use crate::ingest::thumbnail::{verified, Pattern, Thumbnail};
 use crate::model::background::normalised;
 use crate::model::{Head, Task};
@@ -73,36 +75,109 @@ pub(super) fn scored_pairs(
     let image_of_row: Vec<Option<usize>> = (0..flat.len())
         .map(|row| position.get(&flat.id(row)).copied())
         .collect();
-    let (floor, link_floor) = match (&opts.background, opts.pixel_check) {
+    let (floor, link_floor) = floors(opts);
+    let pairs = similar_pairs(flat, head, floor, link_floor, &image_of_row);
+    let row_of: HashMap<usize, usize> = image_of_row
+        .iter()
+        .enumerate()
+        .filter_map(|(row, image)| image.map(|i| (i, row)))
+        .collect();
+    let levels = background_levels(contents, &pairs, opts, |i| {
+        row_of.get(&i).map(|&row| head.unit(flat.vector(row)))
+    });
+    finish(index, contents, pairs, levels, opts)
+}
+
+/// [`scored_pairs`] for an index kept in a Milvus collection: each picture's nearest by the
+/// copy head, as Milvus returns them (up to [`EXPANDED`] files), where the index folder
+/// follows the graph's links.
+pub(super) fn scored_pairs_in(
+    cluster: &ClusterIndex,
+    contents: &[Content],
+    opts: &DedupOptions,
+) -> Result<ScoredPairs> {
+    let position: HashMap<Hash, usize> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.hash, i))
+        .collect();
+    let units = cluster.copy_vectors()?;
+    let (floor, link_floor) = floors(opts);
+    let link_floor = link_floor.min(floor);
+    let mut pairs = Vec::new();
+    for (i, c) in contents.iter().enumerate() {
+        let Some(unit) = units.get(&c.hash) else {
+            continue;
+        };
+        let mut best: HashMap<usize, f32> = HashMap::new();
+        for (hash, cos) in cluster.copy_neighbours(unit, EXPANDED)? {
+            match position.get(&hash) {
+                Some(&j) if j != i && cos >= link_floor => {
+                    let b = best.entry(j).or_insert(cos);
+                    *b = b.max(cos);
+                }
+                _ => {}
+            }
+        }
+        let mut found: Vec<(usize, f32)> = best.into_iter().collect();
+        found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        found.truncate(NEIGHBOURS);
+        pairs.extend(found.into_iter().map(|(j, cos)| (i, j, cos)));
+    }
+    let levels = background_levels(contents, &pairs, opts, |i| {
+        units
+            .get(&contents[i].hash)
+            .map(|u| std::borrow::Cow::Borrowed(u.as_slice()))
+    });
+    finish(cluster, contents, pairs, levels, opts)
+}
+
+/// The cosine floor of the pairs looked at, and of the graph's direct links (lower with the
+/// content check, which vouches for pairs the pixel check alone would not).
+fn floors(opts: &DedupOptions) -> (f32, f32) {
+    match (&opts.background, opts.pixel_check) {
         (Some(_), true) => (NORMALISED_MIN_COSINE, VERIFIED_MIN_COSINE),
         (Some(_), false) => (NORMALISED_MIN_COSINE, NORMALISED_MIN_COSINE),
         (None, _) => (opts.threshold, opts.threshold),
-    };
-    let pairs = similar_pairs(flat, head, floor, link_floor, &image_of_row);
-    // Background levels, by position, of the images in a pair or with several files, when
-    // pairs are scored by normalised similarity.
-    let levels: Option<Vec<f32>> = opts.background.as_ref().map(|bg| {
+    }
+}
+
+/// Background levels, by position, of the images in a pair or with several files, when
+/// pairs are scored by normalised similarity (`unit`: an image's copy-head unit vector).
+fn background_levels<'a>(
+    contents: &[Content],
+    pairs: &[(usize, usize, f32)],
+    opts: &DedupOptions,
+    unit: impl Fn(usize) -> Option<std::borrow::Cow<'a, [f32]>>,
+) -> Option<Vec<f32>> {
+    opts.background.as_ref().map(|bg| {
         let mut needed: Vec<bool> = contents.iter().map(|c| c.files.len() > 1).collect();
-        for &(i, j, _) in &pairs {
+        for &(i, j, _) in pairs {
             needed[i] = true;
             needed[j] = true;
         }
-        let wanted: Vec<(usize, usize)> = image_of_row
-            .iter()
-            .enumerate()
-            .filter_map(|(row, image)| image.filter(|&i| needed[i]).map(|i| (i, row)))
+        let wanted: Vec<(usize, std::borrow::Cow<[f32]>)> = (0..contents.len())
+            .filter(|&i| needed[i])
+            .filter_map(|i| unit(i).map(|u| (i, u)))
             .collect();
-        let units: Vec<std::borrow::Cow<[f32]>> = wanted
-            .iter()
-            .map(|&(_, row)| head.unit(flat.vector(row)))
-            .collect();
-        let vectors: Vec<&[f32]> = units.iter().map(|v| v.as_ref()).collect();
+        let vectors: Vec<&[f32]> = wanted.iter().map(|(_, v)| v.as_ref()).collect();
         let mut levels = vec![1.0; contents.len()];
         for (&(i, _), level) in wanted.iter().zip(bg.par_levels(&vectors)) {
             levels[i] = level;
         }
         levels
-    });
+    })
+}
+
+/// Scores the pairs (normalised similarity and the pixel check's bonus, when the options
+/// say so) and keeps those at or above the threshold.
+fn finish(
+    index: &dyn Lookup,
+    contents: &[Content],
+    pairs: Vec<(usize, usize, f32)>,
+    levels: Option<Vec<f32>>,
+    opts: &DedupOptions,
+) -> Result<ScoredPairs> {
     let score = |i: usize, j: usize, cos: f32| match &levels {
         Some(l) => normalised(cos, l[i], l[j]),
         None => cos,
@@ -181,7 +256,7 @@ pub(super) fn check_pairs(
 /// index; an image indexed before thumbnails were kept has its first readable file decoded
 /// again (a pair with an image that cannot be read keeps its normalised score).
 fn add_pixel_bonus(
-    index: &Index,
+    index: &dyn Lookup,
     contents: &[Content],
     pairs: &mut [(usize, usize, f32, f32)],
     threshold: f32,
@@ -194,10 +269,10 @@ fn add_pixel_bonus(
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let side = index.meta().model.input_size as u32;
+    let side = index.model().input_size as u32;
     let stored: Vec<Option<Thumbnail>> = wanted
         .iter()
-        .map(|&i| index.store().thumbnail(&contents[i].hash))
+        .map(|&i| index.thumbnail(&contents[i].hash))
         .collect::<Result<_>>()?;
     // Missing ones are decoded on the decode threads (their contained panics stay quiet).
     let pool = crate::ingest::decode::decode_pool(

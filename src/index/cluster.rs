@@ -169,14 +169,16 @@ struct RowContent {
     copy: Option<Vec<f32>>,
 }
 
+/// A JSON array of numbers as floats.
+fn floats(v: &Value) -> Option<Vec<f32>> {
+    v.as_array()?
+        .iter()
+        .map(|x| x.as_f64().map(|f| f as f32))
+        .collect()
+}
+
 impl RowContent {
     fn of(row: &Value) -> Option<RowContent> {
-        let floats = |v: &Value| -> Option<Vec<f32>> {
-            v.as_array()?
-                .iter()
-                .map(|x| x.as_f64().map(|f| f as f32))
-                .collect()
-        };
         Some(RowContent {
             width: row.get("w")?.as_u64()? as u32,
             height: row.get("h")?.as_u64()? as u32,
@@ -332,6 +334,76 @@ impl ClusterIndex {
             .has_two_heads()
             .then(|| self.model.head(Task::Copy).unit(vector).into_owned());
         (query, copy)
+    }
+
+    /// Every indexed file (the newest row of each path) and every content as `(hash, id,
+    /// width, height)`, in hash order; a content's id is its place in that order.
+    #[allow(clippy::type_complexity)]
+    pub fn files_and_contents(
+        &self,
+    ) -> Result<(Vec<(PathBuf, FileRecord)>, Vec<(Hash, u64, u32, u32)>)> {
+        let mut latest: HashMap<PathBuf, (i64, FileRecord, u32, u32)> = HashMap::new();
+        for row in self.milvus.list("", &FILE_FIELDS)? {
+            let (Some(file), Some(w), Some(h)) = (
+                RowFile::of(&row),
+                row.get("w").and_then(Value::as_u64),
+                row.get("h").and_then(Value::as_u64),
+            ) else {
+                continue;
+            };
+            if latest.get(&file.path).is_none_or(|(pk, ..)| *pk < file.pk) {
+                latest.insert(file.path, (file.pk, file.record, w as u32, h as u32));
+            }
+        }
+        let mut sizes: HashMap<Hash, (u32, u32)> = HashMap::new();
+        let mut files = Vec::with_capacity(latest.len());
+        for (path, (_, record, w, h)) in latest {
+            sizes.insert(record.hash, (w, h));
+            files.push((path, record));
+        }
+        files.sort_by_key(|f| path_bytes(&f.0));
+        let mut contents: Vec<(Hash, u32, u32)> = sizes
+            .into_iter()
+            .map(|(hash, (w, h))| (hash, w, h))
+            .collect();
+        contents.sort_by_key(|c| c.0);
+        let contents = contents
+            .into_iter()
+            .enumerate()
+            .map(|(id, (hash, w, h))| (hash, id as u64, w, h))
+            .collect();
+        Ok((files, contents))
+    }
+
+    /// The copy head's unit descriptor of every content.
+    pub fn copy_vectors(&self) -> Result<HashMap<Hash, Vec<f32>>> {
+        let collection = self.copies.as_ref().unwrap_or(&self.milvus);
+        let mut out = HashMap::new();
+        for row in collection.list("", &["hash", "vector"])? {
+            let Some(hash) = row.get("hash").and_then(Value::as_str).and_then(unhex) else {
+                continue;
+            };
+            if let Some(v) = row.get("vector").and_then(floats) {
+                out.insert(hash, v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The contents of the `limit` files nearest to a copy-head unit descriptor, with their
+    /// cosine, best first.
+    pub fn copy_neighbours(&self, unit: &[f32], limit: usize) -> Result<Vec<(Hash, f32)>> {
+        let collection = self.copies.as_ref().unwrap_or(&self.milvus);
+        Ok(collection
+            .search(unit, limit, "", &["hash"])?
+            .iter()
+            .filter_map(|row| {
+                Some((
+                    unhex(row.get("hash")?.as_str()?)?,
+                    row.get("distance")?.as_f64()? as f32,
+                ))
+            })
+            .collect())
     }
 
     /// A row's descriptors as the index folder stores a vector: the query head's alone, or
