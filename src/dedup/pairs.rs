@@ -23,6 +23,9 @@ use std::path::Path;
 /// Similar images kept per image.
 const NEIGHBOURS: usize = 32;
 
+/// Searches a Milvus store answers at once for [`scored_pairs_in`].
+const SEARCHES_IN_FLIGHT: usize = 8;
+
 /// Points whose links the self-join follows from one image, at most (see [`similar_pairs`]).
 const EXPANDED: usize = 4 * NEIGHBOURS;
 
@@ -104,26 +107,37 @@ pub(super) fn scored_pairs_in(
     let units = cluster.copy_vectors()?;
     let (floor, link_floor) = floors(opts);
     let link_floor = link_floor.min(floor);
-    let mut pairs = Vec::new();
-    for (i, c) in contents.iter().enumerate() {
-        let Some(unit) = units.get(&c.hash) else {
-            continue;
-        };
-        let mut best: HashMap<usize, f32> = HashMap::new();
-        for (hash, cos) in cluster.copy_neighbours(unit, EXPANDED)? {
-            match position.get(&hash) {
-                Some(&j) if j != i && cos >= link_floor => {
-                    let b = best.entry(j).or_insert(cos);
-                    *b = b.max(cos);
+    // One search per picture, several in flight (the time is the server's and the network's).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(SEARCHES_IN_FLIGHT)
+        .build()
+        .map_err(|e| crate::error::Error::InvalidArgument(format!("search threads: {e}")))?;
+    let found: Vec<Vec<(usize, usize, f32)>> = pool.install(|| {
+        contents
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let Some(unit) = units.get(&c.hash) else {
+                    return Ok(Vec::new());
+                };
+                let mut best: HashMap<usize, f32> = HashMap::new();
+                for (hash, cos) in cluster.copy_neighbours(unit, EXPANDED)? {
+                    match position.get(&hash) {
+                        Some(&j) if j != i && cos >= link_floor => {
+                            let b = best.entry(j).or_insert(cos);
+                            *b = b.max(cos);
+                        }
+                        _ => {}
+                    }
                 }
-                _ => {}
-            }
-        }
-        let mut found: Vec<(usize, f32)> = best.into_iter().collect();
-        found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        found.truncate(NEIGHBOURS);
-        pairs.extend(found.into_iter().map(|(j, cos)| (i, j, cos)));
-    }
+                let mut found: Vec<(usize, f32)> = best.into_iter().collect();
+                found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                found.truncate(NEIGHBOURS);
+                Ok(found.into_iter().map(|(j, cos)| (i, j, cos)).collect())
+            })
+            .collect::<Result<_>>()
+    })?;
+    let pairs: Vec<(usize, usize, f32)> = found.into_iter().flatten().collect();
     let levels = background_levels(contents, &pairs, opts, |i| {
         units
             .get(&contents[i].hash)

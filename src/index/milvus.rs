@@ -211,11 +211,22 @@ impl Milvus {
             }
         };
         self.check(&description, model, dim)?;
+        self.await_loaded(description)
+    }
+
+    /// Waits until the collection is loaded for search (a new one, or one a restarted
+    /// server is loading again), at most 60 s.
+    fn await_loaded(&self, mut description: Value) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let mut description = description;
         while description.get("load").and_then(Value::as_str) != Some("LoadStateLoaded") {
             if Instant::now() > deadline {
-                return Err(self.error("the collection did not load within 60 s"));
+                return Err(self.error(format!(
+                    "the collection is not loaded for search after 60 s (state {})",
+                    description
+                        .get("load")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown")
+                )));
             }
             std::thread::sleep(Duration::from_millis(200));
             description = self
@@ -233,11 +244,12 @@ impl Milvus {
                 self.url.collection, self.url
             ))
         })?;
-        self.check(&description, model, dim)
+        self.check(&description, model, dim)?;
+        self.await_loaded(description)
     }
 
     /// What the collection's description says of it (the model, the dimension), if
-    /// lookalike made it.
+    /// lookalike made it; once it is loaded for reads.
     pub fn about(&self) -> Result<Value> {
         let description = self.describe()?.ok_or_else(|| {
             self.error(format!(
@@ -245,7 +257,9 @@ impl Milvus {
                 self.url.collection, self.url
             ))
         })?;
-        self.about_of(&description)
+        let about = self.about_of(&description)?;
+        self.await_loaded(description)?;
+        Ok(about)
     }
 
     fn about_of(&self, description: &Value) -> Result<Value> {
