@@ -84,6 +84,14 @@ impl Collection {
         }
     }
 
+    /// Waits (at most a minute) until the collection shows `rows` rows: a run is under way.
+    fn await_rows(&self, rows: usize) {
+        let start = Instant::now();
+        while self.paths().1 < rows && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Every row's path, and how many rows there are.
     fn paths(&self) -> (HashSet<String>, usize) {
         let rows = self.milvus.list("", &["path"]).unwrap();
@@ -410,10 +418,7 @@ fn a_worker_killed_mid_run_and_run_again_leaves_each_file_once() {
         ])
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while store.paths().1 < 3 && start.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    store.await_rows(3);
     child.kill().unwrap();
     child.wait().unwrap();
     let (_, rows_at_kill) = store.paths();
@@ -519,10 +524,7 @@ fn milvus_gone_mid_run_is_a_clear_error_and_the_next_run_finishes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while store.paths().1 < 3 && start.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    store.await_rows(3);
     relay.cut();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

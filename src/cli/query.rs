@@ -90,36 +90,15 @@ pub fn run(args: QueryArgs, globals: &Globals, out: &Out) -> Result<u8> {
     } else {
         None
     };
-    let mut results = Vec::new();
-    for (path, embedded) in images.iter().zip(vectors) {
-        let (vector, prepared) = match embedded {
-            Ok(embedded) => embedded,
-            Err(warning) => {
-                out.warn(&warning);
-                continue;
-            }
-        };
-        // Copies are looked for where dedup looks: among the nearest by the copy head.
-        let task = if copies { Task::Copy } else { Task::Query };
-        let neighbors = index.nearest_by(&vector, k, task)?;
-        let marks = match &decision {
-            Some(opts) => Some(copy_marks(
-                &index, opts, path, &prepared, &vector, &neighbors,
-            )?),
-            None => None,
-        };
-        results.push(QueryResult {
-            query: path.clone(),
-            neighbors,
-            copies: marks,
-        });
-    }
-    out.query_results(&results)?;
-    Ok(if results.len() < images.len() {
-        EXIT_PARTIAL
-    } else {
-        EXIT_OK
-    })
+    answer(
+        &mut index,
+        &images,
+        vectors,
+        k,
+        copies,
+        decision.as_ref(),
+        out,
+    )
 }
 
 /// Whether each neighbour of the query image `path` is a copy of it, decided as `dedup`
@@ -157,12 +136,31 @@ fn cluster_query(
     let vectors = embed_queries(&encoder, images)?;
     // The built-in pair verifier decides (a collection's retrained one lives in an index
     // folder).
-    let decision = match copies {
-        true => Some(DedupOptions::scored_with(
-            encoder.background()?.cloned().map(Arc::new),
-        )),
-        false => None,
-    };
+    let background = encoder.background()?.cloned().map(Arc::new);
+    let decision = copies.then(|| DedupOptions::scored_with(background));
+    let mut cluster = cluster;
+    answer(
+        &mut cluster,
+        images,
+        vectors,
+        k,
+        copies,
+        decision.as_ref(),
+        out,
+    )
+}
+
+/// Answers each embedded query image: its `k` nearest (by the copy head with `copies`, where
+/// dedup looks for copies), marked as copies or not when `decision` says how to decide.
+fn answer(
+    index: &mut dyn Lookup,
+    images: &[PathBuf],
+    vectors: Vec<std::result::Result<Embedded, String>>,
+    k: usize,
+    copies: bool,
+    decision: Option<&DedupOptions>,
+    out: &Out,
+) -> Result<u8> {
     let mut results = Vec::new();
     for (path, embedded) in images.iter().zip(vectors) {
         let (vector, prepared) = match embedded {
@@ -173,10 +171,10 @@ fn cluster_query(
             }
         };
         let task = if copies { Task::Copy } else { Task::Query };
-        let neighbors = cluster.nearest_by(&vector, k, task)?;
-        let marks = match &decision {
+        let neighbors = index.nearest_by(&vector, k, task)?;
+        let marks = match decision {
             Some(opts) => Some(copy_marks(
-                &cluster, opts, path, &prepared, &vector, &neighbors,
+                &*index, opts, path, &prepared, &vector, &neighbors,
             )?),
             None => None,
         };

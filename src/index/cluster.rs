@@ -205,10 +205,7 @@ pub struct ClusterStats {
 pub fn stats(url: &StoreUrl) -> Result<ClusterStats> {
     let milvus = Milvus::connect(url)?;
     let about = milvus.about()?;
-    let copies = Milvus::connect(&StoreUrl {
-        collection: format!("{}{COPIES_SUFFIX}", url.collection),
-        ..url.clone()
-    })?;
+    let copies = milvus.sibling(&format!("{}{COPIES_SUFFIX}", url.collection));
     let copy_rows = match copies.about() {
         Ok(_) => Some(copies.count("bucket >= 0")?),
         Err(_) => None,
@@ -251,10 +248,7 @@ impl ClusterIndex {
             milvus.open(model, dim)?;
         }
         let copies = if model.has_two_heads() {
-            let copies = Milvus::connect(&StoreUrl {
-                collection: format!("{}{COPIES_SUFFIX}", url.collection),
-                ..url.clone()
-            })?;
+            let copies = milvus.sibling(&format!("{}{COPIES_SUFFIX}", url.collection));
             // Derived: made whenever it is missing, even by a reader.
             copies.open_or_create(model, model.copy_dim)?;
             Some(copies)
@@ -765,6 +759,10 @@ impl ClusterIndex {
 impl Lookup for ClusterIndex {
     fn model(&self) -> &ModelInfo {
         &self.model
+    }
+
+    fn nearest_by(&mut self, vector: &[f32], k: usize, task: Task) -> Result<Vec<Neighbor>> {
+        ClusterIndex::nearest_by(self, vector, k, task)
     }
 
     /// The newest row of the path (looked up by its bucket: no path in a filter), its

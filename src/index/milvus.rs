@@ -120,6 +120,18 @@ impl Milvus {
         &self.url
     }
 
+    /// Another collection of the same server, over this connection.
+    pub fn sibling(&self, collection: &str) -> Milvus {
+        Milvus {
+            url: StoreUrl {
+                collection: collection.to_string(),
+                ..self.url.clone()
+            },
+            base: self.base.clone(),
+            agent: self.agent.clone(),
+        }
+    }
+
     fn error(&self, detail: impl Into<String>) -> Error {
         Error::Milvus {
             url: self.url.to_string(),
@@ -338,6 +350,23 @@ impl Milvus {
 
     /// The rows matching `filter` (at most [`QUERY_WINDOW`]), with `fields`.
     pub fn query(&self, filter: &str, fields: &[&str], limit: usize) -> Result<Vec<Value>> {
+        self.post_query(filter, fields, limit.clamp(1, QUERY_WINDOW))
+    }
+
+    /// How many rows match `filter`.
+    pub fn count(&self, filter: &str) -> Result<u64> {
+        // A count takes no page (Milvus refuses one); a limit of 0 says so.
+        let answer = self.post_query(filter, &["count(*)"], 0)?;
+        let count = answer.first().and_then(|r| match r.get("count(*)")? {
+            Value::String(s) => s.parse().ok(),
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        });
+        count.ok_or_else(|| self.error("a count answer has no count"))
+    }
+
+    /// One query request.
+    fn post_query(&self, filter: &str, fields: &[&str], limit: usize) -> Result<Vec<Value>> {
         let answer = self.call(
             "POST",
             "/query",
@@ -345,31 +374,10 @@ impl Milvus {
                 "collectionName": self.url.collection,
                 "filter": filter,
                 "outputFields": fields,
-                "limit": limit.clamp(1, QUERY_WINDOW),
+                "limit": limit,
             })),
         )?;
         rows(answer).ok_or_else(|| self.error("a query answer is not a list of rows"))
-    }
-
-    /// How many rows match `filter`.
-    pub fn count(&self, filter: &str) -> Result<u64> {
-        let answer = self.call(
-            "POST",
-            "/query",
-            Some(json!({
-                "collectionName": self.url.collection,
-                "filter": filter,
-                "outputFields": ["count(*)"],
-                // A count takes no page (Milvus refuses one); 0 says so.
-                "limit": 0,
-            })),
-        )?;
-        let count = rows(answer).and_then(|r| match r.first()?.get("count(*)")? {
-            Value::String(s) => s.parse().ok(),
-            Value::Number(n) => n.as_u64(),
-            _ => None,
-        });
-        count.ok_or_else(|| self.error("a count answer has no count"))
     }
 
     /// Every row matching `filter` (which may be empty), however many: read by ranges of

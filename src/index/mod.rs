@@ -43,11 +43,13 @@ pub struct Neighbor {
     pub similarity: f32,
 }
 
-/// What a copy decision reads of one indexed file, from the index folder ([`Index`]) or a
+/// What `query` and a copy decision read of an index, the index folder ([`Index`]) or a
 /// Milvus collection ([`cluster::ClusterIndex`]).
 pub trait Lookup {
     /// The model whose vectors the index holds.
     fn model(&self) -> &ModelInfo;
+    /// The `k` indexed files nearest to a vector by the head for `task`, best first.
+    fn nearest_by(&mut self, vector: &[f32], k: usize, task: Task) -> Result<Vec<Neighbor>>;
     /// The file's record and its content's (the vector in the stored layout, both heads of
     /// a two-head model), if the file is indexed.
     fn picture(&self, path: &Path) -> Result<Option<(FileRecord, ContentRecord)>>;
@@ -58,6 +60,10 @@ pub trait Lookup {
 impl Lookup for Index {
     fn model(&self) -> &ModelInfo {
         &self.meta.model
+    }
+
+    fn nearest_by(&mut self, vector: &[f32], k: usize, task: Task) -> Result<Vec<Neighbor>> {
+        Index::nearest_by(self, vector, k, task)
     }
 
     fn picture(&self, path: &Path) -> Result<Option<(FileRecord, ContentRecord)>> {
