@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use lookalike::index::cluster::COPIES_SUFFIX;
-use lookalike::index::milvus::{Milvus, StoreUrl};
+use lookalike::index::milvus::{self, Milvus, StoreUrl};
 use lookalike::model::ModelInfo;
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -90,6 +90,12 @@ impl Collection {
         while self.paths().1 < rows && start.elapsed() < Duration::from_secs(60) {
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Every row's primary key: a row rewritten gets a new one.
+    fn keys(&self) -> HashSet<i64> {
+        let rows = self.milvus.list("", &["path"]).unwrap();
+        rows.iter().filter_map(milvus::primary_key).collect()
     }
 
     /// Every row's path, and how many rows there are.
@@ -321,6 +327,53 @@ fn dedup_finds_in_milvus_the_groups_of_the_index_folder() {
 }
 
 #[test]
+fn an_index_folder_copied_into_milvus_answers_as_the_folder_and_needs_no_reindexing() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, index) = sample_library(tmp.path());
+    let files = PHOTOS.len() + 2;
+    let store = Collection::new(address, "import");
+    let from = ["index", "--from-index", index.to_str().unwrap(), "--json"];
+    let out = on_store(&store.url, &from);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout_json(&out);
+    assert_eq!(report["written"], files, "{report}");
+    assert_eq!(store.paths().1, files);
+    let keys = store.keys();
+
+    // Copied again, then the photos indexed: nothing to write either time.
+    let report = stdout_json(&on_store(&store.url, &from));
+    assert_eq!(
+        (report["written"].clone(), report["unchanged"].clone()),
+        (0.into(), files.into())
+    );
+    let out = on_store(&store.url, &["index", photos.to_str().unwrap(), "--json"]);
+    let report = stdout_json(&out);
+    assert_eq!(report["embedded"], 0, "{report}");
+    assert_eq!(report["unchanged"], files, "{report}");
+    assert_eq!(store.keys(), keys, "rows were written again");
+
+    for name in PHOTOS {
+        let q = photos.join(name);
+        let args = [
+            "query",
+            q.to_str().unwrap(),
+            "-k",
+            "20",
+            "--copies",
+            "--json",
+        ];
+        let (folder, milvus) = (run(&index, &args), on_store(&store.url, &args));
+        assert!(milvus.status.success(), "{}", stderr(&milvus));
+        assert_alike(&stdout_json(&milvus), &stdout_json(&folder), name);
+    }
+    let folder = stdout_json(&run(&index, &["dedup", "--json"]));
+    let milvus = stdout_json(&on_store(&store.url, &["dedup", "--json"]));
+    assert_alike(&milvus, &folder, "dedup");
+    assert!(!folder["groups"].as_array().unwrap().is_empty(), "{folder}");
+}
+
+#[test]
 fn two_workers_with_a_shard_each_make_the_collection_of_one_worker() {
     let Some(address) = server() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -359,11 +412,18 @@ fn a_rerun_changes_only_what_changed_on_disk() {
     let store = Collection::new(address, "rerun");
     assert!(on_store(&store.url, &["index", dir, "-q"]).status.success());
     let files = PHOTOS.len() + 2;
+    let keys = store.keys();
 
     let out = on_store(&store.url, &["index", dir, "--json"]);
     let report = stdout_json(&out);
     assert_eq!(report["embedded"], 0);
     assert_eq!(report["unchanged"], files);
+    // Regression: the rows are left as they were, not written again.
+    assert_eq!(
+        store.keys(),
+        keys,
+        "a rerun on unchanged files rewrote rows"
+    );
 
     // One file removed, one replaced by another picture.
     std::fs::remove_file(photos.join("coins.png")).unwrap();

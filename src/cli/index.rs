@@ -15,13 +15,13 @@ use lookalike::ingest::scan::ScanOptions;
 use lookalike::model::pretrained::{Pretrained, PretrainedInfo};
 use lookalike::Index;
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The arguments of `index`.
 #[derive(Args, Debug)]
 pub struct IndexArgs {
     /// Folders or image files to index
-    #[arg(required = true, value_name = "DIR")]
+    #[arg(required_unless_present = "from_index", value_name = "DIR")]
     paths: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArg,
@@ -43,6 +43,45 @@ pub struct IndexArgs {
     /// path), so that N workers share the work
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
+    /// With --store: copy the records of this index folder into the collection, reading no
+    /// picture (the folder's model must be the collection's)
+    #[arg(long, value_name = "INDEX_DIR", conflicts_with = "paths")]
+    from_index: Option<PathBuf>,
+}
+
+/// Copies an index folder's records into the `--store` collection.
+fn import(folder: &Path, shard: Option<Shard>, globals: &Globals, out: &Out) -> Result<u8> {
+    let Some(store) = &globals.store else {
+        anyhow::bail!(
+            "--from-index copies an index folder into a --store collection; no --store was given"
+        );
+    };
+    let index = Index::open(folder, globals.wait)?;
+    let cluster = ClusterIndex::open_or_create(store, &index.meta().model)?;
+    let bar = progress::Bar::new(out.shows_progress());
+    let report = cluster.import(&index, shard.unwrap_or(Shard::ALL), &bar)?;
+    bar.finish();
+    if out.json {
+        out.emit_json(&serde_json::to_value(&report)?)?;
+    } else {
+        out.emit(&format!(
+            "{} files of {} in {:.1} s: {} rows written, {} unchanged{}\n",
+            report.files,
+            folder.display(),
+            report.elapsed_s,
+            report.written,
+            report.unchanged,
+            if report.missing > 0 {
+                format!(
+                    ", {} without their content record (`lookalike verify` says more)",
+                    report.missing
+                )
+            } else {
+                String::new()
+            }
+        ))?;
+    }
+    Ok(EXIT_OK)
 }
 
 /// Indexes the given folders and files; exit status 130 if interrupted, 1 if files were skipped.
@@ -55,7 +94,11 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         threads,
         max_pixels,
         shard,
+        from_index,
     } = args;
+    if let Some(folder) = from_index {
+        return import(&folder, shard, globals, out);
+    }
     // Every path must exist and be readable before anything is created.
     for path in &paths {
         if let Err(e) = readable(path) {

@@ -91,9 +91,10 @@ pub(super) fn scored_pairs(
     finish(index, contents, pairs, levels, opts)
 }
 
-/// [`scored_pairs`] for an index kept in a Milvus collection: each picture's nearest by the
-/// copy head, as Milvus returns them (up to [`EXPANDED`] files), where the index folder
-/// follows the graph's links.
+/// [`scored_pairs`] for an index kept in a Milvus collection: where the index folder
+/// follows the graph's links, each picture's neighbours by the copy head at the link floor
+/// or above come from a range search, all of them when fewer than [`EXPANDED`] are, else
+/// the [`EXPANDED`] nearest (the fallback of a picture with very many look-alikes).
 pub(super) fn scored_pairs_in(
     cluster: &ClusterIndex,
     contents: &[Content],
@@ -121,7 +122,7 @@ pub(super) fn scored_pairs_in(
                     return Ok(Vec::new());
                 };
                 let mut best: HashMap<usize, f32> = HashMap::new();
-                for (hash, cos) in cluster.copy_neighbours(unit, EXPANDED)? {
+                for (hash, cos) in cluster.copy_neighbours(unit, link_floor, EXPANDED)? {
                     match position.get(&hash) {
                         Some(&j) if j != i && cos >= link_floor => {
                             let b = best.entry(j).or_insert(cos);

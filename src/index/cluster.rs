@@ -153,7 +153,12 @@ impl RowFile {
             path: path_of_text(row.get("path")?.as_str()?),
             record: FileRecord {
                 size: row.get("size")?.as_u64()?,
-                mtime_ns: row.get("mtime")?.as_i64()?,
+                // Text: Milvus keeps a dynamic field's numbers as doubles, which would round
+                // nanoseconds (rows of before 2026-12-07 hold a number, and are rewritten once).
+                mtime_ns: match row.get("mtime")? {
+                    Value::String(text) => text.parse().ok()?,
+                    number => number.as_i64()?,
+                },
                 hash: unhex(row.get("hash")?.as_str()?)?,
             },
         })
@@ -186,6 +191,24 @@ impl RowContent {
             copy: row.get("copy").and_then(floats),
         })
     }
+}
+
+/// The row of a file: its record, its content's descriptors, and its bucket.
+fn file_row(path: &Path, record: &FileRecord, content: &RowContent) -> Value {
+    let mut row = json!({
+        "vector": content.vector,
+        "path": path_text(path),
+        "size": record.size,
+        "mtime": record.mtime_ns.to_string(),
+        "hash": hex(&record.hash),
+        "w": content.width,
+        "h": content.height,
+        "bucket": bucket_of(path),
+    });
+    if let Some(copy) = &content.copy {
+        row["copy"] = json!(copy);
+    }
+    row
 }
 
 /// What `info` says of an index in a Milvus collection.
@@ -302,23 +325,6 @@ impl ClusterIndex {
         Ok(rows.first().and_then(RowContent::of))
     }
 
-    fn row(&self, path: &Path, record: &FileRecord, content: &RowContent) -> Value {
-        let mut row = json!({
-            "vector": content.vector,
-            "path": path_text(path),
-            "size": record.size,
-            "mtime": record.mtime_ns,
-            "hash": hex(&record.hash),
-            "w": content.width,
-            "h": content.height,
-            "bucket": bucket_of(path),
-        });
-        if let Some(copy) = &content.copy {
-            row["copy"] = json!(copy);
-        }
-        row
-    }
-
     /// The descriptors a row keeps of a stored vector: the query head's part, and the copy
     /// head's for a two-head model.
     fn descriptors(&self, vector: &[f32]) -> (Vec<f32>, Option<Vec<f32>>) {
@@ -384,12 +390,18 @@ impl ClusterIndex {
         Ok(out)
     }
 
-    /// The contents of the `limit` files nearest to a copy-head unit descriptor, with their
-    /// cosine, best first.
-    pub fn copy_neighbours(&self, unit: &[f32], limit: usize) -> Result<Vec<(Hash, f32)>> {
+    /// The contents of the files at cosine `floor` or more from a copy-head unit
+    /// descriptor (a range search), with their cosine, best first: all of them when fewer
+    /// than `limit` are, else the `limit` nearest.
+    pub fn copy_neighbours(
+        &self,
+        unit: &[f32],
+        floor: f32,
+        limit: usize,
+    ) -> Result<Vec<(Hash, f32)>> {
         let collection = self.copies.as_ref().unwrap_or(&self.milvus);
         Ok(collection
-            .search(unit, limit, "", &["hash"])?
+            .search_within(unit, floor, limit, &["hash"])?
             .iter()
             .filter_map(|row| {
                 Some((
@@ -590,7 +602,7 @@ impl ClusterIndex {
                     }
                 }
             };
-            batch.rows.push(self.row(&path, &rec, content));
+            batch.rows.push(file_row(&path, &rec, content));
             batch.gone.extend(old_pk);
         }
         for row in vanished {
@@ -601,6 +613,80 @@ impl ClusterIndex {
         self.milvus.delete(&batch.gone)?;
         // Whoever reads next sees the whole run.
         self.milvus.barrier(self.dim())?;
+        self.derive_copies(shard)?;
+        report.elapsed_s = start.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// Copies the records of an index folder (files and their descriptors) of `shard` into
+    /// the collection, as `update` would write them, without reading a picture: for moving
+    /// an index to Milvus, or filling one from folders indexed apart. Rows whose file record
+    /// is the folder's are kept; rows of files the folder does not hold are not touched.
+    pub fn import(
+        &self,
+        index: &super::Index,
+        shard: Shard,
+        progress: &dyn Progress,
+    ) -> Result<ImportReport> {
+        let start = Instant::now();
+        let meta = index.meta();
+        if let Some(target) = &meta.upgrade {
+            return Err(Error::InvalidArgument(format!(
+                "{}: the index is being moved to {}; `lookalike index` finishes that first",
+                index.dir().display(),
+                target.id()
+            )));
+        }
+        if meta.model != self.model {
+            return Err(Error::StoreModelMismatch {
+                collection: self.url().to_string(),
+                store_model: self.model.id(),
+                current_model: meta.model.id(),
+            });
+        }
+        self.milvus.barrier(self.dim())?;
+        let (rows, stale) = self.shard_files(shard)?;
+        self.milvus.delete(&stale)?;
+        let files: Vec<(PathBuf, FileRecord)> = index
+            .store()
+            .files()
+            .filter(|f| f.as_ref().map_or(true, |(p, _)| shard.owns(bucket_of(p))))
+            .collect::<Result<_>>()?;
+        let mut report = ImportReport {
+            files: files.len(),
+            ..ImportReport::default()
+        };
+        progress.start("copying records", files.len());
+        for chunk in files.chunks(IMPORT_CHUNK) {
+            let mut new_rows = Vec::new();
+            let mut replaced = Vec::new();
+            for (path, record) in chunk {
+                let old = rows.get(path);
+                if old.is_some_and(|r| r.record == *record) {
+                    report.unchanged += 1;
+                    continue;
+                }
+                let Some(content) = index.store().content(&record.hash)? else {
+                    report.missing += 1;
+                    continue;
+                };
+                let (vector, copy) = self.descriptors(&content.vector);
+                let content = RowContent {
+                    width: content.width,
+                    height: content.height,
+                    vector,
+                    copy,
+                };
+                new_rows.push(file_row(path, record, &content));
+                replaced.extend(old.map(|r| r.pk));
+            }
+            self.milvus.insert(&new_rows)?;
+            self.milvus.delete(&replaced)?;
+            report.written += new_rows.len();
+            progress.advance(chunk.len());
+        }
+        self.milvus.barrier(self.dim())?;
+        report.written_s = start.elapsed().as_secs_f64();
         self.derive_copies(shard)?;
         report.elapsed_s = start.elapsed().as_secs_f64();
         Ok(report)
@@ -702,7 +788,7 @@ impl ClusterIndex {
                 vector: query,
                 copy,
             };
-            rows.push(self.row(&path, &rec, &content));
+            rows.push(file_row(&path, &rec, &content));
             contents.insert(rec.hash, content);
             replaced.extend(old_pk);
             report.embedded += 1;
@@ -803,6 +889,27 @@ impl Lookup for ClusterIndex {
     }
 }
 
+/// Rows written per round of [`ClusterIndex::import`] (inserted, then the rows they
+/// replace deleted).
+const IMPORT_CHUNK: usize = 5_000;
+
+/// What [`ClusterIndex::import`] did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportReport {
+    /// File records of the folder in the shard.
+    pub files: usize,
+    /// Rows written (new files, and files whose record changed).
+    pub written: usize,
+    /// Files whose row already held the folder's record.
+    pub unchanged: usize,
+    /// File records without their content record (a damaged folder: `verify` says more).
+    pub missing: usize,
+    /// Seconds until every row was written and visible.
+    pub written_s: f64,
+    /// Seconds in all, with the copy descriptors' collection derived.
+    pub elapsed_s: f64,
+}
+
 /// New images waiting for the encoder, and rows waiting for the end of the run.
 #[derive(Default)]
 struct Batch {
@@ -843,6 +950,34 @@ mod tests {
             assert_eq!(path_of_text(&text), path, "{text}");
         }
         assert!(path_text(Path::new("/a/b.jpg")) == "/a/b.jpg");
+    }
+
+    #[test]
+    fn a_file_record_is_read_back_to_the_nanosecond() {
+        // Regression: a number in a dynamic field comes back as a double, so a modification
+        // time kept as one lost its last digits and every rerun rewrote every row.
+        let record = FileRecord {
+            size: 791_555,
+            mtime_ns: 1_796_616_250_847_357_927,
+            hash: *blake3::hash(b"x").as_bytes(),
+        };
+        let content = RowContent {
+            width: 4,
+            height: 3,
+            vector: vec![1.0, 0.0],
+            copy: None,
+        };
+        let mut row = file_row(Path::new("/photos/a.jpg"), &record, &content);
+        row["id"] = json!("470981011963056798");
+        let back = RowFile::of(&row).unwrap();
+        assert_eq!(back.record, record);
+        assert_eq!(back.pk, 470981011963056798);
+        // A row written before holds the time as a number: still read.
+        row["mtime"] = json!(1_796_616_250_847_358_000i64);
+        assert_eq!(
+            RowFile::of(&row).unwrap().record.mtime_ns,
+            1_796_616_250_847_358_000
+        );
     }
 
     #[test]

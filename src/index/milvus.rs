@@ -27,6 +27,10 @@ pub const INSERT_CHUNK: usize = 500;
 /// Primary keys per delete request.
 const DELETE_CHUNK: usize = 1_000;
 
+/// The upper cosine bound of a range search: above 1 (with rounding) so that nothing
+/// is cut off at the top.
+const RANGE_CEILING: f32 = 1.01;
+
 /// What the description of a collection made by lookalike says.
 const FORMAT: u32 = 1;
 
@@ -417,6 +421,31 @@ impl Milvus {
         filter: &str,
         fields: &[&str],
     ) -> Result<Vec<Value>> {
+        self.search_with(vector, limit, filter, fields, None)
+    }
+
+    /// The rows at cosine `radius` or more from `vector` (Milvus's range search), best
+    /// first: all of them when fewer than `limit` are, else the `limit` nearest.
+    pub fn search_within(
+        &self,
+        vector: &[f32],
+        radius: f32,
+        limit: usize,
+        fields: &[&str],
+    ) -> Result<Vec<Value>> {
+        // The upper bound sits above 1 so that a row equal to the vector is kept.
+        let params = json!({ "radius": radius, "range_filter": RANGE_CEILING });
+        self.search_with(vector, limit, "", fields, Some(params))
+    }
+
+    fn search_with(
+        &self,
+        vector: &[f32],
+        limit: usize,
+        filter: &str,
+        fields: &[&str],
+        params: Option<Value>,
+    ) -> Result<Vec<Value>> {
         let mut body = json!({
             "collectionName": self.url.collection,
             "vector": vector,
@@ -428,6 +457,9 @@ impl Milvus {
         } else {
             format!("({filter}) and bucket >= 0")
         });
+        if let Some(params) = params {
+            body["params"] = params;
+        }
         let answer = self.call("POST", "/search", Some(body))?;
         rows(answer).ok_or_else(|| self.error("a search answer is not a list of rows"))
     }
