@@ -15,6 +15,7 @@ mod synthetic;
 
 use lookalike::index::lock::Wait;
 use lookalike::index::store::{ChangeSet, ContentRecord, FileRecord, Hash};
+use lookalike::model::Task;
 use lookalike::{Encoder, Index};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,19 +51,36 @@ fn main() {
     let model = encoder.info().clone();
     let files = std::path::absolute(out.join("files")).expect("absolute path");
     let index = Index::open_or_create(&out.join("index"), &model, Wait::No).expect("index");
-    let mut gen = synthetic::Generator::new(count, model.dim, 20261128);
+    // One generator per head: a two-head model stores both unit descriptors, each scaled
+    // to length 1/sqrt 2, one after the other.
+    let heads = if model.has_two_heads() {
+        vec![model.head(Task::Query), model.head(Task::Copy)]
+    } else {
+        vec![model.head(Task::Query)]
+    };
+    let mut gens: Vec<synthetic::Generator> = heads
+        .iter()
+        .enumerate()
+        .map(|(i, head)| synthetic::Generator::new(count, head.len, 20261128 + i as u64))
+        .collect();
+    let scale = (1.0 / heads.len() as f32).sqrt();
     let mut planted = std::fs::File::create(out.join("planted.tsv")).expect("planted.tsv");
 
     let started = Instant::now();
     let mut changes = ChangeSet::default();
-    let mut previous: Option<(PathBuf, Vec<f32>)> = None;
+    let mut previous: Option<(PathBuf, Vec<Vec<f32>>)> = None;
     for i in 0..count {
         // The last 2 * pairs points come in twos: the second a slight variation of the first.
         let twin = i >= count - 2 * pairs && !(i - (count - 2 * pairs)).is_multiple_of(2);
-        let vector = match (&previous, twin) {
-            (Some((_, v)), true) => gen.around(v, 0.15),
-            _ => gen.point(1.0),
+        let parts: Vec<Vec<f32>> = match (&previous, twin) {
+            (Some((_, v)), true) => gens
+                .iter_mut()
+                .zip(v)
+                .map(|(gen, part)| gen.around(part, 0.15))
+                .collect(),
+            _ => gens.iter_mut().map(|gen| gen.point(1.0)).collect(),
         };
+        let vector: Vec<f32> = parts.iter().flatten().map(|x| x * scale).collect();
         let path = placeholder(&files, i);
         std::fs::File::create(&path).expect("placeholder file");
         let mtime_ns = std::fs::metadata(&path)
@@ -81,7 +99,7 @@ fn main() {
                 id: i as u64,
                 width: 1024,
                 height: 768,
-                vector: vector.clone(),
+                vector,
             },
         );
         changes.put_file(
@@ -92,7 +110,7 @@ fn main() {
                 hash,
             },
         );
-        previous = Some((path, vector));
+        previous = Some((path, parts));
         if changes.len() >= 2 * COMMIT {
             index
                 .store()

@@ -374,6 +374,100 @@ fn an_index_folder_copied_into_milvus_answers_as_the_folder_and_needs_no_reindex
 }
 
 #[test]
+fn text_search_from_milvus_answers_as_from_the_index_folder() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, index) = sample_library(tmp.path());
+    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/clip-tiny");
+    let clip = clip.to_str().unwrap();
+    let dir = photos.to_str().unwrap();
+    let out = run(&index, &["index", dir, "--model", clip, "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = Collection::new(address, "search");
+    let sem = store.milvus.sibling(&format!(
+        "{}{}{}",
+        store.milvus.url().collection,
+        lookalike::index::cluster::SEMANTIC_INFIX,
+        &lookalike::model::pretrained::Pretrained::open(Path::new(clip))
+            .unwrap()
+            .info()
+            .weights_hash[..12]
+    ));
+    sem.drop_collection().unwrap();
+    // Before a pretrained model is added, search says how to add one.
+    assert!(on_store(&store.url, &["index", dir, "-q"]).status.success());
+    let out = on_store(&store.url, &["search", "a cat"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("holds no pretrained model"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = on_store(&store.url, &["index", dir, "--model", clip, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout_json(&out);
+    // The identical rocket is embedded once.
+    assert_eq!(
+        report["pretrained"][0]["embedded"],
+        PHOTOS.len() + 1,
+        "{report}"
+    );
+    assert_eq!(sem.list("", &["path"]).unwrap().len(), PHOTOS.len() + 2);
+    // Run again: the held model has nothing to embed.
+    let report = stdout_json(&on_store(&store.url, &["index", dir, "--json"]));
+    assert_eq!(report["pretrained"][0]["embedded"], 0, "{report}");
+    assert_eq!(
+        report["pretrained"][0]["present"],
+        PHOTOS.len() + 2,
+        "{report}"
+    );
+
+    let chelsea = photos.join("chelsea.png");
+    for args in [
+        vec!["search", "a cat", "-k", "20", "--json"],
+        vec![
+            "search",
+            "a rocket",
+            "--subtract",
+            chelsea.to_str().unwrap(),
+            "-k",
+            "20",
+            "--json",
+        ],
+    ] {
+        let folder = run(&index, &args);
+        assert!(folder.status.success(), "{}", stderr(&folder));
+        let milvus = on_store(&store.url, &args);
+        assert!(milvus.status.success(), "{}", stderr(&milvus));
+        let (f, m) = (
+            neighbours(&stdout_json(&folder)),
+            neighbours(&stdout_json(&milvus)),
+        );
+        assert_eq!(f.len(), PHOTOS.len() + 2);
+        assert_same_answers(&m, &f, &args.join(" "));
+    }
+    // query uses the pretrained model too, as from the index folder.
+    let args = ["query", chelsea.to_str().unwrap(), "-k", "20", "--json"];
+    let (f, m) = (run(&index, &args), on_store(&store.url, &args));
+    assert!(m.status.success(), "{}", stderr(&m));
+    assert_same_answers(
+        &neighbours(&stdout_json(&m)),
+        &neighbours(&stdout_json(&f)),
+        "query",
+    );
+    // A file removed: its row goes from the model's collection too.
+    std::fs::remove_file(photos.join("coins.png")).unwrap();
+    assert!(on_store(&store.url, &["index", dir, "-q"]).status.success());
+    let rows = sem.list("", &["path"]).unwrap();
+    assert_eq!(rows.len(), PHOTOS.len() + 1, "{rows:?}");
+    assert!(rows
+        .iter()
+        .all(|r| !r["path"].as_str().unwrap().ends_with("coins.png")));
+    sem.drop_collection().unwrap();
+}
+
+#[test]
 fn two_workers_with_a_shard_each_make_the_collection_of_one_worker() {
     let Some(address) = server() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -501,6 +595,103 @@ fn a_worker_killed_mid_run_and_run_again_leaves_each_file_once() {
         .map(|r| r["path"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(copy_paths, expected);
+    let out = on_store(&store.url, &["verify", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(stdout_json(&out)["consistent"], true);
+}
+
+#[test]
+fn verify_names_what_is_wrong_in_a_collection() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, _) = sample_library(tmp.path());
+    let store = Collection::new(address, "verify");
+    assert!(
+        on_store(&store.url, &["index", photos.to_str().unwrap(), "-q"])
+            .status
+            .success()
+    );
+    let out = on_store(&store.url, &["verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("consistent"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // A second row of a path, written as a killed run leaves one, with a descriptor that
+    // is not of unit length and in the wrong bucket; no copy row for it.
+    let mut row = store
+        .milvus
+        .list(
+            "",
+            &[
+                "path", "size", "mtime", "hash", "w", "h", "bucket", "vector", "copy",
+            ],
+        )
+        .unwrap()
+        .remove(0);
+    let path = row["path"].as_str().unwrap().to_string();
+    row.as_object_mut().unwrap().remove("id");
+    row["vector"] = serde_json::json!(row["vector"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() * 2.0)
+        .collect::<Vec<_>>());
+    row["hash"] = serde_json::json!("ab".repeat(32));
+    row["bucket"] = serde_json::json!((row["bucket"].as_u64().unwrap() + 1) % 65_536);
+    let dim = row["vector"].as_array().unwrap().len();
+    store.milvus.insert(&[row]).unwrap();
+    store.milvus.barrier(dim).unwrap();
+    let out = on_store(&store.url, &["verify", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = stdout_json(&out);
+    let problems: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with(&path) && p.contains("length 2.0000")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with(&path) && p.contains("bucket")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("1 paths with more than one row")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("1 files without their copy row")),
+        "{problems:?}"
+    );
 }
 
 /// A TCP relay to the server that can be cut: Milvus going away, as a client sees it.
@@ -632,12 +823,12 @@ fn a_collection_of_another_model_is_refused_before_anything_is_written() {
 fn commands_that_do_not_read_a_milvus_store_yet_say_so() {
     // No server needed: refused before anything is opened.
     let out = bin()
-        .args(["verify", "--store", "milvus://127.0.0.1:9/photos"])
+        .args(["compact", "--store", "milvus://127.0.0.1:9/photos"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("only `index`, `query`, `dedup` and `info`"),
+        stderr(&out).contains("only `index`, `query`, `search`, `dedup`, `info` and `verify`"),
         "{}",
         stderr(&out)
     );

@@ -7,13 +7,14 @@ use super::{EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL};
 use anyhow::Result;
 use clap::Args;
 use lookalike::index::cluster::{ClusterIndex, Shard};
+use lookalike::index::milvus::StoreUrl;
 use lookalike::index::pipeline::{self, IndexOptions, IndexReport};
 use lookalike::index::semantic::{self, SemanticReport};
 use lookalike::index::upgrade;
 use lookalike::ingest::decode;
 use lookalike::ingest::scan::ScanOptions;
 use lookalike::model::pretrained::{Pretrained, PretrainedInfo};
-use lookalike::Index;
+use lookalike::{Encoder, Index};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -47,6 +48,67 @@ pub struct IndexArgs {
     /// picture (the folder's model must be the collection's)
     #[arg(long, value_name = "INDEX_DIR", conflicts_with = "paths")]
     from_index: Option<PathBuf>,
+}
+
+/// `index` into a Milvus collection: the main model's rows, then the rows of every
+/// pretrained model the collection holds (and of the one given with --model).
+fn index_into(
+    store: &StoreUrl,
+    paths: &[PathBuf],
+    model: &ModelArg,
+    encoder: &Encoder,
+    shard: Option<Shard>,
+    opts: &IndexOptions,
+    out: &Out,
+) -> Result<u8> {
+    let shard = shard.unwrap_or(Shard::ALL);
+    // A pretrained model folder must load before anything is written.
+    let given = match model.pretrained()? {
+        Some(dir) => Some((Pretrained::open(&dir)?, dir)),
+        None => None,
+    };
+    let cluster = ClusterIndex::open_or_create(store, encoder.info())?;
+    let bar = progress::Bar::new(out.shows_progress());
+    let report = cluster.update(encoder, paths, shard, opts, &bar)?;
+    bar.finish();
+    let mut semantic_reports = Vec::new();
+    let mut held: Vec<(PretrainedInfo, PathBuf, Option<Pretrained>)> = Vec::new();
+    if let Some((m, dir)) = given {
+        held.push((m.info().clone(), dir, Some(m)));
+    }
+    for m in cluster.semantic_models()? {
+        if held.iter().all(|(info, ..)| *info != m.info) {
+            held.push((m.info, m.dir, None));
+        }
+    }
+    for (info, dir, loaded) in held {
+        if report.interrupted {
+            break;
+        }
+        let bar = progress::Bar::new(out.shows_progress());
+        let load = || match loaded {
+            Some(m) => Ok(m),
+            None => pretrained::load_recorded(&info, &dir)
+                .map_err(|e| lookalike::Error::InvalidArgument(format!("{e:#}"))),
+        };
+        let r = cluster.update_semantic(
+            &info,
+            &dir,
+            load,
+            shard,
+            opts.threads,
+            opts.max_pixels,
+            opts.interrupt.clone(),
+            &bar,
+        )?;
+        bar.finish();
+        semantic_reports.push(r);
+    }
+    out.index_report(&report, &semantic_reports)?;
+    let interrupted = report.interrupted || semantic_reports.iter().any(|r| r.interrupted);
+    let skipped =
+        !report.skipped.is_empty() || semantic_reports.iter().any(|r| !r.skipped.is_empty());
+    Ok(exit_status(interrupted, skipped))
 }
 
 /// Copies an index folder's records into the `--store` collection.
@@ -120,15 +182,7 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         interrupt: Some(interrupt_flag(out)),
     };
     if let Some(store) = &globals.store {
-        if model.pretrained()?.is_some() {
-            anyhow::bail!("--store {store}: pretrained models are not kept in a Milvus store yet");
-        }
-        let cluster = ClusterIndex::open_or_create(store, encoder.info())?;
-        let bar = progress::Bar::new(out.shows_progress());
-        let report = cluster.update(&encoder, &paths, shard.unwrap_or(Shard::ALL), &opts, &bar)?;
-        bar.finish();
-        out.index_report(&report, &[])?;
-        return Ok(exit_status(report.interrupted, !report.skipped.is_empty()));
+        return index_into(store, &paths, &model, &encoder, shard, &opts, out);
     }
     if shard.is_some() {
         anyhow::bail!("--shard divides the work of workers writing to one --store; the index folder takes one process at a time");

@@ -113,9 +113,15 @@ pub fn compact(globals: &Globals, out: &Out) -> Result<u8> {
 
 /// Checks the index; exit status 2 if it is not consistent.
 pub fn verify(globals: &Globals, out: &Out) -> Result<u8> {
-    let mut index = Index::open(&globals.index, globals.wait)?;
-    announce_rebuild(&mut index, out)?;
-    let problems = index.verify()?;
+    let problems = if let Some(store) = &globals.store {
+        // A collection of the built-in model (another is refused, naming both).
+        let model = lookalike::Encoder::default_model()?.info().clone();
+        lookalike::index::cluster::ClusterIndex::open(store, &model)?.verify()?
+    } else {
+        let mut index = Index::open(&globals.index, globals.wait)?;
+        announce_rebuild(&mut index, out)?;
+        index.verify()?
+    };
     out.verify_report(&problems)?;
     Ok(if problems.is_empty() {
         EXIT_OK

@@ -224,11 +224,17 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
     if let Some(store) = &globals.store {
         if !matches!(
             cli.command,
-            Command::Index(_) | Command::Query(_) | Command::Info | Command::Dedup(_)
+            Command::Index(_)
+                | Command::Query(_)
+                | Command::Info
+                | Command::Verify
+                | Command::Search(_)
+                | Command::Dedup(_)
         ) {
             anyhow::bail!(
-                "--store {store}: only `index`, `query`, `dedup` and `info` work with a Milvus \
-                 store in this version; the other commands read the index folder (--index)"
+                "--store {store}: only `index`, `query`, `search`, `dedup`, `info` and `verify` work \
+                 with a Milvus store in this version; the other commands read the index folder \
+                 (--index)"
             );
         }
     }

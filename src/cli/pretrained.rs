@@ -2,6 +2,7 @@
 //! from the folder the index recorded, and embedding query images with it.
 
 use anyhow::{bail, Context, Result};
+use lookalike::index::cluster::ClusterIndex;
 use lookalike::index::store::SemanticModel;
 use lookalike::ingest::decode;
 use lookalike::model::pretrained::hub::{self, Hub};
@@ -79,6 +80,42 @@ pub fn semantic_model(
             };
             let model = load_recorded(&record.info, &record.dir)?;
             Ok(Some((record, model)))
+        }
+    }
+}
+
+/// [`semantic_model`] for an index in a Milvus collection: the pretrained model in `folder`
+/// if the collection holds its vectors, else the last added (with a text tower, for `text`).
+pub fn cluster_model(
+    cluster: &ClusterIndex,
+    folder: Option<&Path>,
+    text: bool,
+) -> Result<Option<(PretrainedInfo, Pretrained)>> {
+    let held = cluster.semantic_models()?;
+    let store = cluster.url();
+    match folder {
+        Some(dir) => {
+            let model = Pretrained::open(dir)?;
+            if held.iter().all(|m| m.info != *model.info()) {
+                bail!(
+                    "{store} holds no vectors of {}: add them with `lookalike index DIR --model {} --store {store}`",
+                    model.info().id(),
+                    dir.display()
+                );
+            }
+            Ok(Some((model.info().clone(), model)))
+        }
+        None => {
+            let last_with_text = held.iter().rev().find(|m| m.info.text);
+            let record = match (last_with_text, held.last()) {
+                (Some(r), _) if text => r,
+                (_, Some(r)) => r,
+                (_, None) => return Ok(None),
+            };
+            Ok(Some((
+                record.info.clone(),
+                load_recorded(&record.info, &record.dir)?,
+            )))
         }
     }
 }

@@ -128,11 +128,29 @@ fn cluster_query(
     model: &ModelArg,
     out: &Out,
 ) -> Result<u8> {
-    if model.pretrained()?.is_some() {
-        anyhow::bail!("--store {store}: pretrained models are not kept in a Milvus store yet");
-    }
     let encoder = model.load()?;
     let cluster = ClusterIndex::open(store, encoder.info())?;
+    // As from the index folder: a pretrained model the collection holds serves queries
+    // (not --copies).
+    if !copies {
+        let folder = model.pretrained()?;
+        if let Some((info, pretrained)) =
+            super::pretrained::cluster_model(&cluster, folder.as_deref(), false)?
+        {
+            let mut results = Vec::new();
+            for path in images {
+                match super::pretrained::embed_image(&pretrained, path) {
+                    Ok(vector) => results.push(QueryResult {
+                        query: path.clone(),
+                        neighbors: cluster.semantic_nearest(&info, &vector, k)?,
+                        copies: None,
+                    }),
+                    Err(e) => out.warn(&format!("{e:#}")),
+                }
+            }
+            return finish(results, images.len(), out);
+        }
+    }
     let vectors = embed_queries(&encoder, images)?;
     // The built-in pair verifier decides (a collection's retrained one lives in an index
     // folder).
@@ -184,12 +202,7 @@ fn answer(
             copies: marks,
         });
     }
-    out.query_results(&results)?;
-    Ok(if results.len() < images.len() {
-        EXIT_PARTIAL
-    } else {
-        EXIT_OK
-    })
+    finish(results, images.len(), out)
 }
 
 /// Queries with the pretrained model that serves queries on this index; `None` if it holds
@@ -215,12 +228,17 @@ fn pretrained_query(
             Err(e) => out.warn(&format!("{e:#}")),
         }
     }
+    finish(results, images.len(), out).map(Some)
+}
+
+/// Prints the results; exit status 1 if some of the `asked` images could not be read.
+fn finish(results: Vec<QueryResult>, asked: usize, out: &Out) -> Result<u8> {
     out.query_results(&results)?;
-    Ok(Some(if results.len() < images.len() {
+    Ok(if results.len() < asked {
         EXIT_PARTIAL
     } else {
         EXIT_OK
-    }))
+    })
 }
 
 /// A query image's descriptor and its picture as prepared for the encoder.

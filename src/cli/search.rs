@@ -6,7 +6,9 @@ use super::query::QueryResult;
 use super::{pretrained, Globals, EXIT_OK};
 use anyhow::{bail, Result};
 use clap::Args;
+use lookalike::index::cluster::ClusterIndex;
 use lookalike::index::semantic;
+use lookalike::index::Neighbor;
 use lookalike::model::pretrained::Pretrained;
 use lookalike::Index;
 use std::path::{Path, PathBuf};
@@ -35,8 +37,23 @@ pub struct SearchArgs {
 /// Prints the photos that best match the text; exit status 2 if the index holds no model
 /// with a text tower.
 pub fn run(args: SearchArgs, globals: &Globals, out: &Out) -> Result<u8> {
-    let index = Index::open(&globals.index, globals.wait)?;
     let folder = args.model.as_deref().map(pretrained::folder).transpose()?;
+    if let Some(store) = &globals.store {
+        // A collection of the built-in model (another is refused, naming both).
+        let main = lookalike::Encoder::default_model()?.info().clone();
+        let cluster = ClusterIndex::open(store, &main)?;
+        let Some((info, model)) = pretrained::cluster_model(&cluster, folder.as_deref(), true)?
+        else {
+            bail!(
+                "{store} holds no pretrained model: add one with `lookalike index DIR --model MODEL_FOLDER --store {store}` \
+                 (a CLIP or SigLIP 2 folder; see `lookalike models list`)"
+            );
+        };
+        let query = query_vector(&model, &args)?;
+        let neighbors = cluster.semantic_nearest(&info, &query, args.k)?;
+        return answer(&args, neighbors, out);
+    }
+    let index = Index::open(&globals.index, globals.wait)?;
     let Some((record, model)) = pretrained::semantic_model(&index, folder.as_deref(), true)? else {
         bail!(
             "the index at {} holds no pretrained model: add one with `lookalike index DIR --model MODEL_FOLDER` \
@@ -44,6 +61,23 @@ pub fn run(args: SearchArgs, globals: &Globals, out: &Out) -> Result<u8> {
             index.dir().display()
         );
     };
+    let query = query_vector(&model, &args)?;
+    let neighbors = semantic::nearest(&index, record.slot, &query, args.k, 0)?;
+    answer(&args, neighbors, out)
+}
+
+/// The results of a search.
+fn answer(args: &SearchArgs, neighbors: Vec<Neighbor>, out: &Out) -> Result<u8> {
+    out.query_results(&[QueryResult {
+        query: PathBuf::from(args.text.join(" ")),
+        neighbors,
+        copies: None,
+    }])?;
+    Ok(EXIT_OK)
+}
+
+/// The unit vector of the search: the text, plus the terms added, minus those subtracted.
+fn query_vector(model: &Pretrained, args: &SearchArgs) -> Result<Vec<f32>> {
     if !model.info().text {
         // The error says why (no text tower, or no tokenizer).
         model.embed_text("")?;
@@ -52,20 +86,13 @@ pub fn run(args: SearchArgs, globals: &Globals, out: &Out) -> Result<u8> {
     let mut query = model.embed_text(&text)?;
     for (terms, sign) in [(&args.add, 1.0f32), (&args.subtract, -1.0)] {
         for term in terms {
-            let v = term_vector(&model, term)?;
+            let v = term_vector(model, term)?;
             query.iter_mut().zip(&v).for_each(|(q, x)| *q += sign * x);
         }
     }
-    let Some(query) = lookalike::vector::normalised(query) else {
-        bail!("the query adds up to nothing (what is added is what is subtracted)");
-    };
-    let neighbors = semantic::nearest(&index, record.slot, &query, args.k, 0)?;
-    out.query_results(&[QueryResult {
-        query: PathBuf::from(text),
-        neighbors,
-        copies: None,
-    }])?;
-    Ok(EXIT_OK)
+    lookalike::vector::normalised(query).ok_or_else(|| {
+        anyhow::anyhow!("the query adds up to nothing (what is added is what is subtracted)")
+    })
 }
 
 /// A term of a combined query: an existing file is an image, anything else a text, except a

@@ -19,6 +19,7 @@ pub mod graph;
 pub mod lock;
 pub mod milvus;
 pub mod pipeline;
+pub mod records;
 pub mod semantic;
 pub mod store;
 pub mod upgrade;

@@ -147,10 +147,10 @@ pub fn update(
 }
 
 /// A content's model input, or the file that failed and why.
-type Prepared = std::result::Result<Vec<f32>, (PathBuf, SkipReason)>;
+pub(crate) type Prepared = std::result::Result<Vec<f32>, (PathBuf, SkipReason)>;
 
 /// The model's input for a content, from the first of its files that decodes.
-fn prepare_any(model: &Pretrained, paths: &[PathBuf], max_pixels: u64) -> Prepared {
+pub(crate) fn prepare_any(model: &Pretrained, paths: &[PathBuf], max_pixels: u64) -> Prepared {
     let mut last = None;
     for path in paths {
         match model.prepare_file(path, max_pixels) {

@@ -22,15 +22,20 @@ use super::db::REWRITE_DIR;
 use super::db::{open_db, recover_rewrite, OLD_DIR};
 use crate::error::{Error, Result};
 use crate::ingest::thumbnail::Thumbnail;
-use crate::model::pretrained::PretrainedInfo;
 use crate::model::ModelInfo;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+mod check;
+mod review;
+mod semantic;
+
+pub use super::records::{path_bytes, path_from_bytes, ContentRecord, FileRecord, Hash};
+pub use review::DecisionRecord;
+use semantic::floats;
+pub use semantic::SemanticModel;
 
 /// Version of the on-disk layout; bumped on incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
-/// BLAKE3 of a file's bytes.
-pub type Hash = [u8; 32];
 
 const FILE: u8 = b'F';
 const CONTENT: u8 = b'C';
@@ -51,38 +56,6 @@ const META_FILES: &[u8] = b"Mfiles";
 const META_SEMANTIC: &[u8] = b"Msemantic";
 const META_UPGRADE: &[u8] = b"Mupgrade";
 
-/// What the index remembers of one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileRecord {
-    pub size: u64,
-    pub mtime_ns: i64,
-    pub hash: Hash,
-}
-
-/// One distinct content (identical files share it): its graph id, pixel size and embedding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ContentRecord {
-    pub id: u64,
-    pub width: u32,
-    pub height: u32,
-    pub vector: Vec<f32>,
-}
-
-/// A review decision on a duplicate group (`serve`'s duplicates page), kept across
-/// re-indexing: the group is named by its contents, not by its paths or graph ids. What the
-/// verdict means is `dedup::decisions`' business; the store only keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DecisionRecord {
-    /// The verdict's name (`not-duplicates`, `keeper`, `accepted`).
-    pub verdict: String,
-    /// The group's contents, sorted.
-    pub contents: Vec<Hash>,
-    /// The chosen keeper's path bytes.
-    pub keeper: Option<Vec<u8>>,
-    /// Seconds since the Unix epoch.
-    pub decided_at: u64,
-}
-
 /// The index's metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Meta {
@@ -96,32 +69,6 @@ pub struct Meta {
     /// both: no search may use them until every content is re-embedded
     /// ([`crate::index::upgrade`]).
     pub upgrade: Option<ModelInfo>,
-}
-
-/// Raw OS bytes of a path (lossless on Unix).
-pub fn path_bytes(path: &Path) -> Vec<u8> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        path.as_os_str().as_bytes().to_vec()
-    }
-    #[cfg(not(unix))]
-    {
-        path.to_string_lossy().into_owned().into_bytes()
-    }
-}
-
-/// Inverse of [`path_bytes`].
-pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
-    }
-    #[cfg(not(unix))]
-    {
-        PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
-    }
 }
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -175,24 +122,6 @@ impl ChangeSet {
     pub fn len(&self) -> usize {
         self.files.len() + self.contents.len() + self.thumbnails.len()
     }
-}
-
-/// The f32 values of a semantic vector record (little-endian).
-fn floats(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-/// A pretrained model an index holds vectors of (`Msemantic`), for `query` and `search`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SemanticModel {
-    /// The byte after `E` in the keys of its vectors.
-    pub slot: u8,
-    pub info: PretrainedInfo,
-    /// The folder it was loaded from last (canonical).
-    pub dir: PathBuf,
 }
 
 /// The sled database of one index. Cloning is cheap and shares the database.
@@ -565,178 +494,6 @@ impl Store {
         Ok(generation)
     }
 
-    /// Checks that the records agree with each other and with the counters: every file's
-    /// content exists and lists the file, every content's id maps back to it and its vector
-    /// has the model's dimension, every path entry has its file. Returns what is wrong
-    /// (empty: consistent). Reads the whole database.
-    pub fn verify(&self) -> Result<Vec<String>> {
-        let meta = self.meta()?.ok_or_else(|| self.corrupt("no metadata"))?;
-        let mut problems = Vec::new();
-        let mut files = 0u64;
-        for item in self.files() {
-            let (path, rec) = item?;
-            files += 1;
-            if self.content(&rec.hash)?.is_none() {
-                problems.push(format!("{}: its content is missing", path.display()));
-            }
-            if self
-                .get(&key(PATHS, &[&rec.hash, &path_bytes(&path)]))?
-                .is_none()
-            {
-                problems.push(format!("{}: not listed under its content", path.display()));
-            }
-        }
-        let mut contents = 0u64;
-        let next_id = self.next_id()?;
-        for item in self.contents() {
-            let (hash, rec) = item?;
-            contents += 1;
-            if self.hash_of_id(rec.id)? != Some(hash) {
-                problems.push(format!("content with id {} is not found by its id", rec.id));
-            }
-            if rec.id >= next_id {
-                problems.push(format!(
-                    "content id {} is not below next id {next_id}",
-                    rec.id
-                ));
-            }
-            if rec.vector.len() != meta.model.dim {
-                problems.push(format!(
-                    "content with id {} has {} dimensions, the model {}",
-                    rec.id,
-                    rec.vector.len(),
-                    meta.model.dim
-                ));
-            }
-        }
-        for item in self.db.scan_prefix([THUMBNAIL]) {
-            let (k, v) = item.map_err(|e| self.storage(e))?;
-            let hash: Hash = k[1..]
-                .try_into()
-                .map_err(|_| self.corrupt("thumbnail key is not a 32-byte hash"))?;
-            if v.len() != crate::ingest::thumbnail::BYTES {
-                problems.push(format!("a thumbnail of {} bytes", v.len()));
-            }
-            if self.content(&hash)?.is_none() {
-                problems.push("a thumbnail whose content is missing".to_string());
-            }
-        }
-        for item in self.db.scan_prefix([PATHS]) {
-            let (k, _) = item.map_err(|e| self.storage(e))?;
-            let path = path_from_bytes(&k[1 + 32..]);
-            if self.file(&path)?.is_none() {
-                problems.push(format!(
-                    "{}: listed under a content but has no record",
-                    path.display()
-                ));
-            }
-        }
-        self.verify_semantic(&mut problems)?;
-        if files != meta.files {
-            problems.push(format!("{files} file records, counter says {}", meta.files));
-        }
-        if contents != meta.contents {
-            problems.push(format!(
-                "{contents} content records, counter says {}",
-                meta.contents
-            ));
-        }
-        Ok(problems)
-    }
-
-    /// Checks the pretrained models' vectors: each belongs to a recorded model and to a
-    /// content, and has the model's dimension with finite values.
-    fn verify_semantic(&self, problems: &mut Vec<String>) -> Result<()> {
-        let models = self.semantic_models()?;
-        for item in self.db.scan_prefix([SEMANTIC]) {
-            let (k, v) = item.map_err(|e| self.storage(e))?;
-            let slot = k[1];
-            let Some(model) = models.iter().find(|m| m.slot == slot) else {
-                problems.push(format!("a vector in slot {slot}, which holds no model"));
-                continue;
-            };
-            let id = model.info.id();
-            let hash: Hash = k[2..]
-                .try_into()
-                .map_err(|_| self.corrupt("semantic vector key is not a 32-byte hash"))?;
-            if self.content(&hash)?.is_none() {
-                problems.push(format!("a vector of {id} whose content is missing"));
-            }
-            if v.len() != 4 * model.info.dim {
-                problems.push(format!(
-                    "a vector of {id} has {} bytes, the model's {} dimensions need {}",
-                    v.len(),
-                    model.info.dim,
-                    4 * model.info.dim
-                ));
-            } else if floats(&v).iter().any(|x| !x.is_finite()) {
-                problems.push(format!("a vector of {id} holds a value that is not finite"));
-            }
-        }
-        Ok(())
-    }
-
-    /// Records a review decision under its group id, durably. Decisions are not part of the
-    /// generation: the graph and the flat file do not depend on them.
-    pub fn put_decision(&self, group: &Hash, record: &DecisionRecord) -> Result<()> {
-        let value = bincode::serialize(record).expect("serialises");
-        self.db
-            .insert(key(DECISION, &[group]), value)
-            .map_err(|e| self.storage(e))?;
-        self.flush()
-    }
-
-    /// Forgets the decision on a group (no error if there is none).
-    pub fn remove_decision(&self, group: &Hash) -> Result<()> {
-        self.db
-            .remove(key(DECISION, &[group]))
-            .map_err(|e| self.storage(e))?;
-        self.flush()
-    }
-
-    /// Keeps the collection's own pair verifier (as the bytes of its file), durably,
-    /// replacing any before it. Like decisions, not part of the generation.
-    pub fn put_collection_verifier(&self, bytes: &[u8]) -> Result<()> {
-        self.db
-            .insert([VERIFIER], bytes)
-            .map_err(|e| self.storage(e))?;
-        self.flush()
-    }
-
-    /// The collection's own pair verifier's bytes, if it has one.
-    pub fn collection_verifier(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .db
-            .get([VERIFIER])
-            .map_err(|e| self.storage(e))?
-            .map(|v| v.to_vec()))
-    }
-
-    /// Forgets the collection's own pair verifier; whether there was one.
-    pub fn remove_collection_verifier(&self) -> Result<bool> {
-        let had = self
-            .db
-            .remove([VERIFIER])
-            .map_err(|e| self.storage(e))?
-            .is_some();
-        self.flush()?;
-        Ok(had)
-    }
-
-    /// Every review decision, by group id.
-    pub fn decisions(&self) -> Result<Vec<(Hash, DecisionRecord)>> {
-        self.db
-            .scan_prefix([DECISION])
-            .map(|item| {
-                let (k, v) = item.map_err(|e| self.storage(e))?;
-                let group: Hash = k[1..]
-                    .try_into()
-                    .map_err(|_| self.corrupt("decision key is not a 32-byte group id"))?;
-                Ok((group, self.decode("decision", &v)?))
-            })
-            .collect()
-    }
-
     /// Remembers the folders (or files) an `index` run was given, so that they can be
     /// re-indexed without naming them again.
     pub fn add_roots(&self, roots: &[PathBuf]) -> Result<()> {
@@ -760,91 +517,6 @@ impl Store {
             .collect()
     }
 
-    /// The pretrained models whose vectors the index holds beside the main model's, in the
-    /// order they were added.
-    pub fn semantic_models(&self) -> Result<Vec<SemanticModel>> {
-        match self.get(META_SEMANTIC)? {
-            None => Ok(Vec::new()),
-            Some(v) => serde_json::from_slice(&v)
-                .map_err(|e| self.corrupt(format!("unreadable semantic model record: {e}"))),
-        }
-    }
-
-    /// Records a pretrained model (or the folder it now lies in, if the index holds it
-    /// already) and returns its record.
-    pub fn add_semantic_model(&self, info: &PretrainedInfo, dir: &Path) -> Result<SemanticModel> {
-        let mut models = self.semantic_models()?;
-        let record = match models.iter_mut().find(|m| m.info == *info) {
-            Some(m) => {
-                m.dir = dir.to_path_buf();
-                m.clone()
-            }
-            None => {
-                let slot = (0..=u8::MAX)
-                    .find(|s| models.iter().all(|m| m.slot != *s))
-                    .ok_or_else(|| self.corrupt("256 semantic models recorded"))?;
-                let m = SemanticModel {
-                    slot,
-                    info: info.clone(),
-                    dir: dir.to_path_buf(),
-                };
-                models.push(m.clone());
-                m
-            }
-        };
-        self.db
-            .insert(
-                META_SEMANTIC,
-                serde_json::to_vec(&models).expect("serialises"),
-            )
-            .map_err(|e| self.storage(e))?;
-        self.flush()?;
-        Ok(record)
-    }
-
-    /// Stores semantic vectors of contents, durably. Like decisions they are outside the
-    /// generation (the graph does not depend on them); they are removed with their content.
-    pub fn put_semantic(&self, slot: u8, vectors: &[(Hash, Vec<f32>)]) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for (hash, v) in vectors {
-            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            batch.insert(key(SEMANTIC, &[&[slot], hash]), bytes);
-        }
-        self.db.apply_batch(batch).map_err(|e| self.storage(e))?;
-        self.flush()
-    }
-
-    /// Whether the content has a vector of the semantic model in `slot`.
-    pub fn has_semantic(&self, slot: u8, hash: &Hash) -> Result<bool> {
-        self.db
-            .contains_key(key(SEMANTIC, &[&[slot], hash]))
-            .map_err(|e| self.storage(e))
-    }
-
-    /// How many vectors of the semantic model in `slot` the index holds (keys only).
-    pub fn semantic_count(&self, slot: u8) -> Result<usize> {
-        let mut n = 0;
-        for key in self.db.scan_prefix([SEMANTIC, slot]).keys() {
-            key.map_err(|e| self.storage(e))?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    /// Every vector of the semantic model in `slot`, by content.
-    pub fn semantic_vectors(
-        &self,
-        slot: u8,
-    ) -> impl Iterator<Item = Result<(Hash, Vec<f32>)>> + '_ {
-        self.db.scan_prefix([SEMANTIC, slot]).map(move |item| {
-            let (k, v) = item.map_err(|e| self.storage(e))?;
-            let hash: Hash = k[2..]
-                .try_into()
-                .map_err(|_| self.corrupt("semantic vector key is not a 32-byte hash"))?;
-            Ok((hash, floats(&v)))
-        })
-    }
-
     /// Makes everything committed durable.
     pub fn flush(&self) -> Result<()> {
         self.db.flush().map(|_| ()).map_err(|e| self.storage(e))
@@ -859,6 +531,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::pretrained::PretrainedInfo;
 
     fn model() -> ModelInfo {
         ModelInfo {

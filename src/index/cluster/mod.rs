@@ -17,7 +17,7 @@
 
 use super::milvus::{self, Milvus, StoreUrl, BUCKETS};
 use super::pipeline::{self, IndexOptions, IndexReport, Outcome, Work};
-use super::store::{path_bytes, path_from_bytes, ContentRecord, FileRecord, Hash};
+use super::records::{path_bytes, path_from_bytes, ContentRecord, FileRecord, Hash};
 use super::Lookup;
 use super::Neighbor;
 use crate::error::{Error, Result};
@@ -34,6 +34,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
+
+mod check;
+mod semantic;
+
+pub use semantic::{HeldModel, SEMANTIC_INFIX};
 
 /// The suffix of the collection of copy descriptors beside a collection.
 pub const COPIES_SUFFIX: &str = "__copy";
@@ -379,14 +384,18 @@ impl ClusterIndex {
     pub fn copy_vectors(&self) -> Result<HashMap<Hash, Vec<f32>>> {
         let collection = self.copies.as_ref().unwrap_or(&self.milvus);
         let mut out = HashMap::new();
-        for row in collection.list("", &["hash", "vector"])? {
-            let Some(hash) = row.get("hash").and_then(Value::as_str).and_then(unhex) else {
-                continue;
-            };
-            if let Some(v) = row.get("vector").and_then(floats) {
-                out.insert(hash, v);
+        // A page at a time: rows as JSON take ten times the room of their floats.
+        collection.list_each("", &["hash", "vector"], |rows| {
+            for row in rows {
+                let Some(hash) = row.get("hash").and_then(Value::as_str).and_then(unhex) else {
+                    continue;
+                };
+                if let Some(v) = row.get("vector").and_then(floats) {
+                    out.insert(hash, v);
+                }
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -818,21 +827,7 @@ impl ClusterIndex {
         loop {
             let hits = collection.search(&query, want, "", &["path"])?;
             let total = hits.len();
-            let mut out: Vec<Neighbor> = hits
-                .iter()
-                .filter_map(|row| {
-                    Some(Neighbor {
-                        path: path_of_text(row.get("path")?.as_str()?),
-                        similarity: row.get("distance")?.as_f64()? as f32,
-                    })
-                })
-                .filter(|n| std::fs::symlink_metadata(&n.path).is_ok())
-                .collect();
-            out.sort_by(|a, b| {
-                b.similarity
-                    .total_cmp(&a.similarity)
-                    .then_with(|| path_bytes(&a.path).cmp(&path_bytes(&b.path)))
-            });
+            let mut out = neighbours_on_disk(&hits);
             if out.len() >= k || total < want || want >= milvus::QUERY_WINDOW {
                 out.truncate(k);
                 return Ok(out);
@@ -840,6 +835,27 @@ impl ClusterIndex {
             want = (want * 2).min(milvus::QUERY_WINDOW);
         }
     }
+}
+
+/// The files of search hits that are still on disk, best first, identical files one after
+/// another in path order.
+fn neighbours_on_disk(hits: &[Value]) -> Vec<Neighbor> {
+    let mut out: Vec<Neighbor> = hits
+        .iter()
+        .filter_map(|row| {
+            Some(Neighbor {
+                path: path_of_text(row.get("path")?.as_str()?),
+                similarity: row.get("distance")?.as_f64()? as f32,
+            })
+        })
+        .filter(|n| std::fs::symlink_metadata(&n.path).is_ok())
+        .collect();
+    out.sort_by(|a, b| {
+        b.similarity
+            .total_cmp(&a.similarity)
+            .then_with(|| path_bytes(&a.path).cmp(&path_bytes(&b.path)))
+    });
+    out
 }
 
 impl Lookup for ClusterIndex {
