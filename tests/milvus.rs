@@ -110,9 +110,15 @@ impl Collection {
 }
 
 impl Drop for Collection {
+    /// Drops the collection and those beside it (copy descriptors, pretrained models').
     fn drop(&mut self) {
+        let name = self.milvus.url().collection.clone();
+        for other in self.milvus.collections().unwrap_or_default() {
+            if other.starts_with(&format!("{name}__")) {
+                let _ = self.milvus.sibling(&other).drop_collection();
+            }
+        }
         let _ = self.milvus.drop_collection();
-        let _ = self.copies.drop_collection();
     }
 }
 

@@ -223,7 +223,7 @@ impl ClusterIndex {
             )));
         }
         let collection = self.semantic_collection(info);
-        let mut want = k + 8;
+        let mut want = (k + 8).max(super::MIN_ASKED);
         loop {
             let hits = collection.search(query, want, "", &["path"])?;
             let total = hits.len();
