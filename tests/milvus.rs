@@ -827,24 +827,31 @@ fn a_collection_of_another_model_is_refused_before_anything_is_written() {
 
 #[test]
 fn commands_that_do_not_read_a_milvus_store_yet_say_so() {
-    // No server needed: refused before anything is opened.
-    let out = bin()
-        .args(["compact", "--store", "milvus://127.0.0.1:9/photos"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("only `index`, `query`, `search`, `dedup`, `info` and `verify`"),
-        "{}",
-        stderr(&out)
+    // No server needed: each is refused with exit 2 before anything is opened.
+    let refused = |args: &[&str], says: &str| {
+        let out = bin()
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    };
+    let store = ["--store", "milvus://127.0.0.1:9/photos"];
+    refused(
+        &[&["compact"][..], &store].concat(),
+        "only `index`, `query`, `search`, `dedup`, `info` and `verify`",
     );
-    let out = bin()
-        .args(["index", "samples", "--shard", "1/2"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("--index")
-        .arg(tempfile::tempdir().unwrap().path().join("i"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--shard"), "{}", stderr(&out));
+    let folder = tempfile::tempdir().unwrap();
+    let folder = folder.path().join("i");
+    let folder = folder.to_str().unwrap();
+    refused(
+        &["index", "samples", "--shard", "1/2", "--index", folder],
+        "--shard",
+    );
+    // --from-index copies the folder's records as they are: no model to pick.
+    refused(
+        &[&["index", "--from-index", "i", "--model", "m"][..], &store].concat(),
+        "cannot be used with",
+    );
 }

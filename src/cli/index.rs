@@ -46,7 +46,7 @@ pub struct IndexArgs {
     shard: Option<Shard>,
     /// With --store: copy the records of this index folder into the collection, reading no
     /// picture (the folder's model must be the collection's)
-    #[arg(long, value_name = "INDEX_DIR", conflicts_with = "paths")]
+    #[arg(long, value_name = "INDEX_DIR", conflicts_with_all = ["paths", "model"])]
     from_index: Option<PathBuf>,
 }
 
@@ -143,7 +143,11 @@ fn import(folder: &Path, shard: Option<Shard>, globals: &Globals, out: &Out) -> 
             }
         ))?;
     }
-    Ok(EXIT_OK)
+    Ok(if report.missing > 0 {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    })
 }
 
 /// Indexes the given folders and files; exit status 130 if interrupted, 1 if files were skipped.
