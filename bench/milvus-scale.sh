@@ -93,17 +93,7 @@ echo "== dedup --no-content-check"
 /usr/bin/time -f "Milvus: %e s wall, %U s user, peak RSS %M KB" \
     "$L" --store "$STORE" dedup --json --no-content-check > "$D/dedup-milvus.json"
 for store in folder milvus; do
-    python3 - "$D/dedup-$store.json" "$D/planted.tsv" "$store" <<'EOF'
-import json, sys
-report = json.load(open(sys.argv[1]))
-groups = [{m["path"] for m in g["members"]} for g in report["groups"]]
-planted = [tuple(l.rstrip("\n").split("\t")) for l in open(sys.argv[2])]
-group_of = {p: i for i, g in enumerate(groups) for p in g}
-found = sum(1 for a, b in planted if a in group_of and group_of.get(a) == group_of.get(b))
-extra = sum(len(g) for g in groups) - 2 * found
-print(f"{sys.argv[3]}: planted pairs found {found}/{len(planted)}; {len(groups)} groups; "
-      f"files in groups beyond the planted pairs: {extra}")
-EOF
+    python3 bench/planted_pairs.py "$D/dedup-$store.json" "$D/planted.tsv" "$store"
 done
 python3 - "$D/dedup-folder.json" "$D/dedup-milvus.json" <<'EOF'
 import json, sys

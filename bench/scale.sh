@@ -38,14 +38,5 @@ for COUNT in "$@"; do
         "$L" dedup --index "$D/index" --json > /dev/null
     /usr/bin/time -f "dedup --no-content-check: %e s wall, %U s user, peak RSS %M KB" \
         "$L" dedup --index "$D/index" --json --no-content-check > "$D/dedup.json"
-    python3 - "$D/dedup.json" "$D/planted.tsv" <<'EOF'
-import json, sys
-report = json.load(open(sys.argv[1]))
-groups = [{m["path"] for m in g["members"]} for g in report["groups"]]
-planted = [tuple(l.rstrip("\n").split("\t")) for l in open(sys.argv[2])]
-group_of = {p: i for i, g in enumerate(groups) for p in g}
-found = sum(1 for a, b in planted if a in group_of and group_of.get(a) == group_of.get(b))
-extra = sum(len(g) for g in groups) - 2 * found
-print(f"planted pairs found: {found}/{len(planted)}; {len(groups)} groups; files in groups beyond the planted pairs: {extra}")
-EOF
+    python3 bench/planted_pairs.py "$D/dedup.json" "$D/planted.tsv"
 done

@@ -104,10 +104,14 @@ fn index_into(
         bar.finish();
         semantic_reports.push(r);
     }
-    out.index_report(&report, &semantic_reports)?;
-    let interrupted = report.interrupted || semantic_reports.iter().any(|r| r.interrupted);
-    let skipped =
-        !report.skipped.is_empty() || semantic_reports.iter().any(|r| !r.skipped.is_empty());
+    finish(&report, &semantic_reports, out)
+}
+
+/// Prints what a run did (the main model's and the pretrained models'); its exit status.
+fn finish(report: &IndexReport, semantic: &[SemanticReport], out: &Out) -> Result<u8> {
+    out.index_report(report, semantic)?;
+    let interrupted = report.interrupted || semantic.iter().any(|r| r.interrupted);
+    let skipped = !report.skipped.is_empty() || semantic.iter().any(|r| !r.skipped.is_empty());
     Ok(exit_status(interrupted, skipped))
 }
 
@@ -257,11 +261,7 @@ pub fn run(args: IndexArgs, globals: &Globals, out: &Out) -> Result<u8> {
         bar.finish();
         semantic_reports.push(r);
     }
-    out.index_report(&report, &semantic_reports)?;
-    let interrupted = report.interrupted || semantic_reports.iter().any(|r| r.interrupted);
-    let skipped =
-        !report.skipped.is_empty() || semantic_reports.iter().any(|r| !r.skipped.is_empty());
-    Ok(exit_status(interrupted, skipped))
+    finish(&report, &semantic_reports, out)
 }
 
 /// 130 if interrupted, 1 if files were skipped, else 0.

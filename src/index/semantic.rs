@@ -116,29 +116,15 @@ pub fn update(
             report.interrupted = true;
             break;
         }
-        let prepared: Vec<Prepared> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|(_, paths)| prepare_any(model, paths, max_pixels))
-                .collect()
-        });
-        let mut rows = Vec::new();
-        for (outcome, (hash, _)) in model.embed_prepared(prepared)?.into_iter().zip(chunk) {
-            match outcome {
-                Ok(vector) => rows.push((*hash, vector)),
-                Err((path, reason)) => {
-                    progress.skipped(&path, &reason);
-                    report.skipped.push(Skipped {
-                        path,
-                        reason: reason.to_string(),
-                        kind: reason,
-                    });
-                }
-            }
-        }
+        let files: Vec<&[PathBuf]> = chunk.iter().map(|(_, paths)| paths.as_slice()).collect();
+        let vectors = embed_chunk(model, &files, &pool, max_pixels, &mut report, progress)?;
+        let rows: Vec<(Hash, Vec<f32>)> = chunk
+            .iter()
+            .zip(vectors)
+            .filter_map(|((hash, _), vector)| Some((*hash, vector?)))
+            .collect();
         if !rows.is_empty() {
             store.put_semantic(record.slot, &rows)?;
-            report.embedded += rows.len();
         }
         progress.advance(chunk.len());
     }
@@ -146,11 +132,49 @@ pub fn update(
     Ok(report)
 }
 
+/// The vectors of a chunk of contents by `model`, each from the first of its `files` that
+/// decodes (decoded on `pool`), counted as embedded; `None` for a content none of whose files
+/// can be read, reported as skipped.
+pub(crate) fn embed_chunk(
+    model: &Pretrained,
+    files: &[&[PathBuf]],
+    pool: &rayon::ThreadPool,
+    max_pixels: u64,
+    report: &mut SemanticReport,
+    progress: &dyn Progress,
+) -> Result<Vec<Option<Vec<f32>>>> {
+    let prepared: Vec<Prepared> = pool.install(|| {
+        files
+            .par_iter()
+            .map(|paths| prepare_any(model, paths, max_pixels))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(files.len());
+    for outcome in model.embed_prepared(prepared)? {
+        match outcome {
+            Ok(vector) => {
+                report.embedded += 1;
+                out.push(Some(vector));
+            }
+            Err((path, reason)) => {
+                progress.skipped(&path, &reason);
+                report.skipped.push(Skipped {
+                    path,
+                    reason: reason.to_string(),
+                    kind: reason,
+                });
+                out.push(None);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A content's model input, or the file that failed and why.
-pub(crate) type Prepared = std::result::Result<Vec<f32>, (PathBuf, SkipReason)>;
+type Prepared = std::result::Result<Vec<f32>, (PathBuf, SkipReason)>;
 
 /// The model's input for a content, from the first of its files that decodes.
-pub(crate) fn prepare_any(model: &Pretrained, paths: &[PathBuf], max_pixels: u64) -> Prepared {
+fn prepare_any(model: &Pretrained, paths: &[PathBuf], max_pixels: u64) -> Prepared {
     let mut last = None;
     for path in paths {
         match model.prepare_file(path, max_pixels) {

@@ -203,6 +203,24 @@ impl RowContent {
     }
 }
 
+/// A follower collection against the main one ([`ClusterIndex::follow`]).
+struct Following {
+    /// Main rows it has no row of.
+    missing: Vec<Value>,
+    /// Primary keys of its rows no main row calls for (a file's second row included).
+    gone: Vec<i64>,
+    /// Main rows it has a row of.
+    present: usize,
+}
+
+/// A row's file as a follower collection keys it: path text and content hash text.
+fn row_key(row: &Value) -> Option<(String, String)> {
+    Some((
+        row.get("path")?.as_str()?.to_string(),
+        row.get("hash")?.as_str()?.to_string(),
+    ))
+}
+
 /// The row of a file: its record, its content's descriptors, and its bucket.
 fn file_row(path: &Path, record: &FileRecord, content: &RowContent) -> Value {
     let mut row = json!({
@@ -714,6 +732,35 @@ impl ClusterIndex {
         Ok(report)
     }
 
+    /// What a collection that follows the main one (copy descriptors, a pretrained
+    /// model's vectors: a row per file, keyed by path and content hash) lacks and holds in
+    /// excess for `shard`; `fields` (naming path and hash) are read of the main rows.
+    fn follow(&self, follower: &Milvus, shard: Shard, fields: &[&str]) -> Result<Following> {
+        let mut main: HashMap<(String, String), Value> = HashMap::new();
+        for row in self.milvus.list(&shard.filter(), fields)? {
+            if let Some(k) = row_key(&row) {
+                main.insert(k, row);
+            }
+        }
+        let files = main.len();
+        let mut gone = Vec::new();
+        for row in follower.list(&shard.filter(), &["path", "hash"])? {
+            let Some(pk) = milvus::primary_key(&row) else {
+                continue;
+            };
+            // The first row of a file takes it off the list; any other is in excess.
+            match row_key(&row).and_then(|k| main.remove(&k)) {
+                Some(_) => {}
+                None => gone.push(pk),
+            }
+        }
+        Ok(Following {
+            present: files - main.len(),
+            missing: main.into_values().collect(),
+            gone,
+        })
+    }
+
     /// Brings the collection of copy descriptors in line with the main one for `shard`: a
     /// row for each file's content, copied from the main row's copy descriptor, and none
     /// else. It is derived, so whatever a killed run left there is put right here.
@@ -721,36 +768,8 @@ impl ClusterIndex {
         let Some(copies) = &self.copies else {
             return Ok(());
         };
-        let key = |row: &Value| -> Option<(String, String)> {
-            Some((
-                row.get("path")?.as_str()?.to_string(),
-                row.get("hash")?.as_str()?.to_string(),
-            ))
-        };
-        let mut main: HashMap<(String, String), i64> = HashMap::new();
-        for row in self.milvus.list(&shard.filter(), &["path", "hash"])? {
-            if let (Some(k), Some(pk)) = (key(&row), milvus::primary_key(&row)) {
-                main.insert(k, pk);
-            }
-        }
-        let mut have = HashSet::new();
-        let mut gone = Vec::new();
-        for row in copies.list(&shard.filter(), &["path", "hash"])? {
-            let Some(pk) = milvus::primary_key(&row) else {
-                continue;
-            };
-            match key(&row) {
-                Some(k) if main.contains_key(&k) && !have.contains(&k) => {
-                    have.insert(k);
-                }
-                _ => gone.push(pk),
-            }
-        }
-        let missing: Vec<i64> = main
-            .iter()
-            .filter(|(k, _)| !have.contains(*k))
-            .map(|(_, &pk)| pk)
-            .collect();
+        let Following { missing, gone, .. } = self.follow(copies, shard, &["path", "hash"])?;
+        let missing: Vec<i64> = missing.iter().filter_map(milvus::primary_key).collect();
         for chunk in missing.chunks(milvus::INSERT_CHUNK) {
             let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
             let rows = self.milvus.query(

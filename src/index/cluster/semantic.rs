@@ -10,15 +10,13 @@
 use super::{path_of_text, ClusterIndex, Shard};
 use crate::error::{Error, Result};
 use crate::index::milvus::{self, Milvus};
-use crate::index::pipeline::Skipped;
-use crate::index::semantic::{prepare_any, SemanticReport};
+use crate::index::semantic::{embed_chunk, SemanticReport};
 use crate::index::Neighbor;
 use crate::ingest::decode;
 use crate::model::pretrained::{Pretrained, PretrainedInfo};
 use crate::progress::Progress;
-use rayon::prelude::*;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -99,47 +97,24 @@ impl ClusterIndex {
             json!({ "pretrained": info, "dir": dir.to_string_lossy(), "made": made }),
         )?;
         collection.barrier(info.dim)?;
-        let key = |row: &Value| -> Option<(String, String)> {
-            Some((
-                row.get("path")?.as_str()?.to_string(),
-                row.get("hash")?.as_str()?.to_string(),
-            ))
-        };
-        let mut main: HashMap<(String, String), Value> = HashMap::new();
-        for row in self
-            .milvus
-            .list(&shard.filter(), &["path", "hash", "bucket"])?
-        {
-            if let Some(k) = key(&row) {
-                main.insert(k, row);
-            }
-        }
-        let mut have = HashSet::new();
-        let mut gone = Vec::new();
-        for row in collection.list(&shard.filter(), &["path", "hash"])? {
-            let Some(pk) = milvus::primary_key(&row) else {
-                continue;
-            };
-            match key(&row) {
-                Some(k) if main.contains_key(&k) && !have.contains(&k) => {
-                    have.insert(k);
-                }
-                _ => gone.push(pk),
-            }
-        }
+        let super::Following {
+            missing,
+            gone,
+            present,
+        } = self.follow(&collection, shard, &["path", "hash", "bucket"])?;
         collection.delete(&gone)?;
         // The files to embed, by content: one decode and one vector per content.
-        let mut missing: HashMap<String, Vec<&Value>> = HashMap::new();
-        for (k, row) in &main {
-            if !have.contains(k) {
-                missing.entry(k.1.clone()).or_default().push(row);
+        let mut by_content: HashMap<&str, Vec<&Value>> = HashMap::new();
+        for row in &missing {
+            if let Some(hash) = row.get("hash").and_then(Value::as_str) {
+                by_content.entry(hash).or_default().push(row);
             }
         }
-        let mut missing: Vec<(String, Vec<&Value>)> = missing.into_iter().collect();
-        missing.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut missing: Vec<(&str, Vec<&Value>)> = by_content.into_iter().collect();
+        missing.sort_by(|a, b| a.0.cmp(b.0));
         let mut report = SemanticReport {
             model: info.id(),
-            present: have.len(),
+            present,
             ..SemanticReport::default()
         };
         if missing.is_empty() {
@@ -168,34 +143,18 @@ impl ClusterIndex {
                         .collect()
                 })
                 .collect();
-            let prepared: Vec<_> = pool.install(|| {
-                paths
-                    .par_iter()
-                    .map(|p| prepare_any(model, p, max_pixels))
-                    .collect()
-            });
+            let files: Vec<&[PathBuf]> = paths.iter().map(Vec::as_slice).collect();
+            let vectors = embed_chunk(model, &files, &pool, max_pixels, &mut report, progress)?;
             let mut rows = Vec::new();
-            for (outcome, (_, files)) in model.embed_prepared(prepared)?.into_iter().zip(chunk) {
-                match outcome {
-                    Ok(vector) => {
-                        for file in files {
-                            rows.push(json!({
-                                "vector": vector,
-                                "path": file["path"],
-                                "hash": file["hash"],
-                                "bucket": file["bucket"],
-                            }));
-                        }
-                        report.embedded += 1;
-                    }
-                    Err((path, reason)) => {
-                        progress.skipped(&path, &reason);
-                        report.skipped.push(Skipped {
-                            path,
-                            reason: reason.to_string(),
-                            kind: reason,
-                        });
-                    }
+            for (vector, (_, files)) in vectors.into_iter().zip(chunk) {
+                let Some(vector) = vector else { continue };
+                for file in files {
+                    rows.push(json!({
+                        "vector": vector,
+                        "path": file["path"],
+                        "hash": file["hash"],
+                        "bucket": file["bucket"],
+                    }));
                 }
             }
             collection.insert(&rows)?;
