@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::server::{encode, Server};
 use common::*;
 use lookalike::index::cluster::COPIES_SUFFIX;
 use lookalike::index::milvus::{self, Milvus, StoreUrl};
@@ -134,8 +135,12 @@ fn on_store(url: &str, args: &[&str]) -> Output {
 
 /// The neighbours of a query as (path, similarity).
 fn neighbours(v: &serde_json::Value) -> Vec<(String, f64)> {
-    v["results"][0]["neighbors"]
-        .as_array()
+    neighbour_list(&v["results"][0]["neighbors"])
+}
+
+/// A list of neighbours as (path, similarity).
+fn neighbour_list(list: &serde_json::Value) -> Vec<(String, f64)> {
+    list.as_array()
         .unwrap()
         .iter()
         .map(|n| {
@@ -330,6 +335,163 @@ fn dedup_finds_in_milvus_the_groups_of_the_index_folder() {
         // Groups were found: the comparison compared decisions, not two empty lists.
         assert!(folder["groups"].as_array().unwrap().len() >= 4, "{folder}");
     }
+}
+
+/// The groups of a serving server, once found.
+fn served_groups(server: &Server, query: &str) -> serde_json::Value {
+    server.wait_for(&format!("/api/groups?{query}"), 120, |v| {
+        v["state"] == "ready"
+    })
+}
+
+/// Each group's id and member paths.
+fn group_members(list: &serde_json::Value) -> Vec<(String, Vec<String>)> {
+    list["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let paths = g["members"].as_array().unwrap().iter();
+            (
+                g["id"].as_str().unwrap().to_string(),
+                paths
+                    .map(|m| m["path"].as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn serve_answers_from_milvus_as_from_the_index_folder_and_keeps_decisions_beside_it() {
+    let Some(address) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, index) = sample_library(tmp.path());
+    let store = Collection::new(address, "serve");
+    let out = on_store(&store.url, &["index", photos.to_str().unwrap(), "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let local = tmp.path().join("local");
+    let photos_arg = photos.to_str().unwrap();
+    let folder = Server::start(&index, &[]);
+    let milvus = Server::start(&local, &["--store", &store.url, photos_arg]);
+
+    // Query by example, similar and copies, as from the index folder.
+    for name in PHOTOS {
+        let path = encode(photos.join(name).to_str().unwrap());
+        for mode in ["similar", "copies"] {
+            let target = format!("/api/query?path={path}&k=20&mode={mode}");
+            let (a, b) = (milvus.get(&target), folder.get(&target));
+            assert_eq!(a.status, 200, "{name} {mode}: {}", a.error());
+            let (a, b) = (
+                neighbour_list(&a.json()["neighbors"]),
+                neighbour_list(&b.json()["neighbors"]),
+            );
+            assert!(!a.is_empty(), "{name} {mode}");
+            assert_same_answers(&a, &b, &format!("{name} {mode}"));
+        }
+    }
+    // A thumbnail of an indexed file; a file the collection does not hold is refused.
+    let rocket = encode(photos.join("rocket.jpg").to_str().unwrap());
+    let thumb = milvus.get(&format!("/api/thumb?path={rocket}&size=128"));
+    assert_eq!(thumb.status, 200);
+    assert_eq!(&thumb.body[..2], &[0xff, 0xd8], "a JPEG");
+    let outside = encode(sample_photos().join("rocket.jpg").to_str().unwrap());
+    assert_eq!(
+        milvus.get(&format!("/api/thumb?path={outside}")).status,
+        404
+    );
+
+    // The duplicate groups of the index folder.
+    let groups = served_groups(&milvus, "");
+    assert_eq!(
+        group_members(&groups),
+        group_members(&served_groups(&folder, "")),
+        "{groups}"
+    );
+    assert!(groups["total"].as_u64().unwrap() >= 2, "{groups}");
+    drop(folder);
+
+    // A decision is kept beside the collection: the group stays hidden for `dedup --store`
+    // and for the next server.
+    let coffee = group_members(&groups)
+        .into_iter()
+        .find(|(_, paths)| paths.iter().any(|p| p.ends_with("coffee-small.jpg")))
+        .expect("the coffee pair is a group");
+    let r = milvus.post_json(
+        "/api/decisions",
+        &serde_json::json!({"group": coffee.0, "verdict": "not-duplicates"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.error());
+    let hidden = served_groups(&milvus, "");
+    assert_eq!(hidden["total"], groups["total"].as_u64().unwrap() - 1);
+    assert_eq!(hidden["counts"]["hidden"], 1);
+    milvus.stop();
+    let listed = |extra: &[&str]| {
+        let mut args = vec!["dedup", "--json"];
+        args.extend(extra);
+        let out = on_store(&store.url, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        group_members(&stdout_json(&out))
+    };
+    assert!(listed(&[]).iter().all(|g| g.0 != coffee.0));
+    assert!(listed(&["--include-decided"])
+        .iter()
+        .any(|g| g.0 == coffee.0));
+    let milvus = Server::start(&local, &["--store", &store.url, photos_arg]);
+    let again = served_groups(&milvus, "decided=only");
+    assert_eq!(group_members(&again), vec![coffee.clone()], "{again}");
+    assert_eq!(again["groups"][0]["decision"]["verdict"], "not-duplicates");
+    let r = milvus.post_json(
+        "/api/decisions",
+        &serde_json::json!({"group": coffee.0, "verdict": "clear"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.error());
+    assert_eq!(served_groups(&milvus, "")["total"], groups["total"]);
+
+    // An accepted group's copy moved away, journaled under the local folder, and undone.
+    let rockets = group_members(&groups)
+        .into_iter()
+        .find(|(_, paths)| paths.iter().any(|p| p.ends_with("copies/rocket.jpg")))
+        .expect("the rocket pair is a group");
+    let r = milvus.post_json(
+        "/api/decisions",
+        &serde_json::json!({"group": rockets.0, "verdict": "accepted"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.error());
+    let to = tmp.path().join("moved");
+    let run = serde_json::json!({"action": "move", "to": to.to_str().unwrap(), "confirm": true});
+    let done = milvus.post_json("/api/actions/run", &run).json();
+    assert_eq!(done["done"], 1, "{done}");
+    let journal = done["journal"].as_str().unwrap();
+    assert!(local.join("journal").join(journal).is_file(), "{done}");
+    let moved = PathBuf::from(&rockets.1[1]);
+    assert!(!moved.exists());
+    let undone = milvus
+        .post_json("/api/undo", &serde_json::json!({"journal": journal}))
+        .json();
+    assert_eq!(undone["restored"], 1, "{undone}");
+    assert!(moved.exists());
+
+    // Re-indexing from the web app writes the new photo's row.
+    std::fs::copy(
+        sample_photos().join("gravel.png"),
+        photos.join("gravel-2.png"),
+    )
+    .unwrap();
+    let r = milvus.post_json("/api/reindex", &serde_json::json!({}));
+    assert_eq!(r.status, 202, "{}", r.error());
+    let status = milvus.wait_for("/api/status", 120, |v| {
+        v["reindex"]["running"] == false && !v["reindex"]["finished_at"].is_null()
+    });
+    assert_eq!(
+        status["reindex"]["error"],
+        serde_json::Value::Null,
+        "{status}"
+    );
+    assert_eq!(status["index"]["files"], PHOTOS.len() + 3, "{status}");
+    assert!(store.paths().0.iter().any(|p| p.ends_with("gravel-2.png")));
+    let (code, err) = milvus.stop();
+    assert_eq!(code, Some(0), "{err}");
 }
 
 #[test]
@@ -840,7 +1002,7 @@ fn commands_that_do_not_read_a_milvus_store_yet_say_so() {
     let store = ["--store", "milvus://127.0.0.1:9/photos"];
     refused(
         &[&["compact"][..], &store].concat(),
-        "only `index`, `query`, `search`, `dedup`, `info` and `verify`",
+        "only `index`, `query`, `search`, `dedup`, `serve`, `info` and",
     );
     let folder = tempfile::tempdir().unwrap();
     let folder = folder.path().join("i");

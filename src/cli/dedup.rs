@@ -218,9 +218,11 @@ pub fn run(args: DedupArgs, globals: &Globals, out: &Out) -> Result<u8> {
             // Review decisions (lookalike serve): chosen keepers apply; "not duplicates" hides.
             decisions::review(index.store(), groups, include_decided)?
         }
-        // A Milvus store keeps no review decisions (nor a collection's own verifier).
+        // A Milvus store keeps its review decisions beside the index (no collection's own
+        // verifier).
         (None, Some((cluster, _))) => {
-            dedup::candidates_in(cluster, &opts)?.into_unreviewed(&opts)?
+            let named = dedup::candidates_in(cluster, &opts)?.into_unreviewed(&opts)?;
+            decisions::apply(cluster, named, include_decided)?
         }
         (None, None) => unreachable!("one of the two is open"),
     };

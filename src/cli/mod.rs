@@ -57,7 +57,7 @@ struct Cli {
     #[arg(long, global = true, default_value = DEFAULT_INDEX_DIR, value_name = "PATH")]
     index: PathBuf,
     /// Keep the index in a Milvus collection instead of the index folder (`index`, `query`,
-    /// `dedup` and `info` so far; see docs/scale.md)
+    /// `search`, `dedup`, `serve`, `info` and `verify`; see docs/scale.md)
     #[arg(
         long,
         global = true,
@@ -230,10 +230,11 @@ fn run(cli: Cli, out: &Out) -> Result<u8> {
                 | Command::Verify
                 | Command::Search(_)
                 | Command::Dedup(_)
+                | Command::Serve(_)
         ) {
             anyhow::bail!(
-                "--store {store}: only `index`, `query`, `search`, `dedup`, `info` and `verify` work \
-                 with a Milvus store in this version; the other commands read the index folder \
+                "--store {store}: only `index`, `query`, `search`, `dedup`, `serve`, `info` and \
+                 `verify` work with a Milvus store in this version; the other commands read the index folder \
                  (--index)"
             );
         }

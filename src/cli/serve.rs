@@ -5,10 +5,11 @@ use super::{interrupt_flag, note_rebuild, numbers, Globals, ModelArg, EXIT_OK};
 use anyhow::{Context, Result};
 use clap::Args;
 use lookalike::dedup::DedupOptions;
+use lookalike::index::cluster::ClusterIndex;
 use lookalike::index::pipeline::IndexOptions;
 use lookalike::ingest::decode;
 use lookalike::ingest::scan::canonical_root;
-use lookalike::serve::{self, ServeOptions, MAX_UPLOAD_BYTES};
+use lookalike::serve::{self, Library, ServeOptions, MAX_UPLOAD_BYTES};
 use lookalike::Index;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Folders to re-index (and with --watch, to watch) besides those the index was built
-    /// from
+    /// from (with --store, the only ones: a Milvus index records none)
     #[arg(value_name = "DIR")]
     roots: Vec<PathBuf>,
     /// Address and port to listen on (port 0: any free port). Any address but a loopback
@@ -66,14 +67,24 @@ pub fn run(args: ServeArgs, globals: &Globals, out: &Out) -> Result<u8> {
         .map(|r| canonical_root(r).with_context(|| format!("folder to serve {}", r.display())))
         .collect::<Result<Vec<_>>>()?;
     let encoder = model.load()?;
-    let mut index = Index::open(&globals.index, globals.wait)?;
-    index.check_model(encoder.info())?;
-    // Queries scan the flat vector file; write it now if it is missing.
-    index.neighbourhood()?;
-    note_rebuild(&index, out);
     let background = encoder.background()?.cloned().map(Arc::new);
     let mut dedup = DedupOptions::scored_with(background);
-    super::output::note_own_verifier(dedup.use_own_verifier(index.store())?, out);
+    let library = match &globals.store {
+        // Review decisions go beside the collection; journals of actions under --index.
+        Some(store) => Library::cluster(
+            ClusterIndex::open(store, encoder.info())?,
+            globals.index.clone(),
+        ),
+        None => {
+            let mut index = Index::open(&globals.index, globals.wait)?;
+            index.check_model(encoder.info())?;
+            // Queries scan the flat vector file; write it now if it is missing.
+            index.neighbourhood()?;
+            note_rebuild(&index, out);
+            super::output::note_own_verifier(dedup.use_own_verifier(index.store())?, out);
+            Library::folder(index)
+        }
+    };
     let bound = serve::bind(listen)?;
     let token = match token {
         Some(t) => Some(t),
@@ -100,6 +111,6 @@ pub fn run(args: ServeArgs, globals: &Globals, out: &Out) -> Result<u8> {
     out.emit(&format!("listening on {url}\n"))?;
     out.note("Ctrl-C stops the server");
     let stop = interrupt_flag(out);
-    serve::serve(bound, index, encoder, opts, stop)?;
+    serve::serve(bound, library, encoder, opts, stop)?;
     Ok(EXIT_OK)
 }

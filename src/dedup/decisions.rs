@@ -1,5 +1,6 @@
 //! Review decisions on duplicate groups: "not duplicates", a chosen keeper, "accepted"; kept
-//! in the index (sled) and applied to the groups `find_duplicates` returns, by the CLI and by
+//! in the index (the folder's sled store, or a collection beside a Milvus index: a
+//! [`DecisionBook`]) and applied to the groups `find_duplicates` returns, by the CLI and by
 //! `serve` alike.
 //!
 //! A group is named by its contents (the BLAKE3 of its sorted content hashes), so a decision
@@ -15,7 +16,7 @@
 
 use super::{Group, KeptBecause, PictureRule, Tier};
 use crate::error::{Error, Result};
-use crate::index::store::{path_bytes, path_from_bytes, DecisionRecord, Hash, Store};
+use crate::index::store::{path_bytes, path_from_bytes, DecisionBook, DecisionRecord, Hash, Store};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -163,10 +164,10 @@ pub struct Decisions {
 
 impl Decisions {
     /// Every decision the index holds.
-    pub fn load(store: &Store) -> Result<Decisions> {
+    pub fn load(book: &dyn DecisionBook) -> Result<Decisions> {
         let mut by_content: HashMap<Hash, Vec<GroupId>> = HashMap::new();
         let mut by_id = HashMap::new();
-        for (id, record) in store.decisions()? {
+        for (id, record) in book.decisions()? {
             for c in &record.contents {
                 by_content.entry(*c).or_default().push(id);
             }
@@ -255,8 +256,18 @@ fn decision_of(record: &DecisionRecord, verdict: Verdict) -> Decision {
 /// Names the groups and applies the index's decisions; groups marked "not duplicates" are
 /// left out unless `include_hidden`.
 pub fn review(store: &Store, groups: Vec<Group>, include_hidden: bool) -> Result<Vec<Reviewed>> {
-    let decisions = Decisions::load(store)?;
-    Ok(name_groups(store, groups)?
+    apply(store, name_groups(store, groups)?, include_hidden)
+}
+
+/// Applies the decisions of `book` to named groups; groups marked "not duplicates" are left
+/// out unless `include_hidden`.
+pub fn apply(
+    book: &dyn DecisionBook,
+    named: Vec<Reviewed>,
+    include_hidden: bool,
+) -> Result<Vec<Reviewed>> {
+    let decisions = Decisions::load(book)?;
+    Ok(named
         .into_iter()
         .map(|r| decisions.apply(r))
         .filter(|r| include_hidden || !r.hidden())
@@ -266,7 +277,7 @@ pub fn review(store: &Store, groups: Vec<Group>, include_hidden: bool) -> Result
 /// Records `verdict` on a group (with `keeper`, which must be one of its files, for
 /// `keeper` and `accepted`; `accepted` without one keeps the group's keeper).
 pub fn decide(
-    store: &Store,
+    book: &dyn DecisionBook,
     reviewed: &Reviewed,
     verdict: Verdict,
     keeper: Option<&Path>,
@@ -298,12 +309,12 @@ pub fn decide(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
-    store.put_decision(&reviewed.id, &record)
+    book.put_decision(&reviewed.id, &record)
 }
 
 /// Forgets the decision recorded on a group.
-pub fn forget(store: &Store, id: &GroupId) -> Result<()> {
-    store.remove_decision(id)
+pub fn forget(book: &dyn DecisionBook, id: &GroupId) -> Result<()> {
+    book.remove_decision(id)
 }
 
 /// Makes the member at `keeper` the group's keeper (first), re-tiering the others against

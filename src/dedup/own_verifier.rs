@@ -16,7 +16,7 @@ use super::decisions::Verdict;
 use super::verifier::{PairFeatures, Verifier};
 use super::{candidates, DedupOptions};
 use crate::error::{Error, Result};
-use crate::index::store::{Hash, Store};
+use crate::index::store::{DecisionBook, Hash, Store};
 use crate::index::Index;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -352,16 +352,29 @@ impl Milvus {
     }
 
     /// Inserts rows (each a JSON object with `vector` and dynamic fields), a request per
-    /// [`INSERT_CHUNK`]; each request is applied whole or not at all.
-    pub fn insert(&self, rows: &[Value]) -> Result<()> {
+    /// [`INSERT_CHUNK`]; each request is applied whole or not at all. Returns the primary
+    /// keys Milvus gave the rows, in their order.
+    pub fn insert(&self, rows: &[Value]) -> Result<Vec<i64>> {
+        let mut keys = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(INSERT_CHUNK) {
-            self.call(
+            let answer = self.call(
                 "POST",
                 "/insert",
                 Some(json!({ "collectionName": self.url.collection, "data": chunk })),
             )?;
+            let ids = answer
+                .get("insertIds")
+                .and_then(Value::as_array)
+                .filter(|ids| ids.len() == chunk.len())
+                .ok_or_else(|| self.error("an insert answer does not list the new rows' keys"))?;
+            for id in ids {
+                keys.push(
+                    primary_key(&json!({ "id": id }))
+                        .ok_or_else(|| self.error(format!("a new row's key is {id}")))?,
+                );
+            }
         }
-        Ok(())
+        Ok(keys)
     }
 
     /// Deletes rows by primary key.

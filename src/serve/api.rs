@@ -163,8 +163,7 @@ async fn reindex(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError
     if jobs::roots(&shared)?.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "the index records no folders to re-index: run `lookalike index DIR` once, or \
-             start `serve` with the folders",
+            shared.library.no_roots(),
         ));
     }
     if !jobs::start_reindex(&shared, false) {
@@ -237,9 +236,9 @@ async fn query_by_path(
         ));
     };
     let file = files::indexed(&shared, &path)?;
-    let content = shared
-        .store
-        .content(&file.record.hash)?
+    let (_, content) = shared
+        .library
+        .picture(&file.path)?
         .ok_or_else(|| ApiError::internal(format!("{path}: its content record is missing")))?;
     let shared2 = shared.clone();
     let query = path_text(&file.path);
@@ -345,21 +344,21 @@ fn answer(
     spec: &QuerySpec,
 ) -> Result<Value, ApiError> {
     not_reindexing(shared)?;
-    let index = &mut *shared.index();
     let (neighbors, more) = match probe {
         None => {
-            let mut found = index.nearest(vector, spec.offset + spec.k + 1)?;
+            let mut found =
+                shared
+                    .library
+                    .nearest_by(vector, spec.offset + spec.k + 1, Task::Query)?;
             let more = found.len() > spec.offset + spec.k;
             found.truncate(spec.offset + spec.k);
             (found.split_off(spec.offset.min(found.len())), more)
         }
         Some(probe) => {
-            let mut copies = Vec::new();
-            for n in index.nearest_by(vector, COPY_CANDIDATES, Task::Copy)? {
-                if let Some(e) = dedup::copy_of(index, &shared.opts.dedup, probe, &n.path)? {
-                    copies.push((n, e.exact));
-                }
-            }
+            let copies =
+                shared
+                    .library
+                    .copies_of(&shared.opts.dedup, probe, vector, COPY_CANDIDATES)?;
             let list = copies
                 .into_iter()
                 .take(spec.k)
@@ -389,13 +388,11 @@ fn answer(
 fn neighbor_value(shared: &Shared, n: &Neighbor) -> Value {
     let mut v = json!({"path": path_text(&n.path), "similarity": n.similarity});
     add_names(&mut v, &n.path);
-    if let Ok(Some(file)) = shared.store.file(&n.path) {
+    if let Ok(Some((file, content))) = shared.library.picture(&n.path) {
         v["size"] = json!(file.size);
         v["modified"] = json!(time_text(file.mtime_ns));
-        if let Ok(Some(content)) = shared.store.content(&file.hash) {
-            v["width"] = json!(content.width);
-            v["height"] = json!(content.height);
-        }
+        v["width"] = json!(content.width);
+        v["height"] = json!(content.height);
     }
     v
 }
@@ -474,7 +471,7 @@ fn reviewed_groups(shared: &Arc<Shared>) -> Result<Result<Vec<Reviewed>, String>
         Ok(named) => named,
         Err(state) => return Ok(Err(state)),
     };
-    let decisions = Decisions::load(&shared.store)?;
+    let decisions = Decisions::load(shared.library.book())?;
     Ok(Ok(named
         .iter()
         .map(|r| decisions.apply(r.clone()))
@@ -605,14 +602,14 @@ async fn decide(
         })?;
         match verdict {
             Some(v) => decisions::decide(
-                &shared2.store,
+                shared2.library.book(),
                 &reviewed,
                 v,
                 body.keeper.as_deref().map(Path::new),
             )?,
-            None => decisions::forget(&shared2.store, &reviewed.id)?,
+            None => decisions::forget(shared2.library.book(), &reviewed.id)?,
         }
-        let decisions = Decisions::load(&shared2.store)?;
+        let decisions = Decisions::load(shared2.library.book())?;
         let mut now = decisions.apply(reviewed);
         if verdict.is_none() {
             now.decision = None;
@@ -664,8 +661,8 @@ async fn decide_many(
                 continue;
             }
             match verdict {
-                Some(v) => decisions::decide(&shared2.store, &r, v, None)?,
-                None => decisions::forget(&shared2.store, &r.id)?,
+                Some(v) => decisions::decide(shared2.library.book(), &r, v, None)?,
+                None => decisions::forget(shared2.library.book(), &r.id)?,
             }
             decided += 1;
         }
@@ -766,7 +763,7 @@ async fn plan_action(
 }
 
 fn journal_dir(shared: &Shared) -> PathBuf {
-    shared.dir.join("journal")
+    shared.library.dir().join("journal")
 }
 
 /// The empty file that says a journal was undone from the web app: `NAME.jsonl.undone`.

@@ -5,7 +5,6 @@
 
 use super::api::ApiError;
 use super::Shared;
-use crate::index::store::FileRecord;
 use crate::ingest::decode::{self, DecodeOptions};
 use crate::ingest::format::{sniff, Sniffed, SNIFF_LEN};
 use axum::extract::{Query, State};
@@ -53,7 +52,6 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// A file the index holds, as it is on disk now.
 pub struct Indexed {
     pub path: PathBuf,
-    pub record: FileRecord,
     pub metadata: std::fs::Metadata,
 }
 
@@ -67,7 +65,7 @@ pub fn indexed(shared: &Shared, path: &str) -> Result<Indexed, ApiError> {
             format!("{} is not in the index", path.display()),
         )
     };
-    let record = shared.store.file(&path)?.ok_or_else(not_indexed)?;
+    shared.library.file(&path)?.ok_or_else(not_indexed)?;
     let gone = |e: std::io::Error| {
         ApiError::new(
             StatusCode::GONE,
@@ -82,11 +80,7 @@ pub fn indexed(shared: &Shared, path: &str) -> Result<Indexed, ApiError> {
     if !metadata.is_file() {
         return Err(not_indexed());
     }
-    Ok(Indexed {
-        path,
-        record,
-        metadata,
-    })
+    Ok(Indexed { path, metadata })
 }
 
 #[derive(Deserialize)]

@@ -4,11 +4,9 @@
 //! during a re-index starts another when it ends).
 
 use super::Shared;
-use crate::dedup;
-use crate::dedup::decisions::{self, Reviewed};
+use crate::dedup::decisions::Reviewed;
 use crate::error::{Error, Result};
-use crate::index::pipeline::{self, IndexOptions, IndexReport};
-use crate::index::Index;
+use crate::index::pipeline::{IndexOptions, IndexReport};
 use crate::progress::Progress;
 use crate::text::path_text;
 use notify_debouncer_mini::notify::RecursiveMode;
@@ -17,14 +15,6 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-
-/// `info`'s figures as JSON.
-pub fn stats_value(index: &mut Index) -> Result<Value> {
-    let stats = index.stats()?;
-    let mut v = serde_json::to_value(&stats).expect("serialises");
-    v["path"] = json!(path_text(&stats.path));
-    Ok(v)
-}
 
 /// Where the duplicate groups stand.
 #[derive(Default)]
@@ -47,7 +37,7 @@ pub enum GroupsState {
 /// The groups when they are current; otherwise starts finding them (unless that is under
 /// way) and returns `Err` with the state to report (`running`, or `failed: ...` once).
 pub fn groups(shared: &Arc<Shared>) -> std::result::Result<Arc<Vec<Reviewed>>, String> {
-    let generation = shared.store.meta().ok().flatten().map(|m| m.generation);
+    let generation = shared.library.generation();
     let changed = shared.files_changed.load(Ordering::SeqCst);
     let mut state = shared.groups.lock().unwrap_or_else(|e| e.into_inner());
     match &*state {
@@ -70,7 +60,7 @@ pub fn groups(shared: &Arc<Shared>) -> std::result::Result<Arc<Vec<Reviewed>>, S
     std::thread::Builder::new()
         .name("lookalike-groups".into())
         .spawn(move || {
-            let found = find_groups(&worker);
+            let found = worker.library.find_groups(&worker.opts.dedup);
             let mut state = worker.groups.lock().unwrap_or_else(|e| e.into_inner());
             *state = match found {
                 Ok((generation, groups)) => GroupsState::Ready {
@@ -83,21 +73,6 @@ pub fn groups(shared: &Arc<Shared>) -> std::result::Result<Arc<Vec<Reviewed>>, S
         })
         .expect("spawn a thread");
     Err("running".into())
-}
-
-fn find_groups(shared: &Shared) -> Result<(u64, Vec<Reviewed>)> {
-    // The index is needed for the candidates only: searching goes on during the content
-    // check, which decodes pictures.
-    let (generation, candidates) = {
-        let mut index = shared.index();
-        let generation = index.meta().generation;
-        (
-            generation,
-            dedup::candidates(&mut index, &shared.opts.dedup)?,
-        )
-    };
-    let groups = candidates.into_groups(&shared.opts.dedup);
-    Ok((generation, decisions::name_groups(&shared.store, groups)?))
 }
 
 /// Forgets the groups (files were moved or restored): they are found again when asked for
@@ -140,7 +115,7 @@ impl ReindexState {
 
 /// The folders re-indexed: those the index records and those given to `serve`.
 pub fn roots(shared: &Shared) -> Result<Vec<PathBuf>> {
-    let mut roots = shared.store.roots()?;
+    let mut roots = shared.library.recorded_roots()?;
     for r in &shared.opts.roots {
         if !roots.contains(r) {
             roots.push(r.clone());
@@ -171,7 +146,7 @@ pub fn start_reindex(shared: &Arc<Shared>, again: bool) -> bool {
         .name("lookalike-reindex".into())
         .spawn(move || loop {
             let outcome = reindex(&worker);
-            let stats = stats_value(&mut worker.index());
+            let stats = worker.library.stats();
             let mut state = worker.reindex.lock().unwrap_or_else(|e| e.into_inner());
             match outcome {
                 Ok(report) => {
@@ -199,24 +174,15 @@ pub fn start_reindex(shared: &Arc<Shared>, again: bool) -> bool {
 fn reindex(shared: &Shared) -> Result<IndexReport> {
     let roots = roots(shared)?;
     if roots.is_empty() {
-        return Err(Error::InvalidArgument(
-            "the index records no folders to re-index (indexes written before 2026-12-05 do \
-             not): run `lookalike index DIR` once, or start `serve` with the folders"
-                .into(),
-        ));
+        return Err(Error::InvalidArgument(shared.library.no_roots().into()));
     }
     let opts = IndexOptions {
         interrupt: Some(shared.stop.clone()),
         ..shared.opts.indexing.clone()
     };
-    let mut index = shared.index();
-    pipeline::update(
-        &mut index,
-        &shared.encoder,
-        &roots,
-        &opts,
-        &JobProgress(shared),
-    )
+    shared
+        .library
+        .reindex(&shared.encoder, &roots, &opts, &JobProgress(shared))
 }
 
 fn report_value(report: &IndexReport) -> Value {
@@ -274,7 +240,7 @@ pub struct Watch(
 /// the index folder (when it lies under a root) are not changes to the photos.
 pub fn watch(shared: Arc<Shared>) -> Result<Watch> {
     let roots = roots(&shared)?;
-    let index_dir = shared.dir.clone();
+    let index_dir = shared.library.dir().to_path_buf();
     let worker = shared.clone();
     let mut debouncer = notify_debouncer_mini::new_debouncer(
         Duration::from_secs(2),
@@ -287,7 +253,7 @@ pub fn watch(shared: Arc<Shared>) -> Result<Watch> {
             }
         },
     )
-    .map_err(|e| watch_error(&shared.dir, e))?;
+    .map_err(|e| watch_error(shared.library.dir(), e))?;
     for root in &roots {
         debouncer
             .watcher()

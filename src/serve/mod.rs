@@ -8,7 +8,8 @@
 //! - [`api`]: the JSON endpoints;
 //! - [`files`]: indexed files and their thumbnails (only paths the index holds), the
 //!   embedded page;
-//! - [`jobs`]: the background work: finding the duplicate groups, re-indexing, watching.
+//! - [`jobs`]: the background work: finding the duplicate groups, re-indexing, watching;
+//! - [`library`]: the index answered from, an index folder or a Milvus collection.
 //!
 //! The server never prints: the caller learns the address from [`Bound::addr`] and the
 //! outcome of a re-index from the API.
@@ -16,13 +17,14 @@
 mod api;
 mod files;
 mod jobs;
+mod library;
 mod security;
+
+pub use library::Library;
 
 use crate::dedup::DedupOptions;
 use crate::error::{Error, Result};
 use crate::index::pipeline::IndexOptions;
-use crate::index::store::Store;
-use crate::index::Index;
 use crate::model::Encoder;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -91,11 +93,8 @@ pub fn new_token() -> Result<String> {
 
 /// What every request handler shares.
 pub(crate) struct Shared {
-    /// The index, held for the server's life; re-indexing and searching take turns.
-    index: Mutex<Index>,
-    /// The index's database (thread-safe; reads and decisions need no turn).
-    store: Store,
-    dir: PathBuf,
+    /// The index, held for the server's life.
+    library: Library,
     encoder: Encoder,
     opts: ServeOptions,
     addr: SocketAddr,
@@ -128,27 +127,20 @@ impl Shared {
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
-
-    /// The index, for blocking work (call from a blocking thread).
-    fn index(&self) -> std::sync::MutexGuard<'_, Index> {
-        self.index.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
-/// Serves `index` on `bound` until `stop` is set. The index must have been opened (and
+/// Serves `library` on `bound` until `stop` is set. Its index must have been opened (and
 /// checked against `encoder`) by the caller.
 pub fn serve(
     bound: Bound,
-    mut index: Index,
+    library: Library,
     encoder: Encoder,
     opts: ServeOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
-    let stats = jobs::stats_value(&mut index)?;
+    let stats = library.stats()?;
     let shared = Arc::new(Shared {
-        store: index.store().clone(),
-        dir: index.dir().to_path_buf(),
-        index: Mutex::new(index),
+        library,
         encoder,
         addr: bound.addr,
         cpu: rayon::ThreadPoolBuilder::new()

@@ -8,7 +8,10 @@
 //! K - 1 modulo N, and only reads and removes rows of those buckets, so that N workers
 //! never touch each other's rows and together make the collection one worker would.
 //!
-//! Invariants: the collection is the source of truth (nothing is kept beside it); a row is
+//! Review decisions on duplicate groups live in a collection of their own beside it
+//! ([`review`]), as the folder keeps them outside its generation.
+//!
+//! Invariants: the collection is the source of truth (no file record is kept beside it); a row is
 //! written whole by one insert; a file's new row is inserted before its old one is deleted,
 //! so that a worker killed at any point loses no record, and the next run deletes the
 //! older rows of a path written twice; a run starts by waiting until every earlier write is
@@ -36,8 +39,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 mod check;
+mod review;
 mod semantic;
 
+pub use review::REVIEW_SUFFIX;
 pub use semantic::{HeldModel, SEMANTIC_INFIX};
 
 /// The suffix of the collection of copy descriptors beside a collection.
@@ -277,6 +282,8 @@ pub struct ClusterIndex {
     /// (`NAME__copy`): derived from the main collection's rows.
     copies: Option<Milvus>,
     model: ModelInfo,
+    /// The review decisions (`NAME__review`), read on first use.
+    review: Mutex<Option<review::ReviewRows>>,
 }
 
 impl ClusterIndex {
@@ -310,6 +317,7 @@ impl ClusterIndex {
             milvus,
             copies,
             model: model.clone(),
+            review: Mutex::new(None),
         })
     }
 
@@ -839,6 +847,30 @@ impl ClusterIndex {
         Ok(())
     }
 
+    /// The newest row of `path`, with `fields` (looked up by its bucket: no path in a
+    /// filter, which Milvus would evaluate on every row).
+    fn newest_row(&self, path: &Path, fields: &[&str]) -> Result<Option<Value>> {
+        let text = path_text(path);
+        let rows = self.milvus.query(
+            &format!("bucket == {}", bucket_of(path)),
+            fields,
+            milvus::QUERY_WINDOW,
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| r.get("path").and_then(Value::as_str) == Some(text.as_str()))
+            .max_by_key(milvus::primary_key))
+    }
+
+    /// The record of an indexed file.
+    pub fn file(&self, path: &Path) -> Result<Option<FileRecord>> {
+        Ok(self
+            .newest_row(path, &FILE_FIELDS)?
+            .as_ref()
+            .and_then(RowFile::of)
+            .map(|f| f.record))
+    }
+
     /// The `k` indexed files nearest to `vector` (a stored vector's layout, unit length) by
     /// the head for `task`, best first; files gone from disk are left out. Identical files
     /// follow one another in path order.
@@ -899,25 +931,14 @@ impl Lookup for ClusterIndex {
         ClusterIndex::nearest_by(self, vector, k, task)
     }
 
-    /// The newest row of the path (looked up by its bucket: no path in a filter), its
-    /// descriptors put back in the stored layout.
+    /// The newest row of the path, its descriptors put back in the stored layout.
     fn picture(&self, path: &Path) -> Result<Option<(FileRecord, ContentRecord)>> {
-        let text = path_text(path);
         let mut fields = FILE_FIELDS.to_vec();
         fields.extend(["vector", "copy"]);
-        let rows = self.milvus.query(
-            &format!("bucket == {}", bucket_of(path)),
-            &fields,
-            milvus::QUERY_WINDOW,
-        )?;
-        let Some(row) = rows
-            .iter()
-            .filter(|r| r.get("path").and_then(Value::as_str) == Some(text.as_str()))
-            .max_by_key(|r| milvus::primary_key(r))
-        else {
+        let Some(row) = self.newest_row(path, &fields)? else {
             return Ok(None);
         };
-        let (Some(file), Some(content)) = (RowFile::of(row), RowContent::of(row)) else {
+        let (Some(file), Some(content)) = (RowFile::of(&row), RowContent::of(&row)) else {
             return Ok(None);
         };
         Ok(Some((

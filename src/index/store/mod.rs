@@ -29,8 +29,9 @@ mod check;
 mod review;
 mod semantic;
 
-pub use super::records::{path_bytes, path_from_bytes, ContentRecord, FileRecord, Hash};
-pub use review::DecisionRecord;
+pub use super::records::{
+    path_bytes, path_from_bytes, ContentRecord, DecisionBook, DecisionRecord, FileRecord, Hash,
+};
 use semantic::floats;
 pub use semantic::SemanticModel;
 
