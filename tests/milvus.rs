@@ -382,12 +382,25 @@ fn serve_answers_from_milvus_as_from_the_index_folder_and_keeps_decisions_beside
             let target = format!("/api/query?path={path}&k=20&mode={mode}");
             let (a, b) = (milvus.get(&target), folder.get(&target));
             assert_eq!(a.status, 200, "{name} {mode}: {}", a.error());
-            let (a, b) = (
-                neighbour_list(&a.json()["neighbors"]),
-                neighbour_list(&b.json()["neighbors"]),
+            let (a, b) = (a.json(), b.json());
+            let (list_a, list_b) = (
+                neighbour_list(&a["neighbors"]),
+                neighbour_list(&b["neighbors"]),
             );
-            assert!(!a.is_empty(), "{name} {mode}");
-            assert_same_answers(&a, &b, &format!("{name} {mode}"));
+            assert!(!list_a.is_empty(), "{name} {mode}");
+            assert_same_answers(&list_a, &list_b, &format!("{name} {mode}"));
+            // Each file described as the folder describes it.
+            for (x, y) in a["neighbors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(b["neighbors"].as_array().unwrap())
+            {
+                for field in ["size", "modified", "width", "height", "exact"] {
+                    assert_eq!(x[field], y[field], "{name} {mode} {field}: {x}");
+                }
+                assert!(x["width"].as_u64().unwrap() > 0, "{x}");
+            }
         }
     }
     // A thumbnail of an indexed file; a file the collection does not hold is refused.

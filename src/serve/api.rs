@@ -359,16 +359,13 @@ fn answer(
                 shared
                     .library
                     .copies_of(&shared.opts.dedup, probe, vector, COPY_CANDIDATES)?;
-            let list = copies
-                .into_iter()
-                .take(spec.k)
-                .map(|(n, exact)| {
-                    let mut v = neighbor_value(shared, &n);
-                    v["copy"] = json!(true);
-                    v["exact"] = json!(exact);
-                    v
-                })
-                .collect::<Vec<_>>();
+            let (found, exact): (Vec<Neighbor>, Vec<bool>) =
+                copies.into_iter().take(spec.k).unzip();
+            let mut list = neighbor_values(shared, &found)?;
+            for (v, exact) in list.iter_mut().zip(exact) {
+                v["copy"] = json!(true);
+                v["exact"] = json!(exact);
+            }
             return Ok(json!({
                 "query": query, "mode": "copies", "k": spec.k, "offset": 0,
                 "more": false, "neighbors": list,
@@ -381,20 +378,30 @@ fn answer(
         "k": spec.k,
         "offset": spec.offset,
         "more": more,
-        "neighbors": neighbors.iter().map(|n| neighbor_value(shared, n)).collect::<Vec<_>>(),
+        "neighbors": neighbor_values(shared, &neighbors)?,
     }))
 }
 
-fn neighbor_value(shared: &Shared, n: &Neighbor) -> Value {
-    let mut v = json!({"path": path_text(&n.path), "similarity": n.similarity});
-    add_names(&mut v, &n.path);
-    if let Ok(Some((file, content))) = shared.library.picture(&n.path) {
-        v["size"] = json!(file.size);
-        v["modified"] = json!(time_text(file.mtime_ns));
-        v["width"] = json!(content.width);
-        v["height"] = json!(content.height);
-    }
-    v
+/// The neighbours as the API gives them: path, names, similarity, and the file's size,
+/// time and picture size (looked up together).
+fn neighbor_values(shared: &Shared, found: &[Neighbor]) -> Result<Vec<Value>, ApiError> {
+    let paths: Vec<&Path> = found.iter().map(|n| n.path.as_path()).collect();
+    let described = shared.library.describe(&paths)?;
+    Ok(found
+        .iter()
+        .zip(described)
+        .map(|(n, described)| {
+            let mut v = json!({"path": path_text(&n.path), "similarity": n.similarity});
+            add_names(&mut v, &n.path);
+            if let Some((file, width, height)) = described {
+                v["size"] = json!(file.size);
+                v["modified"] = json!(time_text(file.mtime_ns));
+                v["width"] = json!(width);
+                v["height"] = json!(height);
+            }
+            v
+        })
+        .collect())
 }
 
 /// Adds `folder` and `name` beside a path.

@@ -94,6 +94,21 @@ impl Library {
         }
     }
 
+    /// The records and picture sizes of indexed files, in the order given (`None` for a
+    /// file not indexed); a Milvus index answers in one query.
+    pub fn describe(&self, paths: &[&Path]) -> Result<Vec<Option<(FileRecord, u32, u32)>>> {
+        match &self.kind {
+            Kind::Folder { .. } => paths
+                .iter()
+                .map(|p| Ok(self.picture(p)?.map(|(f, c)| (f, c.width, c.height))))
+                .collect(),
+            Kind::Cluster { cluster, .. } => {
+                let mut found = cluster.describe(paths)?;
+                Ok(paths.iter().map(|p| found.remove(*p)).collect())
+            }
+        }
+    }
+
     /// An indexed file's record.
     pub fn file(&self, path: &Path) -> Result<Option<FileRecord>> {
         match &self.kind {

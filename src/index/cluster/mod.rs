@@ -862,6 +862,41 @@ impl ClusterIndex {
             .max_by_key(milvus::primary_key))
     }
 
+    /// The records and picture sizes of indexed files, by path (those not indexed left
+    /// out): one query for all of them, by their buckets.
+    pub fn describe(&self, paths: &[&Path]) -> Result<HashMap<PathBuf, (FileRecord, u32, u32)>> {
+        if paths.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let buckets: HashSet<u32> = paths.iter().map(|p| bucket_of(p)).collect();
+        let list: Vec<String> = buckets.iter().map(u32::to_string).collect();
+        let rows = self.milvus.query(
+            &format!("bucket in [{}]", list.join(",")),
+            &FILE_FIELDS,
+            milvus::QUERY_WINDOW,
+        )?;
+        let wanted: HashSet<&Path> = paths.iter().copied().collect();
+        let mut out: HashMap<PathBuf, (i64, FileRecord, u32, u32)> = HashMap::new();
+        for row in &rows {
+            let (Some(file), Some(w), Some(h)) = (
+                RowFile::of(row),
+                row.get("w").and_then(Value::as_u64),
+                row.get("h").and_then(Value::as_u64),
+            ) else {
+                continue;
+            };
+            if wanted.contains(file.path.as_path())
+                && out.get(&file.path).is_none_or(|(pk, ..)| *pk < file.pk)
+            {
+                out.insert(file.path, (file.pk, file.record, w as u32, h as u32));
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|(path, (_, record, w, h))| (path, (record, w, h)))
+            .collect())
+    }
+
     /// The record of an indexed file.
     pub fn file(&self, path: &Path) -> Result<Option<FileRecord>> {
         Ok(self
