@@ -360,7 +360,7 @@ fn reopening_uses_the_saved_graph_and_a_missing_one_is_rebuilt() {
     // dedup and info answer from the flat file and the manifest: a damaged graph file goes
     // unread (and unreported) until a command that needs the graph finds and rebuilds it.
     let dedup_before = stdout_json(&run(&index, &["dedup", "--json", "--cosine"]));
-    let graph_file = index.join("graph.hnsw.graph");
+    let graph_file = index.join("graph-0.hnsw.graph");
     let mut bytes = std::fs::read(&graph_file).unwrap();
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&graph_file, bytes).unwrap();
@@ -571,8 +571,8 @@ fn a_rerun_that_adds_no_image_restamps_the_saved_graph_without_loading_it() {
         m["generation"].as_u64().unwrap()
     };
     let (graph, data, flat, gen0) = (
-        inode("graph.hnsw.graph"),
-        inode("graph.hnsw.data"),
+        inode("graph-0.hnsw.graph"),
+        inode("graph-0.hnsw.data"),
         inode("vectors.flat"),
         generation(),
     );
@@ -597,8 +597,8 @@ fn a_rerun_that_adds_no_image_restamps_the_saved_graph_without_loading_it() {
     );
     assert_eq!(
         (
-            inode("graph.hnsw.graph"),
-            inode("graph.hnsw.data"),
+            inode("graph-0.hnsw.graph"),
+            inode("graph-0.hnsw.data"),
             inode("vectors.flat")
         ),
         (graph, data, flat),
@@ -622,7 +622,7 @@ fn a_rerun_that_adds_no_image_restamps_the_saved_graph_without_loading_it() {
     copy_photos(&photos, &["gravel.png"]);
     let (report, _) = index_json(&index, &photos);
     assert_eq!(report["embedded"], 1, "{report}");
-    assert_ne!(inode("graph.hnsw.graph"), graph);
+    assert_ne!(inode("graph-0.hnsw.graph"), graph);
     let found = neighbor_paths(&stdout_json(&run(
         &index,
         &[

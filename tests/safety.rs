@@ -312,8 +312,8 @@ fn a_truncated_corrupt_or_stale_snapshot_is_rebuilt_before_hnsw_reads_it() {
     let query = photos.join("coins.png");
     let q = query.to_str().unwrap();
     let want = neighbor_paths(&stdout_json(&run(&index, &["query", "--json", q])));
-    let graph = index.join("graph.hnsw.graph");
-    let data = index.join("graph.hnsw.data");
+    let graph = index.join("graph-0.hnsw.graph");
+    let data = index.join("graph-0.hnsw.data");
     let manifest = index.join("graph.manifest.json");
 
     type Damage = Box<dyn Fn()>;

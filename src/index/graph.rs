@@ -1,5 +1,14 @@
 //! The approximate nearest-neighbour graph (hnsw_rs) over content vectors, and its snapshot.
 //!
+//! The graph is two hnsw_rs graphs, *segments*: a point goes to segment `id mod 2`, and each
+//! segment is built one point at a time on its own thread, so that identical input always
+//! gives identical graphs (hnsw_rs's own parallel insertion does not: points inserted at the
+//! same moment may miss each other). A *cross pass* then finds each new point's nearest in
+//! the other segment (a read-only search, in parallel, in any order). A point's links, which
+//! `vectors.flat` keeps and `dedup` follows, are its layer-0 links in its segment and its
+//! cross neighbours; a search asks both segments and merges the answers
+//! (docs/studies/speed.md, "Building the graph faster and still deterministically").
+//!
 //! The graph is derived data: sled is the source of truth and the graph can always be rebuilt
 //! from it. A snapshot (two hnsw_rs files plus `graph.manifest.json`) is saved after each
 //! indexing run; the manifest records the sled generation it matches and a checksum of each
@@ -24,10 +33,23 @@ const MAX_LAYERS: usize = 16;
 /// to twice `MAX_CONNECTIONS` there).
 pub const FLAT_NEIGHBOURS: usize = 2 * MAX_CONNECTIONS;
 /// Candidate list size while building.
-const EF_CONSTRUCTION: usize = 200;
-/// Snapshot file base name (hnsw_rs appends `.hnsw.graph` and `.hnsw.data`).
-const BASENAME: &str = "graph";
+const EF_CONSTRUCTION: usize = 100;
+/// Segments of the graph (a point's segment is its id modulo this): fixed, so that the
+/// graph does not depend on the machine.
+const SEGMENTS: usize = 2;
+/// Nearest points of the other segment kept per point by the cross pass, and the candidate
+/// list size of its searches.
+const CROSS_NEIGHBOURS: usize = 8;
+const CROSS_EF: usize = 16;
+/// Snapshot file base name of segment `s` (hnsw_rs appends `.hnsw.graph` and `.hnsw.data`).
+fn basename(segment: usize) -> String {
+    format!("graph-{segment}")
+}
+/// The cross pass's links in the snapshot.
+const CROSS_FILE: &str = "graph.cross";
 const MANIFEST: &str = "graph.manifest.json";
+/// Files of the one-graph layout before segments, removed with a snapshot.
+const OLD_FILES: [&str; 2] = ["graph.hnsw.data", "graph.hnsw.graph"];
 
 /// Cosine distance of one head's descriptors within stored vectors (see
 /// [`crate::model::Head`]; the whole vector for a one-head model), `1 - cos`, clamped at 0
@@ -101,11 +123,22 @@ pub struct Manifest {
     pub dim: usize,
     /// BLAKE3 of each snapshot file, by file name.
     pub files: Vec<(String, String)>,
+    /// Points in each segment (none in a snapshot of the one-graph layout before segments,
+    /// which is rebuilt).
+    #[serde(default)]
+    pub segments: Vec<usize>,
 }
+
+type Segment = Hnsw<'static, f32, DistHeadCosine>;
+
+/// A point's links: graph ids with their cosine similarity.
+type Links = Vec<(u64, f32)>;
 
 /// The HNSW graph of an index.
 pub struct Graph {
-    hnsw: Hnsw<'static, f32, DistHeadCosine>,
+    segments: Vec<Segment>,
+    /// Each point's nearest in the other segment, by id (the cross pass).
+    cross: std::collections::BTreeMap<u64, Links>,
     dim: usize,
 }
 
@@ -136,17 +169,36 @@ fn file_hash(path: &Path) -> std::io::Result<String> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+fn new_segment(space: Space, capacity: usize) -> Segment {
+    Hnsw::new(
+        MAX_CONNECTIONS,
+        capacity.max(1000),
+        MAX_LAYERS,
+        EF_CONSTRUCTION,
+        DistHeadCosine::new(space.head),
+    )
+}
+
+/// The neighbours of a segment's answer, as graph ids and cosine similarities.
+fn hits_of(found: Vec<hnsw_rs::prelude::Neighbour>) -> impl Iterator<Item = (u64, f32)> {
+    found
+        .into_iter()
+        .map(|n| (n.d_id as u64, 1.0 - n.distance))
+}
+
+/// Best first, ties by id.
+fn by_similarity(a: &(u64, f32), b: &(u64, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
 impl Graph {
     /// An empty graph for vectors of `space`, sized for about `capacity` points.
     pub fn new(space: Space, capacity: usize) -> Graph {
         Graph {
-            hnsw: Hnsw::new(
-                MAX_CONNECTIONS,
-                capacity.max(1000),
-                MAX_LAYERS,
-                EF_CONSTRUCTION,
-                DistHeadCosine::new(space.head),
-            ),
+            segments: (0..SEGMENTS)
+                .map(|_| new_segment(space, capacity / SEGMENTS))
+                .collect(),
+            cross: Default::default(),
             dim: space.dim,
         }
     }
@@ -158,53 +210,80 @@ impl Graph {
         g
     }
 
-    /// Adds points, one after the other. hnsw_rs can insert in parallel (about twice as fast
-    /// on two cores), but points inserted at the same moment do not see each other: two
-    /// copies of one photo in one batch could end up unlinked, and then `dedup`, which follows
-    /// the links, missed them in some builds and not in others. One at a time, each point
-    /// is linked to the nearest ones already there, and the same points in the same order
-    /// always give the same graph (hnsw_rs draws the layers from a fixed seed).
+    /// Adds points: each segment's, in the order given, one after the other on a thread of
+    /// its own, so that each is linked to the nearest ones already there and the same points
+    /// in the same order always give the same graph (hnsw_rs draws the layers from a fixed
+    /// seed); then the new points' cross neighbours.
     pub fn insert(&mut self, items: &[(Vec<f32>, u64)]) {
-        for (v, id) in items {
-            debug_assert_eq!(v.len(), self.dim);
-            self.hnsw.insert_slice((v.as_slice(), *id as usize));
-        }
+        let (segments, dim) = (&self.segments, self.dim);
+        std::thread::scope(|scope| {
+            for (s, segment) in segments.iter().enumerate() {
+                scope.spawn(move || {
+                    for (v, id) in items.iter().filter(|(_, id)| segment_of(*id) == s) {
+                        debug_assert_eq!(v.len(), dim);
+                        segment.insert_slice((v.as_slice(), *id as usize));
+                    }
+                });
+            }
+        });
+        use rayon::prelude::*;
+        let cross: Vec<(u64, Links)> = items
+            .par_iter()
+            .map(|(v, id)| (*id, self.cross_neighbours(v, segment_of(*id))))
+            .collect();
+        self.cross.extend(cross);
     }
 
-    /// Every point of the graph.
+    /// The nearest points to `v` in the segments other than `own`.
+    fn cross_neighbours(&self, v: &[f32], own: usize) -> Links {
+        let mut found: Links = self
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|&(s, segment)| s != own && segment.get_nb_point() > 0)
+            .flat_map(|(_, segment)| hits_of(segment.search(v, CROSS_NEIGHBOURS, CROSS_EF)))
+            .collect();
+        found.sort_by(by_similarity);
+        found.truncate(CROSS_NEIGHBOURS);
+        found
+    }
+
+    /// Every point of the graph, segment after segment.
     fn points(&self) -> Vec<std::sync::Arc<hnsw_rs::hnsw::Point<'static, f32>>> {
-        if self.is_empty() {
+        self.segments
+            .iter()
             // hnsw_rs's point iterator panics on an empty graph.
-            return Vec::new();
-        }
-        self.hnsw.get_point_indexation().into_iter().collect()
+            .filter(|segment| segment.get_nb_point() > 0)
+            .flat_map(|segment| segment.get_point_indexation().into_iter())
+            .collect()
     }
 
     /// Points in the graph (including ones deleted from the store since).
     pub fn len(&self) -> usize {
-        self.hnsw.get_nb_point()
+        self.segments.iter().map(|s| s.get_nb_point()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The `k` nearest points to a unit vector, best first.
+    /// The `k` nearest points to a unit vector, best first: each segment searched with
+    /// `ef`, the answers merged.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit> {
         if self.is_empty() || k == 0 {
             return Vec::new();
         }
-        let mut hits: Vec<Hit> = self
-            .hnsw
-            .search(query, k, ef.max(k))
-            .into_iter()
-            .map(|n| Hit {
-                id: n.d_id as u64,
-                similarity: 1.0 - n.distance,
-            })
+        let mut hits: Links = self
+            .segments
+            .iter()
+            .filter(|segment| segment.get_nb_point() > 0)
+            .flat_map(|segment| hits_of(segment.search(query, k, ef.max(k))))
             .collect();
-        hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.id.cmp(&b.id)));
-        hits
+        hits.sort_by(by_similarity);
+        hits.truncate(k);
+        hits.into_iter()
+            .map(|(id, similarity)| Hit { id, similarity })
+            .collect()
     }
 
     /// Writes the snapshot into `dir` atomically: files are written to a fresh temporary
@@ -215,40 +294,23 @@ impl Graph {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        // hnsw_rs cannot dump an empty graph: an empty snapshot is a manifest alone.
+        let counts: Vec<usize> = self.segments.iter().map(|s| s.get_nb_point()).collect();
+        // hnsw_rs cannot dump an empty graph: an empty segment has no files, and an empty
+        // snapshot is a manifest alone.
         let names = if self.is_empty() {
             Vec::new()
         } else {
-            snapshot_files()
+            for (s, segment) in self.segments.iter().enumerate() {
+                if counts[s] > 0 {
+                    dump_segment(segment, &tmp, &basename(s))?;
+                }
+            }
+            let cross: Vec<(&u64, &Links)> = self.cross.iter().collect();
+            let path = tmp.join(CROSS_FILE);
+            std::fs::write(&path, bincode::serialize(&cross).expect("serialises"))
+                .map_err(|e| Error::io(&path, e))?;
+            snapshot_files(&counts)
         };
-        let dumped = if self.is_empty() {
-            Ok(Ok(BASENAME.to_string()))
-        } else {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.hnsw.file_dump(&tmp, BASENAME)
-            }))
-        };
-        match dumped {
-            Ok(Ok(name)) if name == BASENAME => {}
-            Ok(Ok(name)) => {
-                return Err(Error::Corrupt {
-                    path: tmp,
-                    detail: format!("graph dump chose an unexpected name {name}"),
-                })
-            }
-            Ok(Err(e)) => {
-                return Err(Error::Corrupt {
-                    path: tmp,
-                    detail: format!("graph dump failed: {e}"),
-                })
-            }
-            Err(_) => {
-                return Err(Error::Corrupt {
-                    path: tmp,
-                    detail: "graph dump failed (could not create its files)".into(),
-                })
-            }
-        }
         let mut files = Vec::new();
         for name in names.iter().cloned() {
             let from = tmp.join(&name);
@@ -263,6 +325,7 @@ impl Graph {
             points: self.len(),
             dim: self.dim,
             files,
+            segments: counts,
         };
         let manifest_tmp = tmp.join(MANIFEST);
         let mut f = File::create(&manifest_tmp).map_err(|e| Error::io(&manifest_tmp, e))?;
@@ -275,6 +338,7 @@ impl Graph {
         if manifest_path.exists() {
             std::fs::remove_file(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
         }
+        remove_files(dir, &every_snapshot_file())?;
         for name in &names {
             std::fs::rename(tmp.join(name), dir.join(name))
                 .map_err(|e| Error::io(dir.join(name), e))?;
@@ -288,8 +352,8 @@ impl Graph {
         Ok(())
     }
 
-    /// Writes `vectors.flat` (see [`crate::index::flat`]): every point's id, vector and layer-0
-    /// neighbours.
+    /// Writes `vectors.flat` (see [`crate::index::flat`]): every point's id, vector and
+    /// links (its layer-0 links and its cross neighbours, the best [`FLAT_NEIGHBOURS`]).
     pub fn write_flat(&self, dir: &Path, generation: u64) -> Result<()> {
         let points = self.points();
         crate::index::flat::write(
@@ -298,10 +362,9 @@ impl Graph {
             self.dim,
             FLAT_NEIGHBOURS,
             points.len(),
-            points.iter().map(|p| crate::index::flat::FlatPoint {
-                id: p.get_origin_id() as u64,
-                vector: p.get_v(),
-                neighbours: p
+            points.iter().map(|p| {
+                let id = p.get_origin_id() as u64;
+                let mut links: Links = p
                     .get_neighborhood_id()
                     .first()
                     .map(|layer0| {
@@ -310,7 +373,16 @@ impl Graph {
                             .map(|n| (n.d_id as u64, 1.0 - n.distance))
                             .collect()
                     })
-                    .unwrap_or_default(),
+                    .unwrap_or_default();
+                links.extend(self.cross.get(&id).into_iter().flatten().copied());
+                links.sort_by(by_similarity);
+                links.dedup_by_key(|l| l.0);
+                links.truncate(FLAT_NEIGHBOURS);
+                crate::index::flat::FlatPoint {
+                    id,
+                    vector: p.get_v(),
+                    neighbours: links,
+                }
             }),
         )
     }
@@ -341,10 +413,18 @@ impl Graph {
                 manifest.dim
             )));
         }
+        if manifest.segments.len() != SEGMENTS
+            || manifest.segments.iter().sum::<usize>() != manifest.points
+        {
+            return Err(SnapshotProblem::Damaged(format!(
+                "{} segments instead of {SEGMENTS} (a graph of an earlier version)",
+                manifest.segments.len()
+            )));
+        }
         if manifest.points == 0 && manifest.files.is_empty() {
             return Ok(Graph::new(space, 0));
         }
-        let expected: Vec<String> = snapshot_files();
+        let expected: Vec<String> = snapshot_files(&manifest.segments);
         let listed: Vec<&String> = manifest.files.iter().map(|(n, _)| n).collect();
         if listed != expected.iter().collect::<Vec<_>>() {
             return Err(SnapshotProblem::Damaged(
@@ -360,35 +440,25 @@ impl Graph {
                 )));
             }
         }
-        // Intact and current: hand it to hnsw_rs. The loaded graph borrows its loader, which
-        // must therefore outlive it; the loader is small and lives as long as the process.
-        let mut io: Option<&'static mut HnswIo> =
-            Some(Box::leak(Box::new(HnswIo::new_with_options(
-                dir,
-                BASENAME,
-                // The vectors stay in the memory-mapped data file instead of being copied
-                // to the heap (a snapshot file is only ever replaced by rename, so the mapped
-                // pages never change).
-                ReloadOptions::default().set_mmap(true),
-            ))));
-        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let io = io.take().expect("loader is used once");
-            HnswIo::load_hnsw::<f32, DistHeadCosine>(io)
-        }));
-        let hnsw = match loaded {
-            Ok(Ok(h)) => h,
-            Ok(Err(e)) => return Err(SnapshotProblem::Damaged(e.to_string())),
-            Err(_) => return Err(SnapshotProblem::Damaged("graph loader crashed".into())),
-        };
-        hnsw.get_distance().set(space.head);
-        if hnsw.get_nb_point() != manifest.points {
-            return Err(SnapshotProblem::Damaged(format!(
-                "{} points instead of {}",
-                hnsw.get_nb_point(),
-                manifest.points
-            )));
+        // Intact and current: hand it to hnsw_rs.
+        let mut segments = Vec::with_capacity(SEGMENTS);
+        for (s, &points) in manifest.segments.iter().enumerate() {
+            segments.push(if points == 0 {
+                new_segment(space, 0)
+            } else {
+                load_segment(dir, &basename(s), space, points)?
+            });
         }
-        Ok(Graph { hnsw, dim })
+        let cross_path = dir.join(CROSS_FILE);
+        let cross: Vec<(u64, Links)> = std::fs::read(&cross_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| bincode::deserialize(&b).map_err(|e| e.to_string()))
+            .map_err(|e| SnapshotProblem::Damaged(format!("{CROSS_FILE}: {e}")))?;
+        Ok(Graph {
+            segments,
+            cross: cross.into_iter().collect(),
+            dim,
+        })
     }
 
     /// Points in the snapshot in `dir` if its manifest names `generation` (files not checked:
@@ -433,28 +503,111 @@ impl Graph {
     /// Removes the snapshot (and the flat vector file) so that the next open rebuilds the graph.
     pub fn remove_snapshot(dir: &Path) -> Result<()> {
         crate::index::flat::remove(dir)?;
-        for name in snapshot_files().into_iter().chain([MANIFEST.to_string()]) {
-            let p = dir.join(name);
-            match std::fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(p, e)),
-            }
-        }
-        Ok(())
+        let mut names = every_snapshot_file();
+        names.push(MANIFEST.to_string());
+        remove_files(dir, &names)
     }
 }
 
-fn snapshot_files() -> Vec<String> {
-    vec![
-        format!("{BASENAME}.hnsw.data"),
-        format!("{BASENAME}.hnsw.graph"),
-    ]
+/// Writes a segment's hnsw_rs files into `dir` as `name.hnsw.*`.
+fn dump_segment(segment: &Segment, dir: &Path, name: &str) -> Result<()> {
+    let dumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        segment.file_dump(dir, name)
+    }));
+    let detail = match dumped {
+        Ok(Ok(written)) if written == name => return Ok(()),
+        Ok(Ok(written)) => format!("graph dump chose an unexpected name {written}"),
+        Ok(Err(e)) => format!("graph dump failed: {e}"),
+        Err(_) => "graph dump failed (could not create its files)".into(),
+    };
+    Err(Error::Corrupt {
+        path: dir.to_path_buf(),
+        detail,
+    })
 }
 
-/// Paths of the snapshot files inside an index folder (for documentation and tests).
+/// Loads the segment `name` of an intact snapshot in `dir`, which must hold `points`.
+fn load_segment(
+    dir: &Path,
+    name: &str,
+    space: Space,
+    points: usize,
+) -> Result<Segment, SnapshotProblem> {
+    // The loaded graph borrows its loader, which must therefore outlive it; the loader is
+    // small and lives as long as the process.
+    let mut io: Option<&'static mut HnswIo> = Some(Box::leak(Box::new(HnswIo::new_with_options(
+        dir,
+        name,
+        // The vectors stay in the memory-mapped data file instead of being copied to the
+        // heap (a snapshot file is only ever replaced by rename, so the mapped pages never
+        // change).
+        ReloadOptions::default().set_mmap(true),
+    ))));
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let io = io.take().expect("loader is used once");
+        HnswIo::load_hnsw::<f32, DistHeadCosine>(io)
+    }));
+    let segment = match loaded {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return Err(SnapshotProblem::Damaged(e.to_string())),
+        Err(_) => return Err(SnapshotProblem::Damaged("graph loader crashed".into())),
+    };
+    segment.get_distance().set(space.head);
+    if segment.get_nb_point() != points {
+        return Err(SnapshotProblem::Damaged(format!(
+            "{name}: {} points instead of {points}",
+            segment.get_nb_point()
+        )));
+    }
+    Ok(segment)
+}
+
+/// The segment of a point.
+fn segment_of(id: u64) -> usize {
+    (id % SEGMENTS as u64) as usize
+}
+
+/// The files of a snapshot whose segments hold `counts` points: each non-empty segment's
+/// two, then the cross links.
+fn snapshot_files(counts: &[usize]) -> Vec<String> {
+    let mut names: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .filter(|&(_, &points)| points > 0)
+        .flat_map(|(s, _)| segment_files(s))
+        .collect();
+    names.push(CROSS_FILE.to_string());
+    names
+}
+
+fn segment_files(segment: usize) -> [String; 2] {
+    let name = basename(segment);
+    [format!("{name}.hnsw.data"), format!("{name}.hnsw.graph")]
+}
+
+/// Every file a snapshot may hold besides its manifest, of this layout or the one before.
+fn every_snapshot_file() -> Vec<String> {
+    let mut names = snapshot_files(&[1; SEGMENTS]);
+    names.extend(OLD_FILES.iter().map(|n| n.to_string()));
+    names
+}
+
+fn remove_files(dir: &Path, names: &[String]) -> Result<()> {
+    for name in names {
+        let p = dir.join(name);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Paths of the snapshot files inside an index folder, of this layout (for documentation and
+/// tests).
 pub fn snapshot_paths(dir: &Path) -> Vec<PathBuf> {
-    snapshot_files()
+    snapshot_files(&[1; SEGMENTS])
         .into_iter()
         .chain([MANIFEST.to_string()])
         .map(|n| dir.join(n))
@@ -546,21 +699,57 @@ mod tests {
                 store: 8
             })
         );
-        // A flipped byte in a snapshot file is caught before hnsw_rs reads it.
-        let data = dir.path().join("graph.hnsw.data");
-        let mut bytes = std::fs::read(&data).unwrap();
-        let mid = bytes.len() / 2;
-        bytes[mid] ^= 0xff;
-        std::fs::write(&data, bytes).unwrap();
+        // A flipped byte in any snapshot file is caught before hnsw_rs reads it.
+        for name in ["graph-1.hnsw.data", "graph.cross"] {
+            let path = dir.path().join(name);
+            let good = std::fs::read(&path).unwrap();
+            let mut bytes = good.clone();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xff;
+            std::fs::write(&path, bytes).unwrap();
+            assert!(
+                matches!(
+                    Graph::load(dir.path(), 7, Space::whole(dim)),
+                    Err(SnapshotProblem::Damaged(_))
+                ),
+                "{name}"
+            );
+            std::fs::write(&path, good).unwrap();
+        }
+        assert!(Graph::load(dir.path(), 7, Space::whole(dim)).is_ok());
+        // A snapshot of the one-graph layout of earlier versions is not loaded (the graph
+        // is rebuilt from the store).
+        let manifest = dir.path().join(MANIFEST);
+        let mut old: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        old.as_object_mut().unwrap().remove("segments");
+        std::fs::write(&manifest, old.to_string()).unwrap();
         assert!(matches!(
             Graph::load(dir.path(), 7, Space::whole(dim)),
-            Err(SnapshotProblem::Damaged(_))
+            Err(SnapshotProblem::Damaged(d)) if d.contains("earlier version")
         ));
+        std::fs::write(dir.path().join("graph.hnsw.data"), b"old").unwrap();
         Graph::remove_snapshot(dir.path()).unwrap();
         assert_eq!(
             Graph::load(dir.path(), 7, Space::whole(dim)).err(),
             Some(SnapshotProblem::Missing)
         );
+        // Every file went, the older layout's too.
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// A graph with one point has an empty segment, which has no files.
+    #[test]
+    fn a_graph_with_an_empty_segment_survives_a_snapshot() {
+        let dim = 16;
+        let dir = tempfile::tempdir().unwrap();
+        let g = Graph::build(Space::whole(dim), &[(unit(3, dim), 4)]);
+        g.save(dir.path(), 2).unwrap();
+        let loaded = Graph::load(dir.path(), 2, Space::whole(dim)).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded.search(&unit(3, dim), 3, 16)[0].id, 4);
+        assert!(!dir.path().join("graph-1.hnsw.data").exists());
     }
 
     #[test]
