@@ -181,9 +181,7 @@ fn new_segment(space: Space, capacity: usize) -> Segment {
 
 /// The neighbours of a segment's answer, as graph ids and cosine similarities.
 fn hits_of(found: Vec<hnsw_rs::prelude::Neighbour>) -> impl Iterator<Item = (u64, f32)> {
-    found
-        .into_iter()
-        .map(|n| (n.d_id as u64, 1.0 - n.distance))
+    found.into_iter().map(|n| (n.d_id as u64, 1.0 - n.distance))
 }
 
 /// Best first, ties by id.
