@@ -659,6 +659,34 @@ mod tests {
         }
     }
 
+    /// Copies added by a later run, all in the other segment from their originals, are
+    /// linked to them through the cross pass (the originals' own links are not revisited).
+    #[test]
+    fn copies_added_later_are_linked_to_their_originals_in_the_other_segment() {
+        let dim = 32;
+        let originals: Vec<(Vec<f32>, u64)> = (0..40u64).map(|p| (unit(p, dim), 2 * p)).collect();
+        let copies: Vec<(Vec<f32>, u64)> = originals
+            .iter()
+            .map(|(v, id)| {
+                let noisy = v.iter().zip(unit(500 + id, dim)).map(|(x, e)| x + 0.02 * e);
+                (crate::vector::normalised(noisy.collect()).unwrap(), id + 1)
+            })
+            .collect();
+        let mut g = Graph::build(Space::whole(dim), &originals);
+        g.insert(&copies);
+        let dir = tempfile::tempdir().unwrap();
+        g.write_flat(dir.path(), 1).unwrap();
+        let flat = crate::index::flat::FlatVectors::open(dir.path(), 1, dim).unwrap();
+        for row in (0..flat.len()).filter(|&r| flat.id(r) % 2 == 1) {
+            let original = flat.id(row) - 1;
+            assert!(
+                flat.neighbours(row).any(|(n, _)| flat.id(n) == original),
+                "copy {} is not linked to {original}",
+                flat.id(row)
+            );
+        }
+    }
+
     fn unit(seed: u64, dim: usize) -> Vec<f32> {
         let mut x = seed
             .wrapping_mul(6364136223846793005)
