@@ -314,6 +314,47 @@ fn unreadable_files_are_reported_and_the_rest_is_indexed() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 skipped"));
 }
 
+/// Regression: the graph of versions before 2026-12-07 (one hnsw_rs graph, `graph.hnsw.*`)
+/// is not read by this one; the first command that needs the graph rebuilds it in two
+/// segments, says why, and removes the old files.
+#[test]
+fn a_graph_of_the_earlier_single_layout_is_rebuilt_and_its_files_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    copy_photos(&photos, &["chelsea.png", "coffee.png", "coins.png"]);
+    let index = tmp.path().join("index");
+    index_json(&index, &photos);
+    // The earlier layout: its two files, and a manifest that lists no segments.
+    let manifest_path = index.join("graph.manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest.as_object_mut().unwrap().remove("segments");
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    for name in ["graph.hnsw.graph", "graph.hnsw.data"] {
+        std::fs::write(index.join(name), b"an earlier version's graph").unwrap();
+    }
+    let out = run(&index, &["verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("earlier version's layout"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!index.join("graph.hnsw.graph").exists());
+    assert!(!index.join("graph.hnsw.data").exists());
+    assert!(index.join("graph-0.hnsw.graph").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert_eq!(
+        manifest["segments"].as_array().unwrap().len(),
+        2,
+        "{manifest}"
+    );
+    // Read as it is from then on.
+    let out = run(&index, &["verify"]);
+    assert!(!stderr(&out).contains("rebuilt"), "{}", stderr(&out));
+}
+
 #[test]
 fn reopening_uses_the_saved_graph_and_a_missing_one_is_rebuilt() {
     let tmp = tempfile::tempdir().unwrap();
