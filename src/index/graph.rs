@@ -10,7 +10,8 @@
 //! (docs/studies/speed.md, "Building the graph faster and still deterministically").
 //!
 //! The graph is derived data: sled is the source of truth and the graph can always be rebuilt
-//! from it. A snapshot (two hnsw_rs files plus `graph.manifest.json`) is saved after each
+//! from it. A snapshot (each segment's two hnsw_rs files, the cross links and
+//! `graph.manifest.json`) is saved after each
 //! indexing run; the manifest records the sled generation it matches and a checksum of each
 //! file, and a snapshot that does not match is never handed to hnsw_rs (which asserts and
 //! unwraps on bad files) but rebuilt instead.
