@@ -11,10 +11,9 @@
 //!
 //! The graph is derived data: sled is the source of truth and the graph can always be rebuilt
 //! from it. A snapshot (each segment's two hnsw_rs files, the cross links and
-//! `graph.manifest.json`) is saved after each
-//! indexing run; the manifest records the sled generation it matches and a checksum of each
-//! file, and a snapshot that does not match is never handed to hnsw_rs (which asserts and
-//! unwraps on bad files) but rebuilt instead.
+//! `graph.manifest.json`) is saved after each indexing run; the manifest records the sled
+//! generation it matches and a checksum of each file, and a snapshot that does not match is
+//! never handed to hnsw_rs (which asserts and unwraps on bad files) but rebuilt instead.
 
 use crate::error::{Error, Result};
 use crate::index::db::sync_dir;
