@@ -68,10 +68,7 @@ impl Lookup for Index {
     }
 
     fn picture(&self, path: &Path) -> Result<Option<(FileRecord, ContentRecord)>> {
-        let Some(file) = self.store.file(path)? else {
-            return Ok(None);
-        };
-        Ok(self.store.content(&file.hash)?.map(|c| (file, c)))
+        self.store.picture(path)
     }
 
     fn thumbnail(&self, hash: &Hash) -> Result<Option<Thumbnail>> {

@@ -84,12 +84,7 @@ impl Library {
     /// An indexed file's record and its content's.
     pub fn picture(&self, path: &Path) -> Result<Option<(FileRecord, ContentRecord)>> {
         match &self.kind {
-            Kind::Folder { store, .. } => {
-                let Some(file) = store.file(path)? else {
-                    return Ok(None);
-                };
-                Ok(store.content(&file.hash)?.map(|c| (file, c)))
-            }
+            Kind::Folder { store, .. } => store.picture(path),
             Kind::Cluster { cluster, .. } => cluster.picture(path),
         }
     }

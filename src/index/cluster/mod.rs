@@ -378,22 +378,10 @@ impl ClusterIndex {
     pub fn files_and_contents(
         &self,
     ) -> Result<(Vec<(PathBuf, FileRecord)>, Vec<(Hash, u64, u32, u32)>)> {
-        let mut latest: HashMap<PathBuf, (i64, FileRecord, u32, u32)> = HashMap::new();
-        for row in self.milvus.list("", &FILE_FIELDS)? {
-            let (Some(file), Some(w), Some(h)) = (
-                RowFile::of(&row),
-                row.get("w").and_then(Value::as_u64),
-                row.get("h").and_then(Value::as_u64),
-            ) else {
-                continue;
-            };
-            if latest.get(&file.path).is_none_or(|(pk, ..)| *pk < file.pk) {
-                latest.insert(file.path, (file.pk, file.record, w as u32, h as u32));
-            }
-        }
+        let latest = newest_described(&self.milvus.list("", &FILE_FIELDS)?, |_| true);
         let mut sizes: HashMap<Hash, (u32, u32)> = HashMap::new();
         let mut files = Vec::with_capacity(latest.len());
-        for (path, (_, record, w, h)) in latest {
+        for (path, (record, w, h)) in latest {
             sizes.insert(record.hash, (w, h));
             files.push((path, record));
         }
@@ -876,25 +864,7 @@ impl ClusterIndex {
             milvus::QUERY_WINDOW,
         )?;
         let wanted: HashSet<&Path> = paths.iter().copied().collect();
-        let mut out: HashMap<PathBuf, (i64, FileRecord, u32, u32)> = HashMap::new();
-        for row in &rows {
-            let (Some(file), Some(w), Some(h)) = (
-                RowFile::of(row),
-                row.get("w").and_then(Value::as_u64),
-                row.get("h").and_then(Value::as_u64),
-            ) else {
-                continue;
-            };
-            if wanted.contains(file.path.as_path())
-                && out.get(&file.path).is_none_or(|(pk, ..)| *pk < file.pk)
-            {
-                out.insert(file.path, (file.pk, file.record, w as u32, h as u32));
-            }
-        }
-        Ok(out
-            .into_iter()
-            .map(|(path, (_, record, w, h))| (path, (record, w, h)))
-            .collect())
+        Ok(newest_described(&rows, |path| wanted.contains(path)))
     }
 
     /// The record of an indexed file.
@@ -934,6 +904,31 @@ impl ClusterIndex {
             want = (want * 2).min(milvus::QUERY_WINDOW);
         }
     }
+}
+
+/// The record and picture size of each path's newest row among `rows` (a path written twice
+/// by a killed run has an older row too), for the paths `keep` accepts.
+fn newest_described(
+    rows: &[Value],
+    keep: impl Fn(&Path) -> bool,
+) -> HashMap<PathBuf, (FileRecord, u32, u32)> {
+    let mut latest: HashMap<PathBuf, (i64, FileRecord, u32, u32)> = HashMap::new();
+    for row in rows {
+        let (Some(file), Some(w), Some(h)) = (
+            RowFile::of(row),
+            row.get("w").and_then(Value::as_u64),
+            row.get("h").and_then(Value::as_u64),
+        ) else {
+            continue;
+        };
+        if keep(&file.path) && latest.get(&file.path).is_none_or(|(pk, ..)| *pk < file.pk) {
+            latest.insert(file.path, (file.pk, file.record, w as u32, h as u32));
+        }
+    }
+    latest
+        .into_iter()
+        .map(|(path, (_, record, w, h))| (path, (record, w, h)))
+        .collect()
 }
 
 /// The files of search hits that are still on disk, best first, identical files one after

@@ -319,6 +319,14 @@ impl Store {
         }
     }
 
+    /// A file's record and its content's, if the file is indexed.
+    pub fn picture(&self, path: &Path) -> Result<Option<(FileRecord, ContentRecord)>> {
+        let Some(file) = self.file(path)? else {
+            return Ok(None);
+        };
+        Ok(self.content(&file.hash)?.map(|c| (file, c)))
+    }
+
     pub fn content(&self, hash: &Hash) -> Result<Option<ContentRecord>> {
         match self.get(&key(CONTENT, &[hash]))? {
             Some(v) => Ok(Some(self.decode("content", &v)?)),
