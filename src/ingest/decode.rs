@@ -104,7 +104,7 @@ fn source_of(bytes: &[u8]) -> Result<Source, SkipReason> {
 }
 
 /// The picture as stored (not turned), decoded at the smallest size that still covers
-/// `cover x cover` where the format allows it (JPEG and RAW previews), with the full size
+/// `cover x cover` where the format allows it (JPEG, RAW previews, HEIF), with the full size
 /// as stored and the orientation to apply.
 fn decode_stored(
     bytes: &[u8],
@@ -127,10 +127,10 @@ fn decode_stored(
             )?)),
         },
         Source::Image(format) => Ok(full_size(decode_with_limits(bytes, format, opts)?)),
-        Source::Heif => Ok(full_size((
-            heif::decode(bytes, opts.max_pixels)?,
-            Orientation::NoTransforms,
-        ))),
+        Source::Heif => {
+            let (img, (width, height)) = heif::decode(bytes, opts.max_pixels, cover)?;
+            Ok((img, width, height, Orientation::NoTransforms))
+        }
         Source::Raw => {
             let info = raw::inspect(bytes);
             if let Some((offset, len)) = info.cut_short {
