@@ -15,15 +15,35 @@ pub(super) const OLD_DIR: &str = "db.old";
 /// fills; the records are read in order or one at a time, and the OS caches the files).
 const CACHE_BYTES: u64 = 64 << 20;
 
+/// How long an open waits for sled's own file lock. The index's lock ([`super::lock`])
+/// keeps other processes out; what can still hold sled's lock is this process's database
+/// closed a moment ago, whose flusher thread lets go of the file after the last handle.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(super) fn open_db(path: &Path) -> Result<sled::Db> {
-    sled::Config::new()
-        .path(path)
-        .cache_capacity(CACHE_BYTES)
-        .open()
-        .map_err(|source| Error::Storage {
-            path: path.to_path_buf(),
-            source,
-        })
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
+            Err(e) if lock_held(&e) && started.elapsed() < SLED_LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => {
+                return result.map_err(|source| Error::Storage {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// Whether sled refused to open because its file lock is held.
+fn lock_held(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
 fn remove_dir_if_present(path: &Path) -> Result<()> {
@@ -108,4 +128,35 @@ pub(super) fn rewrite(db: &mut sled::Db, path: &Path) -> Result<(u64, u64)> {
     *db = open_db(path)?;
     swapped.and(recovered)?;
     Ok((before, after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_waits_for_a_handle_that_lets_go_a_moment_later() {
+        // Regression: a reopen right after an interrupted `index` run in the same process
+        // failed at random with sled's "could not acquire lock" while a thread of the
+        // finished run still held a handle (index::upgrade's interrupted-move test).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_DIR);
+        let db = open_db(&path).unwrap();
+        db.insert(b"key", b"value").unwrap();
+        let (held, released) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            held.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(db);
+        });
+        released.recv().unwrap();
+        let started = std::time::Instant::now();
+        let reopened = open_db(&path).expect("opens once the other handle lets go");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+        assert_eq!(
+            reopened.get(b"key").unwrap().as_deref(),
+            Some(&b"value"[..])
+        );
+        holder.join().unwrap();
+    }
 }
