@@ -64,23 +64,25 @@ impl Yuv {
         let kg = 1.0 - kr - kb;
         let (g_cr, g_cb) = (2.0 * (1.0 - kr) * kr / kg, 2.0 * (1.0 - kb) * kb / kg);
         let clamp = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+        // One sample (or a block's mean) in floating point: what the fixed-point rows below
+        // do not cover, and every reduced picture.
+        let convert = |[y, cb, cr]: [f32; 3]| -> [u8; 3] {
+            if self.chroma_width == 0 {
+                [clamp((y - y_off) * y_gain); 3]
+            } else if matrix == 0 {
+                // Identity: the planes are G, B, R.
+                [cr, y, cb].map(|v| clamp(v * 255.0 / max))
+            } else {
+                let luma = (y - y_off) * y_gain;
+                let (u, v) = ((cb - half) * c_gain, (cr - half) * c_gain);
+                [
+                    clamp(luma + 2.0 * (1.0 - kr) * v),
+                    clamp(luma - g_cr * v - g_cb * u),
+                    clamp(luma + 2.0 * (1.0 - kb) * u),
+                ]
+            }
+        };
         if factor > 1 {
-            let convert = |[y, cb, cr]: [f32; 3]| -> [u8; 3] {
-                if self.chroma_width == 0 {
-                    [clamp((y - y_off) * y_gain); 3]
-                } else if matrix == 0 {
-                    // Identity: the planes are G, B, R.
-                    [cr, y, cb].map(|v| clamp(v * 255.0 / max))
-                } else {
-                    let luma = (y - y_off) * y_gain;
-                    let (u, v) = ((cb - half) * c_gain, (cr - half) * c_gain);
-                    [
-                        clamp(luma + 2.0 * (1.0 - kr) * v),
-                        clamp(luma - g_cr * v - g_cb * u),
-                        clamp(luma + 2.0 * (1.0 - kb) * u),
-                    ]
-                }
-            };
             self.paint_reduced(out, (x0, y0), (width, height), factor, convert);
             return;
         }
@@ -115,15 +117,8 @@ impl Yuv {
                 continue;
             }
             for (x, px) in row.chunks_exact_mut(3).enumerate() {
-                let rgb = if self.chroma_width == 0 {
-                    [clamp((at(luma_row, x) - y_off) * y_gain); 3]
-                } else {
-                    // Identity: the planes are G, B, R.
-                    let c = x >> sx;
-                    let v = |plane: &[u16], i: usize| clamp(at(plane, i) * 255.0 / max);
-                    [v(cr_row, c), v(luma_row, x), v(cb_row, c)]
-                };
-                px.copy_from_slice(&rgb);
+                let c = x >> sx;
+                px.copy_from_slice(&convert([at(luma_row, x), at(cb_row, c), at(cr_row, c)]));
             }
         }
     }
