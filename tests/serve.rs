@@ -577,6 +577,16 @@ fn watching_reindexes_when_photos_change() {
         ))
         .json();
     assert_eq!(copies["neighbors"].as_array().unwrap().len(), 2, "{copies}");
+    // Reading photos (re-indexing did, and so did that query) is no change: no re-index
+    // follows once the watch's quiet time (2 s) has passed. It once did, and queries were
+    // refused while it ran.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let later = server.get("/api/status").json();
+    assert_eq!(
+        later["reindex"]["started_at"], status["reindex"]["started_at"],
+        "{later}"
+    );
+    assert_eq!(later["reindex"]["running"], false, "{later}");
     std::fs::remove_file(photos.join("copies/camera-2.png")).unwrap();
     server.wait_for("/api/status", 60, |v| {
         v["index"]["files"] == 10 && v["reindex"]["running"] == false

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::index::pipeline::{IndexOptions, IndexReport};
 use crate::progress::Progress;
 use crate::text::path_text;
-use notify_debouncer_mini::notify::RecursiveMode;
+use notify::{RecursiveMode, Watcher};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -231,41 +231,161 @@ pub fn wait_for_reindex(shared: &Shared) {
 }
 
 /// A watch on the roots that lasts as long as the value is kept.
-pub struct Watch(
-    #[allow(dead_code)]
-    notify_debouncer_mini::Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>,
-);
+pub struct Watch(#[allow(dead_code)] notify::RecommendedWatcher);
 
-/// Re-indexes the roots two seconds after files under them stop changing. Changes inside
-/// the index folder (when it lies under a root) are not changes to the photos.
+/// Quiet time after the last change before re-indexing starts.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Re-indexes the roots two seconds after files under them stop changing. Reading a file
+/// is not a change (re-indexing and the web app's views read photos: counted as changes,
+/// each re-index would start another); nor is a change inside the index folder (when it
+/// lies under a root).
 pub fn watch(shared: Arc<Shared>) -> Result<Watch> {
     let roots = roots(&shared)?;
     let index_dir = shared.library.dir().to_path_buf();
-    let worker = shared.clone();
-    let mut debouncer = notify_debouncer_mini::new_debouncer(
-        Duration::from_secs(2),
-        move |events: notify_debouncer_mini::DebounceEventResult| {
-            let Ok(events) = events else {
-                return;
-            };
-            if events.iter().any(|e| !e.path.starts_with(&index_dir)) {
-                start_reindex(&worker, true);
-            }
-        },
-    )
-    .map_err(|e| watch_error(shared.library.dir(), e))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut watcher =
+        notify::recommended_watcher(tx).map_err(|e| watch_error(shared.library.dir(), e))?;
     for root in &roots {
-        debouncer
-            .watcher()
+        watcher
             .watch(root, RecursiveMode::Recursive)
             .map_err(|e| watch_error(root, e))?;
     }
-    Ok(Watch(debouncer))
+    std::thread::Builder::new()
+        .name("lookalike-watch".into())
+        .spawn(move || {
+            settle(
+                &rx,
+                SETTLE,
+                |event| changes_photos(event, &index_dir),
+                || {
+                    start_reindex(&shared, true);
+                },
+            )
+        })
+        .expect("spawn a thread");
+    Ok(Watch(watcher))
 }
 
-fn watch_error(path: &std::path::Path, e: notify_debouncer_mini::notify::Error) -> Error {
+/// Whether a watch event says that photos under the roots changed. An error (such as a
+/// lost event queue) counts as a change: re-indexing finds what it was.
+fn changes_photos(event: &notify::Result<notify::Event>, index_dir: &std::path::Path) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    let Ok(event) = event else {
+        return true;
+    };
+    let read_only = matches!(event.kind, EventKind::Access(kind)
+        if kind != AccessKind::Close(AccessMode::Write));
+    !read_only && (event.paths.is_empty() || event.paths.iter().any(|p| !p.starts_with(index_dir)))
+}
+
+/// Calls `fire` once per burst of events that `counts` accepts, when `quiet` has passed
+/// without another; returns when the watch is dropped (its sender with it).
+fn settle<E>(
+    rx: &std::sync::mpsc::Receiver<E>,
+    quiet: Duration,
+    counts: impl Fn(&E) -> bool,
+    mut fire: impl FnMut(),
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        match rx.recv() {
+            Ok(event) if counts(&event) => {}
+            Ok(_) => continue,
+            Err(_) => return,
+        }
+        let mut deadline = std::time::Instant::now() + quiet;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(event) if counts(&event) => deadline = std::time::Instant::now() + quiet,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        fire();
+    }
+}
+
+fn watch_error(path: &std::path::Path, e: notify::Error) -> Error {
     Error::io(
         path,
         std::io::Error::other(format!("cannot watch for changes: {e}")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind};
+    use std::sync::atomic::AtomicUsize;
+
+    fn event(kind: EventKind, path: &str) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(kind).add_path(PathBuf::from(path)))
+    }
+
+    #[test]
+    fn reading_a_photo_is_not_a_change() {
+        let index = std::path::Path::new("/photos/.lookalike");
+        let opened = event(
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            "/photos/a.jpg",
+        );
+        let read = event(
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            "/photos/a.jpg",
+        );
+        let written = event(
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            "/photos/a.jpg",
+        );
+        let created = event(EventKind::Create(CreateKind::File), "/photos/a.jpg");
+        let inside_index = event(EventKind::Create(CreateKind::File), "/photos/.lookalike/db");
+        assert!(!changes_photos(&opened, index));
+        assert!(!changes_photos(&read, index));
+        assert!(changes_photos(&written, index));
+        assert!(changes_photos(&created, index));
+        assert!(!changes_photos(&inside_index, index));
+        assert!(changes_photos(&Err(notify::Error::generic("lost")), index));
+    }
+
+    #[test]
+    fn a_burst_of_changes_reindexes_once_when_it_settles() {
+        let (tx, rx) = std::sync::mpsc::channel::<bool>();
+        let fired = Arc::new(AtomicUsize::new(0));
+        let counter = fired.clone();
+        let worker = std::thread::spawn(move || {
+            settle(
+                &rx,
+                Duration::from_millis(100),
+                |change| *change,
+                || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                },
+            )
+        });
+        let wait = || std::thread::sleep(Duration::from_millis(400));
+        for _ in 0..5 {
+            tx.send(false).unwrap();
+        }
+        wait();
+        assert_eq!(fired.load(Ordering::SeqCst), 0, "events that are no change");
+        for _ in 0..3 {
+            tx.send(true).unwrap();
+        }
+        wait();
+        assert_eq!(fired.load(Ordering::SeqCst), 1, "one burst, one re-index");
+        tx.send(true).unwrap();
+        wait();
+        assert_eq!(fired.load(Ordering::SeqCst), 2);
+        tx.send(true).unwrap();
+        drop(tx);
+        worker.join().unwrap();
+        assert_eq!(
+            fired.load(Ordering::SeqCst),
+            2,
+            "a dropped watch starts nothing"
+        );
+    }
 }
