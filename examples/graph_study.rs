@@ -1,12 +1,16 @@
 //! A study of deterministic ways to build the HNSW graph faster than one point at a time:
 //! the graph split into segments (points assigned by id), each built one point at a time on
 //! its own thread, then a cross pass that searches every point's nearest in the other
-//! segments (read-only, so in any order). Prints per setting: build rate, recall@10 of
-//! merged searches against exact search, planted near-copies left unlinked, and whether two
-//! builds gave the same links.
+//! segments (read-only, so in any order), optionally *repaired* once from the neighbourhood
+//! (each point's cross links improved with the cross links of its own links and the own
+//! links of its cross links). Prints per setting: build rate, recall@10 of merged searches
+//! against exact search, planted near-copies left unlinked, and whether two builds gave the
+//! same links.
 //!
 //! ```text
 //! cargo run --release --example graph_study -- 20000
+//! GRAPH_STUDY="2,100,8,16,0;2,100,8,16,1" GRAPH_STUDY_SAME=0 \
+//!     cargo run --release --example graph_study -- 400000
 //! ```
 
 #[path = "../benches/common/synthetic.rs"]
@@ -24,6 +28,9 @@ const M: usize = 16;
 const LAYERS: usize = 16;
 const QUERIES: usize = 500;
 const PAIRS: usize = 1000;
+
+/// A point's links: ids with their similarity.
+type Links = Vec<(u64, f32)>;
 
 struct Segmented {
     segments: Vec<Hnsw<'static, f32, DistHeadCosine>>,
@@ -54,8 +61,8 @@ impl Segmented {
         Segmented { segments: graphs }
     }
 
-    fn search(&self, q: &[f32], k: usize, ef: usize) -> Vec<(u64, f32)> {
-        let mut all: Vec<(u64, f32)> = self
+    fn search(&self, q: &[f32], k: usize, ef: usize) -> Links {
+        let mut all: Links = self
             .segments
             .iter()
             .flat_map(|g| g.search(q, k, ef))
@@ -66,16 +73,12 @@ impl Segmented {
         all
     }
 
-    /// Every point's links: its layer-0 links in its segment and, with more than one
-    /// segment, its `cross` nearest in each other segment (searched with `cross_ef`); the
-    /// best 32 kept.
-    fn links(&self, items: &[(Vec<f32>, u64)], cross: usize, cross_ef: usize) -> Vec<Vec<u64>> {
-        let s_count = self.segments.len();
-        let mut own: Vec<Vec<(u64, f32)>> = vec![Vec::new(); items.len()];
+    /// Every point's layer-0 links in its own segment, by id.
+    fn own_links(&self, count: usize) -> Vec<Links> {
+        let mut own: Vec<Links> = vec![Vec::new(); count];
         for g in &self.segments {
             for p in g.get_point_indexation().into_iter() {
-                let id = p.get_origin_id();
-                own[id] = p
+                own[p.get_origin_id()] = p
                     .get_neighborhood_id()
                     .first()
                     .map(|l| {
@@ -86,15 +89,30 @@ impl Segmented {
                     .unwrap_or_default();
             }
         }
-        items
+        own
+    }
+
+    /// Every point's `cross` nearest in the other segments (searched with `cross_ef`); with
+    /// `repair`, then improved once from the neighbourhood: the cross links of the point's
+    /// own links, and the own links of its cross links, the best `cross` kept.
+    fn cross_links(
+        &self,
+        items: &[(Vec<f32>, u64)],
+        own: &[Links],
+        cross: usize,
+        cross_ef: usize,
+        repair: bool,
+    ) -> Vec<Links> {
+        let s_count = self.segments.len();
+        if s_count == 1 {
+            return vec![Vec::new(); items.len()];
+        }
+        let found: Vec<Links> = items
             .par_iter()
             .map(|(v, id)| {
-                let mut l = own[*id as usize].clone();
-                if s_count > 1 {
-                    for (s, g) in self.segments.iter().enumerate() {
-                        if s == *id as usize % s_count {
-                            continue;
-                        }
+                let mut l: Links = Vec::new();
+                for (s, g) in self.segments.iter().enumerate() {
+                    if s != *id as usize % s_count {
                         l.extend(
                             g.search(v, cross, cross_ef)
                                 .into_iter()
@@ -102,12 +120,52 @@ impl Segmented {
                         );
                     }
                 }
-                l.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                l.truncate(32);
-                l.into_iter().map(|x| x.0).collect()
+                best(l, cross)
+            })
+            .collect();
+        if !repair {
+            return found;
+        }
+        items
+            .par_iter()
+            .map(|(v, id)| {
+                let me = *id as usize;
+                let mut seen: std::collections::HashSet<u64> =
+                    found[me].iter().map(|x| x.0).collect();
+                let mut l = found[me].clone();
+                let candidates = own[me]
+                    .iter()
+                    .flat_map(|(n, _)| found[*n as usize].iter())
+                    .chain(found[me].iter().flat_map(|(c, _)| own[*c as usize].iter()));
+                for (c, _) in candidates {
+                    if *c as usize % s_count != me % s_count && seen.insert(*c) {
+                        l.push((*c, dot(v, &items[*c as usize].0)));
+                    }
+                }
+                best(l, cross)
             })
             .collect()
     }
+}
+
+/// The `k` best links, best first, ties by id.
+fn best(mut l: Links, k: usize) -> Links {
+    l.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    l.truncate(k);
+    l
+}
+
+/// Every point's links as `vectors.flat` keeps them: own and cross, the best 32.
+fn links(own: &[Links], cross: &[Links]) -> Vec<Vec<u64>> {
+    own.iter()
+        .zip(cross)
+        .map(|(o, c)| {
+            best(o.iter().chain(c).copied().collect(), 32)
+                .into_iter()
+                .map(|x| x.0)
+                .collect()
+        })
+        .collect()
 }
 
 fn main() {
@@ -148,37 +206,59 @@ fn main() {
         rayon::current_num_threads()
     );
     println!(
-        "segments  ef_c  cross  cross_ef  build_s  links_s  points/s  recall@10(ef64)  unlinked  same"
+        "segments  ef_c  cross  cross_ef  repair  build_s  links_s  points/s  recall@10(ef64)  unlinked  same"
     );
-    let settings: Vec<(usize, usize, usize, usize)> = match std::env::var("GRAPH_STUDY").as_deref()
-    {
-        Ok("cross") => vec![
-            (2, 100, 8, 16),
-            (2, 100, 8, 32),
-            (2, 200, 8, 16),
-            (4, 100, 8, 16),
-        ],
-        _ => vec![
-            (1, 200, 0, 0),
-            (2, 200, 16, 64),
-            (2, 200, 8, 64),
-            (1, 100, 0, 0),
-            (2, 100, 16, 64),
-            (2, 100, 8, 64),
-            (3, 100, 8, 64),
+    // GRAPH_STUDY="SEGMENTS,EF_C,CROSS,CROSS_EF,REPAIR;..." picks the settings (REPAIR 0 or
+    // 1); GRAPH_STUDY_SAME=0 skips the second build that checks the links are identical.
+    let settings: Vec<(usize, usize, usize, usize, bool)> = match std::env::var("GRAPH_STUDY") {
+        Ok(list) => list
+            .split(';')
+            .map(|s| {
+                let f: Vec<usize> = s
+                    .split(',')
+                    .map(|x| x.trim().parse().expect("a number"))
+                    .collect();
+                assert_eq!(f.len(), 5, "SEGMENTS,EF_C,CROSS,CROSS_EF,REPAIR");
+                (f[0], f[1], f[2], f[3], f[4] == 1)
+            })
+            .collect(),
+        Err(_) => vec![
+            (1, 200, 0, 0, false),
+            (2, 200, 16, 64, false),
+            (2, 200, 8, 64, false),
+            (1, 100, 0, 0, false),
+            (2, 100, 16, 64, false),
+            (2, 100, 8, 64, false),
+            (3, 100, 8, 64, false),
+            (2, 100, 8, 16, false),
+            (2, 100, 8, 16, true),
         ],
     };
-    for (segments, ef_c, cross, cross_ef) in settings {
+    let check_same = std::env::var("GRAPH_STUDY_SAME").as_deref() != Ok("0");
+    let mut built: Option<Built> = None;
+    for (segments, ef_c, cross, cross_ef, repair) in settings {
+        if built.as_ref().map(|b| b.setting) != Some((segments, ef_c)) {
+            drop(built.take());
+            let t = Instant::now();
+            let graph = Segmented::build(&items, segments, ef_c);
+            let own = graph.own_links(items.len());
+            built = Some(Built {
+                setting: (segments, ef_c),
+                seconds: t.elapsed().as_secs_f64(),
+                graph,
+                own,
+            });
+        }
+        let Built {
+            graph: g,
+            seconds: build,
+            own,
+            ..
+        } = built.as_ref().expect("built");
         let t = Instant::now();
-        let g = Segmented::build(&items, segments, ef_c);
-        let build = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let links = g.links(&items, cross, cross_ef);
-        let linking = if segments > 1 {
-            t.elapsed().as_secs_f64()
-        } else {
-            0.0
-        };
+        let cross_l = g.cross_links(&items, own, cross, cross_ef, repair);
+        let linking = t.elapsed().as_secs_f64();
+        let links = links(own, &cross_l);
         let hits: usize = queries
             .iter()
             .zip(&exact)
@@ -193,12 +273,43 @@ fn main() {
             .iter()
             .filter(|(a, b)| !links[*a as usize].contains(b) && !links[*b as usize].contains(a))
             .count();
-        let again = Segmented::build(&items, segments, ef_c).links(&items, cross, cross_ef);
+        let same = if check_same {
+            let again = Segmented::build(&items, segments, ef_c);
+            let own_again = again.own_links(items.len());
+            let l = links_of(&again, &items, &own_again, cross, cross_ef, repair);
+            if l == links {
+                "yes"
+            } else {
+                "no"
+            }
+        } else {
+            "-"
+        };
         println!(
-            "{segments:>8} {ef_c:>5} {cross:>6} {cross_ef:>9} {build:>8.1} {linking:>8.1} {:>9.0} {:>16.4} {unlinked:>9} {:>5}",
+            "{segments:>8} {ef_c:>5} {cross:>6} {cross_ef:>9} {:>6} {build:>8.1} {linking:>8.1} {:>9.0} {:>16.4} {unlinked:>9} {same:>5}",
+            if repair { "yes" } else { "no" },
             items.len() as f64 / (build + linking),
             hits as f64 / (QUERIES * 10) as f64,
-            again == links
         );
     }
+}
+
+/// The segments built last: for which (segments, ef_construction), in how many seconds, and
+/// every point's own links.
+struct Built {
+    setting: (usize, usize),
+    graph: Segmented,
+    seconds: f64,
+    own: Vec<Links>,
+}
+
+fn links_of(
+    g: &Segmented,
+    items: &[(Vec<f32>, u64)],
+    own: &[Links],
+    cross: usize,
+    cross_ef: usize,
+    repair: bool,
+) -> Vec<Vec<u64>> {
+    links(own, &g.cross_links(items, own, cross, cross_ef, repair))
 }

@@ -86,7 +86,9 @@ pub(super) fn scored_pairs(
         .filter_map(|(row, image)| image.map(|i| (i, row)))
         .collect();
     let levels = background_levels(contents, &pairs, opts, |i| {
-        row_of.get(&i).map(|&row| head.unit(flat.vector(row)))
+        row_of
+            .get(&i)
+            .map(|&row| head.part_unit(flat.part(row, head)))
     });
     finish(index, contents, pairs, levels, opts)
 }
@@ -380,7 +382,7 @@ fn similar_pairs(
             let mut frontier: Vec<(usize, f32)> =
                 found.iter().filter(|p| p.1 >= floor).copied().collect();
             if !frontier.is_empty() {
-                let v = flat.vector(row);
+                let v = flat.part(row, head);
                 let mut seen: std::collections::HashSet<usize> =
                     flat.neighbours(row).map(|(m, _)| m).collect();
                 seen.insert(row);
@@ -393,7 +395,7 @@ fn similar_pairs(
                     let (n, _) = frontier.swap_remove(best);
                     for (m, _) in flat.neighbours(n) {
                         if seen.insert(m) {
-                            let cos = head.similarity(v, flat.vector(m));
+                            let cos = head.part_similarity(v, flat.part(m, head));
                             if cos >= floor {
                                 found.push((m, cos));
                                 frontier.push((m, cos));
@@ -455,7 +457,8 @@ mod tests {
         crate::index::graph::Graph::build(crate::index::graph::Space::whole(dim), &items)
             .write_flat(dir.path(), 1)
             .unwrap();
-        let flat = FlatVectors::open(dir.path(), 1, dim).unwrap();
+        let flat =
+            FlatVectors::open(dir.path(), 1, crate::index::graph::Space::whole(dim)).unwrap();
         let floor = 0.85;
         let every: Vec<Option<usize>> =
             (0..flat.len()).map(|r| Some(flat.id(r) as usize)).collect();

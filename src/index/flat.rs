@@ -14,12 +14,19 @@
 //! similarity, best first: loading a million-point graph takes hnsw_rs about 17 s and 4.9 GB,
 //! reading its links from here takes nothing.
 //!
-//! Layout, little-endian: `b"LKFLAT02"`, generation `u64`, dimension `u32`, neighbours per
-//! row `k` (`u32`), count `u64`; then `count` ids (`u64`); then `count * dimension` values
-//! (`f32`); then `count * k` neighbours, each a row (`u32`, `u32::MAX` for none) and its
-//! similarity (`f32`).
+//! The vectors are stored part by part: a two-head model's query parts of every row, then
+//! their copy parts (see [`Head`]), so that a search or `dedup`, which compare one head, read
+//! (and keep in memory) only that head's part of the file: a third of the vectors for
+//! `dedup` with the built-in model.
+//!
+//! Layout, little-endian: `b"LKFLAT03"`, generation `u64`, dimension `u32`, neighbours per
+//! row `k` (`u32`), count `u64`, split `u32` (where the second part starts: the dimension
+//! when there is one part), four zero bytes; then `count` ids (`u64`); then `count * split`
+//! values (`f32`) of the first part, `count * (dimension - split)` of the second; then
+//! `count * k` neighbours, each a row (`u32`, `u32::MAX` for none) and its similarity (`f32`).
 
 use crate::error::{Error, Result};
+use crate::index::graph::Space;
 use crate::model::Head;
 use memmap2::Mmap;
 use rayon::prelude::*;
@@ -28,10 +35,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub const FILE_NAME: &str = "vectors.flat";
-const MAGIC: &[u8; 8] = b"LKFLAT02";
+const MAGIC: &[u8; 8] = b"LKFLAT03";
 /// Marks an unused neighbour slot.
 const NO_ROW: u32 = u32::MAX;
-const HEADER: usize = 32;
+const HEADER: usize = 40;
 
 /// Path of the flat vector file inside an index folder.
 pub fn path(dir: &Path) -> PathBuf {
@@ -45,14 +52,24 @@ pub struct FlatPoint<'a> {
     pub neighbours: Vec<(u64, f32)>,
 }
 
-/// Writes the file atomically (temporary file, fsync, rename). `points` is walked three times
-/// (ids, vectors, neighbours), so nothing is buffered beyond the writer and the map from ids
-/// to rows; at most `k` neighbours are kept per point, the most similar, and neighbours that
-/// are not points of the file are left out.
+/// Where the second part of a stored vector starts: the start of the graph's head (the copy
+/// head, after the query head) when it has one, else the dimension (one part).
+fn split_of(space: Space) -> usize {
+    if space.head.start == 0 {
+        space.dim
+    } else {
+        space.head.start
+    }
+}
+
+/// Writes the file atomically (temporary file, fsync, rename). `points` is walked once per
+/// section (ids, each part of the vectors, neighbours), so nothing is buffered beyond the
+/// writer and the map from ids to rows; at most `k` neighbours are kept per point, the most
+/// similar, and neighbours that are not points of the file are left out.
 pub fn write<'a>(
     dir: &Path,
     generation: u64,
-    dim: usize,
+    space: Space,
     k: usize,
     count: usize,
     points: impl Iterator<Item = FlatPoint<'a>> + Clone,
@@ -64,12 +81,15 @@ pub fn write<'a>(
             "{count} vectors are more than the flat vector file holds"
         )));
     }
+    let (dim, split) = (space.dim, split_of(space));
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(io)?);
     out.write_all(MAGIC).map_err(io)?;
     out.write_all(&generation.to_le_bytes()).map_err(io)?;
     out.write_all(&(dim as u32).to_le_bytes()).map_err(io)?;
     out.write_all(&(k as u32).to_le_bytes()).map_err(io)?;
     out.write_all(&(count as u64).to_le_bytes()).map_err(io)?;
+    out.write_all(&(split as u32).to_le_bytes()).map_err(io)?;
+    out.write_all(&[0; 4]).map_err(io)?;
     let mut rows = std::collections::HashMap::with_capacity(count);
     for p in points.clone() {
         out.write_all(&p.id.to_le_bytes()).map_err(io)?;
@@ -80,10 +100,12 @@ pub fn write<'a>(
         count,
         "flat file: point count (ids must be distinct)"
     );
-    for p in points.clone() {
-        assert_eq!(p.vector.len(), dim, "vector of another dimension");
-        for x in p.vector {
-            out.write_all(&x.to_le_bytes()).map_err(io)?;
+    for part in [0..split, split..dim] {
+        for p in points.clone() {
+            assert_eq!(p.vector.len(), dim, "vector of another dimension");
+            for x in &p.vector[part.clone()] {
+                out.write_all(&x.to_le_bytes()).map_err(io)?;
+            }
         }
     }
     for p in points {
@@ -147,15 +169,18 @@ pub fn remove(dir: &Path) -> Result<()> {
 pub struct FlatVectors {
     map: Mmap,
     dim: usize,
+    /// Where the second part of the vectors starts (`dim`: one part).
+    split: usize,
     /// Neighbours per row.
     k: usize,
     count: usize,
 }
 
 impl FlatVectors {
-    /// Maps the file if it exists, is for `generation` and `dim`, and has the size its header
-    /// declares; `None` otherwise.
-    pub fn open(dir: &Path, generation: u64, dim: usize) -> Option<FlatVectors> {
+    /// Maps the file if it exists, is for `generation` and the vectors of `space`, and has the
+    /// size its header declares; `None` otherwise.
+    pub fn open(dir: &Path, generation: u64, space: Space) -> Option<FlatVectors> {
+        let (dim, split) = (space.dim, split_of(space));
         if cfg!(target_endian = "big") {
             return None;
         }
@@ -174,10 +199,20 @@ impl FlatVectors {
             .checked_mul(8 + 4 * dim)
             .and_then(|b| b.checked_add(count.checked_mul(k)?.checked_mul(8)?))
             .and_then(|b| b.checked_add(HEADER))?;
-        if u64_at(8) != generation || file_dim != dim || map.len() != expected {
+        if u64_at(8) != generation
+            || file_dim != dim
+            || u32_at(32) as usize != split
+            || map.len() != expected
+        {
             return None;
         }
-        Some(FlatVectors { map, dim, k, count })
+        Some(FlatVectors {
+            map,
+            dim,
+            split,
+            k,
+            count,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -194,9 +229,27 @@ impl FlatVectors {
         u64::from_le_bytes(self.map[at..at + 8].try_into().unwrap())
     }
 
-    /// The vector of row `i`.
-    pub fn vector(&self, i: usize) -> &[f32] {
-        &self.vectors()[i * self.dim..(i + 1) * self.dim]
+    /// `head`'s part of every row, one after the other.
+    ///
+    /// # Panics
+    /// If the head is not one of the file's parts (a head of another model).
+    fn part_rows(&self, head: Head) -> &[f32] {
+        let (offset, len) = if head.start == 0 && head.len == self.split {
+            (0, self.split)
+        } else if head.start == self.split && head.start + head.len == self.dim {
+            (self.count * self.split, self.dim - self.split)
+        } else {
+            panic!(
+                "{head:?} is not a part of the flat file's vectors (split at {})",
+                self.split
+            )
+        };
+        &self.vectors()[offset..offset + self.count * len]
+    }
+
+    /// `head`'s part of the vector of row `i` (see [`Head::part`]).
+    pub fn part(&self, i: usize, head: Head) -> &[f32] {
+        &self.part_rows(head)[i * head.len..(i + 1) * head.len]
     }
 
     /// The graph neighbours of row `i` as `(row, similarity)`, most similar first (rows out
@@ -230,14 +283,15 @@ impl FlatVectors {
         if k == 0 || self.count == 0 {
             return Vec::new();
         }
+        let query = head.part(query);
         let mut scores = vec![0f32; self.count];
         const CHUNK: usize = 4096;
         scores
             .par_chunks_mut(CHUNK)
-            .zip(self.vectors().par_chunks(CHUNK * self.dim))
+            .zip(self.part_rows(head).par_chunks(CHUNK * head.len))
             .for_each(|(s, vs)| {
-                for (s, v) in s.iter_mut().zip(vs.chunks_exact(self.dim)) {
-                    *s = head.similarity(query, v);
+                for (s, v) in s.iter_mut().zip(vs.chunks_exact(head.len)) {
+                    *s = head.part_similarity(query, v);
                 }
             });
         let mut best: Vec<(usize, f32)> = scores
@@ -289,6 +343,15 @@ mod tests {
 
     /// [`written`] with `k` neighbours per row.
     fn written_with(generation: u64, k: usize) -> (tempfile::TempDir, Vec<(u64, Vec<f32>)>) {
+        written_as(generation, k, Space::whole(8))
+    }
+
+    /// [`written`] with `k` neighbours per row, for vectors of `space`.
+    fn written_as(
+        generation: u64,
+        k: usize,
+        space: Space,
+    ) -> (tempfile::TempDir, Vec<(u64, Vec<f32>)>) {
         let dir = tempfile::tempdir().unwrap();
         let pts = points();
         let iter = pts.iter().map(|(id, v)| {
@@ -303,7 +366,7 @@ mod tests {
                 neighbours,
             }
         });
-        write(dir.path(), generation, 8, k, pts.len(), iter).unwrap();
+        write(dir.path(), generation, space, k, pts.len(), iter).unwrap();
         (dir, pts)
     }
 
@@ -312,10 +375,10 @@ mod tests {
         // Not itself, not the unknown id: the k most similar of the 5 given, or all 5.
         for (k, kept) in [(4, 4), (8, 5)] {
             let (dir, pts) = written_with(7, k);
-            let flat = FlatVectors::open(dir.path(), 7, 8).expect("opens");
+            let flat = FlatVectors::open(dir.path(), 7, Space::whole(8)).expect("opens");
             for row in [0, 13, 49] {
                 let id = flat.id(row);
-                assert_eq!(flat.vector(row), pts[row].1.as_slice());
+                assert_eq!(flat.part(row, Head::whole(8)), pts[row].1.as_slice());
                 let got: Vec<(u64, f32)> =
                     flat.neighbours(row).map(|(r, s)| (flat.id(r), s)).collect();
                 assert_eq!(got, ranked(&pts, id)[..kept].to_vec(), "k {k}, row {row}");
@@ -326,7 +389,7 @@ mod tests {
     #[test]
     fn written_file_is_searched_exactly() {
         let (dir, pts) = written(7);
-        let flat = FlatVectors::open(dir.path(), 7, 8).expect("opens");
+        let flat = FlatVectors::open(dir.path(), 7, Space::whole(8)).expect("opens");
         assert_eq!(flat.len(), 50);
         let query = &pts[13].1;
         let hits = flat.search(query, Head::whole(8), 5);
@@ -344,21 +407,37 @@ mod tests {
     #[test]
     fn stale_short_or_foreign_files_are_not_used() {
         let empty = tempfile::tempdir().unwrap();
-        assert!(FlatVectors::open(empty.path(), 1, 8).is_none(), "missing");
+        assert!(
+            FlatVectors::open(empty.path(), 1, Space::whole(8)).is_none(),
+            "missing"
+        );
         let (dir, _) = written(3);
         assert!(
-            FlatVectors::open(dir.path(), 4, 8).is_none(),
+            FlatVectors::open(dir.path(), 4, Space::whole(8)).is_none(),
             "other generation"
         );
         assert!(
-            FlatVectors::open(dir.path(), 3, 16).is_none(),
+            FlatVectors::open(dir.path(), 3, Space::whole(16)).is_none(),
             "other dimension"
         );
         let bytes = std::fs::read(path(dir.path())).unwrap();
         std::fs::write(path(dir.path()), &bytes[..bytes.len() - 4]).unwrap();
-        assert!(FlatVectors::open(dir.path(), 3, 8).is_none(), "truncated");
+        assert!(
+            FlatVectors::open(dir.path(), 3, Space::whole(8)).is_none(),
+            "truncated"
+        );
+        let mut earlier = bytes.clone();
+        earlier[..8].copy_from_slice(b"LKFLAT02");
+        std::fs::write(path(dir.path()), &earlier).unwrap();
+        assert!(
+            FlatVectors::open(dir.path(), 3, Space::whole(8)).is_none(),
+            "the layout before parts (rewritten from the graph)"
+        );
         std::fs::write(path(dir.path()), b"not a vector file at all, really").unwrap();
-        assert!(FlatVectors::open(dir.path(), 3, 8).is_none(), "garbage");
+        assert!(
+            FlatVectors::open(dir.path(), 3, Space::whole(8)).is_none(),
+            "garbage"
+        );
         remove(dir.path()).unwrap();
         remove(dir.path()).unwrap();
         assert!(!path(dir.path()).exists());
@@ -368,13 +447,54 @@ mod tests {
     fn restamping_moves_a_current_file_and_drops_a_stale_one() {
         let (dir, pts) = written(5);
         restamp(dir.path(), 5, 6).unwrap();
-        assert!(FlatVectors::open(dir.path(), 5, 8).is_none());
-        let flat = FlatVectors::open(dir.path(), 6, 8).expect("restamped");
+        assert!(FlatVectors::open(dir.path(), 5, Space::whole(8)).is_none());
+        let flat = FlatVectors::open(dir.path(), 6, Space::whole(8)).expect("restamped");
         assert_eq!(flat.search(&pts[3].1, Head::whole(8), 1)[0].0, 1003);
         drop(flat);
         // Not at the generation the caller expected: removed, never trusted.
         restamp(dir.path(), 5, 7).unwrap();
         assert!(!path(dir.path()).exists());
         restamp(dir.path(), 7, 8).unwrap();
+    }
+
+    #[test]
+    fn each_head_reads_its_own_part_of_a_two_head_file() {
+        let (query, copy) = (
+            Head {
+                start: 0,
+                len: 5,
+                scale: 2.0,
+            },
+            Head {
+                start: 5,
+                len: 3,
+                scale: 2.0,
+            },
+        );
+        let space = Space { dim: 8, head: copy };
+        let (dir, pts) = written_as(9, 4, space);
+        assert!(
+            FlatVectors::open(dir.path(), 9, Space::whole(8)).is_none(),
+            "other split"
+        );
+        let flat = FlatVectors::open(dir.path(), 9, space).expect("opens");
+        for row in [0, 21, 49] {
+            assert_eq!(flat.part(row, query), &pts[row].1[..5]);
+            assert_eq!(flat.part(row, copy), &pts[row].1[5..]);
+        }
+        for head in [query, copy] {
+            let q = &pts[30].1;
+            let mut want: Vec<(u64, f32)> = pts
+                .iter()
+                .map(|(id, v)| (*id, head.similarity(q, v)))
+                .collect();
+            want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let hits = flat.search(q, head, 6);
+            assert_eq!(hits.len(), 6);
+            for (h, w) in hits.iter().zip(&want) {
+                assert_eq!(h.0, w.0, "{head:?}");
+                assert!((h.1 - w.1).abs() < 1e-6);
+            }
+        }
     }
 }

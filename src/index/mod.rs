@@ -278,12 +278,12 @@ impl Index {
     /// then changed no vector).
     pub(crate) fn graph_as_of(&mut self, generation: u64) -> Result<&mut Graph> {
         if self.graph.is_none() {
-            let dim = self.meta.model.dim;
-            let graph = match Graph::load(&self.dir, generation, self.space()) {
+            let space = self.space();
+            let graph = match Graph::load(&self.dir, generation, space) {
                 Ok(g) => {
                     // A snapshot from before the flat file held neighbours, or one whose flat
                     // file went missing: write it, so that queries and dedup need no graph.
-                    if FlatVectors::open(&self.dir, generation, dim).is_none() {
+                    if FlatVectors::open(&self.dir, generation, space).is_none() {
                         g.write_flat(&self.dir, generation)?;
                     }
                     g
@@ -418,7 +418,7 @@ impl Index {
     /// current (maps it). A process that answers a few queries then never loads the graph.
     pub fn can_search_exactly(&mut self) -> bool {
         if self.graph.is_none() && self.flat.is_none() {
-            self.flat = FlatVectors::open(&self.dir, self.meta.generation, self.meta.model.dim);
+            self.flat = FlatVectors::open(&self.dir, self.meta.generation, self.space());
         }
         self.flat.is_some()
     }
@@ -428,21 +428,21 @@ impl Index {
     /// which writes it, and let go again (a graph already in memory is kept, and is the
     /// source of the file when it is newer than the one on disk).
     pub fn neighbourhood(&mut self) -> Result<&FlatVectors> {
-        let (dir, generation, dim) = (self.dir.clone(), self.meta.generation, self.meta.model.dim);
+        let (dir, generation, space) = (self.dir.clone(), self.meta.generation, self.space());
         // A file mapped before the graph was loaded may be older than the graph.
         if self.graph.is_some() || !self.can_search_exactly() {
-            self.flat = FlatVectors::open(&dir, generation, dim);
+            self.flat = FlatVectors::open(&dir, generation, space);
         }
         if self.flat.is_none() {
             let had_graph = self.graph.is_some();
             self.graph()?;
-            if FlatVectors::open(&dir, generation, dim).is_none() {
+            if FlatVectors::open(&dir, generation, space).is_none() {
                 self.graph()?.write_flat(&dir, generation)?;
             }
             if !had_graph {
                 self.graph = None;
             }
-            self.flat = FlatVectors::open(&dir, generation, dim);
+            self.flat = FlatVectors::open(&dir, generation, space);
         }
         self.flat.as_ref().ok_or_else(|| Error::Corrupt {
             path: crate::index::flat::path(&dir),

@@ -149,16 +149,26 @@ impl Head {
 
     /// The head's cosine similarity of two stored vectors.
     pub fn similarity(&self, a: &[f32], b: &[f32]) -> f32 {
-        crate::vector::dot(self.part(a), self.part(b)) * self.scale
+        self.part_similarity(self.part(a), self.part(b))
+    }
+
+    /// The head's cosine similarity of two of its parts.
+    pub fn part_similarity(&self, a: &[f32], b: &[f32]) -> f32 {
+        crate::vector::dot(a, b) * self.scale
     }
 
     /// The head's unit descriptor within a stored vector (borrowed when it is the vector).
     pub fn unit<'a>(&self, v: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+        self.part_unit(self.part(v))
+    }
+
+    /// The head's unit descriptor from its part of a stored vector.
+    pub fn part_unit<'a>(&self, part: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
         if self.scale == 1.0 {
-            std::borrow::Cow::Borrowed(self.part(v))
+            std::borrow::Cow::Borrowed(part)
         } else {
             let k = self.scale.sqrt();
-            std::borrow::Cow::Owned(self.part(v).iter().map(|x| x * k).collect())
+            std::borrow::Cow::Owned(part.iter().map(|x| x * k).collect())
         }
     }
 }
