@@ -457,8 +457,7 @@ mod tests {
         crate::index::graph::Graph::build(crate::index::graph::Space::whole(dim), &items)
             .write_flat(dir.path(), 1)
             .unwrap();
-        let flat =
-            FlatVectors::open(dir.path(), 1, crate::index::graph::Space::whole(dim)).unwrap();
+        let flat = FlatVectors::open(dir.path(), 1, crate::index::flat::Parts::whole(dim)).unwrap();
         let floor = 0.85;
         let every: Vec<Option<usize>> =
             (0..flat.len()).map(|r| Some(flat.id(r) as usize)).collect();

@@ -26,7 +26,6 @@
 //! `count * k` neighbours, each a row (`u32`, `u32::MAX` for none) and its similarity (`f32`).
 
 use crate::error::{Error, Result};
-use crate::index::graph::Space;
 use crate::model::Head;
 use memmap2::Mmap;
 use rayon::prelude::*;
@@ -52,13 +51,18 @@ pub struct FlatPoint<'a> {
     pub neighbours: Vec<(u64, f32)>,
 }
 
-/// Where the second part of a stored vector starts: the start of the graph's head (the copy
-/// head, after the query head) when it has one, else the dimension (one part).
-fn split_of(space: Space) -> usize {
-    if space.head.start == 0 {
-        space.dim
-    } else {
-        space.head.start
+/// How the stored vectors are cut into parts: `dim` values, the second part from `split`
+/// (a two-head model's copy head; `dim` when there is one part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    pub dim: usize,
+    pub split: usize,
+}
+
+impl Parts {
+    /// Vectors of `dim` values in one part.
+    pub fn whole(dim: usize) -> Parts {
+        Parts { dim, split: dim }
     }
 }
 
@@ -69,7 +73,7 @@ fn split_of(space: Space) -> usize {
 pub fn write<'a>(
     dir: &Path,
     generation: u64,
-    space: Space,
+    parts: Parts,
     k: usize,
     count: usize,
     points: impl Iterator<Item = FlatPoint<'a>> + Clone,
@@ -81,7 +85,7 @@ pub fn write<'a>(
             "{count} vectors are more than the flat vector file holds"
         )));
     }
-    let (dim, split) = (space.dim, split_of(space));
+    let Parts { dim, split } = parts;
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(io)?);
     out.write_all(MAGIC).map_err(io)?;
     out.write_all(&generation.to_le_bytes()).map_err(io)?;
@@ -177,10 +181,10 @@ pub struct FlatVectors {
 }
 
 impl FlatVectors {
-    /// Maps the file if it exists, is for `generation` and the vectors of `space`, and has the
-    /// size its header declares; `None` otherwise.
-    pub fn open(dir: &Path, generation: u64, space: Space) -> Option<FlatVectors> {
-        let (dim, split) = (space.dim, split_of(space));
+    /// Maps the file if it exists, is for `generation` and vectors cut into `parts`, and has
+    /// the size its header declares; `None` otherwise.
+    pub fn open(dir: &Path, generation: u64, parts: Parts) -> Option<FlatVectors> {
+        let Parts { dim, split } = parts;
         if cfg!(target_endian = "big") {
             return None;
         }
@@ -343,14 +347,14 @@ mod tests {
 
     /// [`written`] with `k` neighbours per row.
     fn written_with(generation: u64, k: usize) -> (tempfile::TempDir, Vec<(u64, Vec<f32>)>) {
-        written_as(generation, k, Space::whole(8))
+        written_as(generation, k, Parts::whole(8))
     }
 
-    /// [`written`] with `k` neighbours per row, for vectors of `space`.
+    /// [`written`] with `k` neighbours per row, for vectors cut into `parts`.
     fn written_as(
         generation: u64,
         k: usize,
-        space: Space,
+        parts: Parts,
     ) -> (tempfile::TempDir, Vec<(u64, Vec<f32>)>) {
         let dir = tempfile::tempdir().unwrap();
         let pts = points();
@@ -366,7 +370,7 @@ mod tests {
                 neighbours,
             }
         });
-        write(dir.path(), generation, space, k, pts.len(), iter).unwrap();
+        write(dir.path(), generation, parts, k, pts.len(), iter).unwrap();
         (dir, pts)
     }
 
@@ -375,7 +379,7 @@ mod tests {
         // Not itself, not the unknown id: the k most similar of the 5 given, or all 5.
         for (k, kept) in [(4, 4), (8, 5)] {
             let (dir, pts) = written_with(7, k);
-            let flat = FlatVectors::open(dir.path(), 7, Space::whole(8)).expect("opens");
+            let flat = FlatVectors::open(dir.path(), 7, Parts::whole(8)).expect("opens");
             for row in [0, 13, 49] {
                 let id = flat.id(row);
                 assert_eq!(flat.part(row, Head::whole(8)), pts[row].1.as_slice());
@@ -389,7 +393,7 @@ mod tests {
     #[test]
     fn written_file_is_searched_exactly() {
         let (dir, pts) = written(7);
-        let flat = FlatVectors::open(dir.path(), 7, Space::whole(8)).expect("opens");
+        let flat = FlatVectors::open(dir.path(), 7, Parts::whole(8)).expect("opens");
         assert_eq!(flat.len(), 50);
         let query = &pts[13].1;
         let hits = flat.search(query, Head::whole(8), 5);
@@ -408,34 +412,34 @@ mod tests {
     fn stale_short_or_foreign_files_are_not_used() {
         let empty = tempfile::tempdir().unwrap();
         assert!(
-            FlatVectors::open(empty.path(), 1, Space::whole(8)).is_none(),
+            FlatVectors::open(empty.path(), 1, Parts::whole(8)).is_none(),
             "missing"
         );
         let (dir, _) = written(3);
         assert!(
-            FlatVectors::open(dir.path(), 4, Space::whole(8)).is_none(),
+            FlatVectors::open(dir.path(), 4, Parts::whole(8)).is_none(),
             "other generation"
         );
         assert!(
-            FlatVectors::open(dir.path(), 3, Space::whole(16)).is_none(),
+            FlatVectors::open(dir.path(), 3, Parts::whole(16)).is_none(),
             "other dimension"
         );
         let bytes = std::fs::read(path(dir.path())).unwrap();
         std::fs::write(path(dir.path()), &bytes[..bytes.len() - 4]).unwrap();
         assert!(
-            FlatVectors::open(dir.path(), 3, Space::whole(8)).is_none(),
+            FlatVectors::open(dir.path(), 3, Parts::whole(8)).is_none(),
             "truncated"
         );
         let mut earlier = bytes.clone();
         earlier[..8].copy_from_slice(b"LKFLAT02");
         std::fs::write(path(dir.path()), &earlier).unwrap();
         assert!(
-            FlatVectors::open(dir.path(), 3, Space::whole(8)).is_none(),
+            FlatVectors::open(dir.path(), 3, Parts::whole(8)).is_none(),
             "the layout before parts (rewritten from the graph)"
         );
         std::fs::write(path(dir.path()), b"not a vector file at all, really").unwrap();
         assert!(
-            FlatVectors::open(dir.path(), 3, Space::whole(8)).is_none(),
+            FlatVectors::open(dir.path(), 3, Parts::whole(8)).is_none(),
             "garbage"
         );
         remove(dir.path()).unwrap();
@@ -447,8 +451,8 @@ mod tests {
     fn restamping_moves_a_current_file_and_drops_a_stale_one() {
         let (dir, pts) = written(5);
         restamp(dir.path(), 5, 6).unwrap();
-        assert!(FlatVectors::open(dir.path(), 5, Space::whole(8)).is_none());
-        let flat = FlatVectors::open(dir.path(), 6, Space::whole(8)).expect("restamped");
+        assert!(FlatVectors::open(dir.path(), 5, Parts::whole(8)).is_none());
+        let flat = FlatVectors::open(dir.path(), 6, Parts::whole(8)).expect("restamped");
         assert_eq!(flat.search(&pts[3].1, Head::whole(8), 1)[0].0, 1003);
         drop(flat);
         // Not at the generation the caller expected: removed, never trusted.
@@ -471,13 +475,13 @@ mod tests {
                 scale: 2.0,
             },
         );
-        let space = Space { dim: 8, head: copy };
-        let (dir, pts) = written_as(9, 4, space);
+        let parts = Parts { dim: 8, split: 5 };
+        let (dir, pts) = written_as(9, 4, parts);
         assert!(
-            FlatVectors::open(dir.path(), 9, Space::whole(8)).is_none(),
+            FlatVectors::open(dir.path(), 9, Parts::whole(8)).is_none(),
             "other split"
         );
-        let flat = FlatVectors::open(dir.path(), 9, space).expect("opens");
+        let flat = FlatVectors::open(dir.path(), 9, parts).expect("opens");
         for row in [0, 21, 49] {
             assert_eq!(flat.part(row, query), &pts[row].1[..5]);
             assert_eq!(flat.part(row, copy), &pts[row].1[5..]);

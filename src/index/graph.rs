@@ -98,6 +98,19 @@ pub struct Space {
 }
 
 impl Space {
+    /// How `vectors.flat` cuts these vectors: the graph's head (the copy head, after the query
+    /// head) as a part of its own when it is not the whole vector.
+    pub fn parts(&self) -> crate::index::flat::Parts {
+        crate::index::flat::Parts {
+            dim: self.dim,
+            split: if self.head.start == 0 {
+                self.dim
+            } else {
+                self.head.start
+            },
+        }
+    }
+
     /// Whole vectors of `dim` values.
     pub fn whole(dim: usize) -> Space {
         Space {
@@ -420,7 +433,7 @@ impl Graph {
         crate::index::flat::write(
             dir,
             generation,
-            self.space,
+            self.space.parts(),
             FLAT_NEIGHBOURS,
             points.len(),
             points.iter().map(|p| {
@@ -711,7 +724,8 @@ mod tests {
                 .write_flat(dir.path(), 1)
                 .unwrap();
             let flat =
-                crate::index::flat::FlatVectors::open(dir.path(), 1, Space::whole(dim)).unwrap();
+                crate::index::flat::FlatVectors::open(dir.path(), 1, Space::whole(dim).parts())
+                    .unwrap();
             for row in 0..flat.len() {
                 let twin = flat.id(row) ^ 1;
                 assert!(
@@ -745,7 +759,8 @@ mod tests {
         g.insert(&copies);
         let dir = tempfile::tempdir().unwrap();
         g.write_flat(dir.path(), 1).unwrap();
-        let flat = crate::index::flat::FlatVectors::open(dir.path(), 1, Space::whole(dim)).unwrap();
+        let flat = crate::index::flat::FlatVectors::open(dir.path(), 1, Space::whole(dim).parts())
+            .unwrap();
         for row in (0..flat.len()).filter(|&r| flat.id(r) % 2 == 1) {
             let original = flat.id(row) - 1;
             assert!(

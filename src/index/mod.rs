@@ -283,7 +283,7 @@ impl Index {
                 Ok(g) => {
                     // A snapshot from before the flat file held neighbours, or one whose flat
                     // file went missing: write it, so that queries and dedup need no graph.
-                    if FlatVectors::open(&self.dir, generation, space).is_none() {
+                    if FlatVectors::open(&self.dir, generation, space.parts()).is_none() {
                         g.write_flat(&self.dir, generation)?;
                     }
                     g
@@ -418,7 +418,7 @@ impl Index {
     /// current (maps it). A process that answers a few queries then never loads the graph.
     pub fn can_search_exactly(&mut self) -> bool {
         if self.graph.is_none() && self.flat.is_none() {
-            self.flat = FlatVectors::open(&self.dir, self.meta.generation, self.space());
+            self.flat = FlatVectors::open(&self.dir, self.meta.generation, self.space().parts());
         }
         self.flat.is_some()
     }
@@ -431,18 +431,18 @@ impl Index {
         let (dir, generation, space) = (self.dir.clone(), self.meta.generation, self.space());
         // A file mapped before the graph was loaded may be older than the graph.
         if self.graph.is_some() || !self.can_search_exactly() {
-            self.flat = FlatVectors::open(&dir, generation, space);
+            self.flat = FlatVectors::open(&dir, generation, space.parts());
         }
         if self.flat.is_none() {
             let had_graph = self.graph.is_some();
             self.graph()?;
-            if FlatVectors::open(&dir, generation, space).is_none() {
+            if FlatVectors::open(&dir, generation, space.parts()).is_none() {
                 self.graph()?.write_flat(&dir, generation)?;
             }
             if !had_graph {
                 self.graph = None;
             }
-            self.flat = FlatVectors::open(&dir, generation, space);
+            self.flat = FlatVectors::open(&dir, generation, space.parts());
         }
         self.flat.as_ref().ok_or_else(|| Error::Corrupt {
             path: crate::index::flat::path(&dir),
