@@ -255,11 +255,7 @@ impl Graph {
             .map(|(v, id)| (*id, self.cross_neighbours(v, segment_of(*id))))
             .collect();
         self.cross.extend(cross);
-        let points: std::collections::HashMap<u64, Point> = self
-            .points()
-            .into_iter()
-            .map(|p| (p.get_origin_id() as u64, p))
-            .collect();
+        let points = self.points_by_id();
         let repaired: Vec<(u64, Links)> = items
             .par_iter()
             .map(|(v, id)| (*id, self.repaired_cross(v, *id, &points)))
@@ -329,6 +325,14 @@ impl Graph {
             // hnsw_rs's point iterator panics on an empty graph.
             .filter(|segment| segment.get_nb_point() > 0)
             .flat_map(|segment| segment.get_point_indexation().into_iter())
+            .collect()
+    }
+
+    /// Every point of the graph by id.
+    fn points_by_id(&self) -> std::collections::HashMap<u64, Point> {
+        self.points()
+            .into_iter()
+            .map(|p| (p.get_origin_id() as u64, p))
             .collect()
     }
 
@@ -794,11 +798,7 @@ mod tests {
         }
         items.extend((0..200u64).map(|i| (unit(i, dim), 80 + i)));
         let mut g = Graph::build(Space::whole(dim), &items);
-        let points: std::collections::HashMap<u64, Point> = g
-            .points()
-            .into_iter()
-            .map(|p| (p.get_origin_id() as u64, p))
-            .collect();
+        let points = g.points_by_id();
         let similarity =
             |a: u64, b: u64| crate::vector::dot(&items[a as usize].0, &items[b as usize].0);
         for missed in [0u64, 13, 42, 77] {
